@@ -1,0 +1,893 @@
+"""Arithmetic checks of the claims ledger: can the printed numbers all be true at once?
+
+:func:`audit_claims` runs every rule in :data:`RULES` over a claims table (by default the whole
+ledger, :func:`leukcore.claims.load_claims`) and returns one row per finding with the columns
+``rule``, ``paper``, ``claim_ids`` (list), ``printed`` (the printed values, short), ``implication``
+(one sentence) and ``severity``:
+
+* ``error``: the printed numbers cannot all be right, whatever the (unstated) conventions;
+* ``warning``: they can only be right under an unusual reading (an averaging convention the
+  paper does not state, a class composition of the test set far from the one it prints, an
+  undefined column), or the pattern is implausible rather than impossible.
+
+Rounding. A number printed with last digit in place ``u`` (``98.90`` -> ``u = 0.01``; see
+:func:`leukcore.claims.resolution_of`) stands for any true value within ``+- u/2``; counts and
+parameter counts are taken as exact. Every check
+is made on these intervals, so a finding is never an artefact of rounding. Rates are compared
+as fractions (``value01``), so ``0.91`` and ``91%`` are the same number.
+
+Which claims take part. Claims whose ``setting`` has ``bound`` (the paper prints an inequality)
+are ignored; claims with a ``statistic`` (improvements, differences, min/max over classes) only
+enter the rules written for them (:func:`difference_recompute`, :func:`per_class_consistency`,
+:func:`text_vs_table`). "The same row" means the same paper, model, dataset and setting (the
+setting compared without the annotation keys :data:`leukcore.claims.ANNOTATION_KEYS`).
+
+Notation used in the docstrings: for a class ``c`` with ``TP_c, FP_c, FN_c, TN_c`` counted one
+versus rest, recall ``R_c = TP_c/(TP_c+FN_c)``, precision ``P_c = TP_c/(TP_c+FP_c)``,
+specificity ``S_c = TN_c/(TN_c+FP_c)``, ``F1_c = 2 P_c R_c/(P_c+R_c)``; ``N`` test images,
+``n_c`` of class ``c``, ``pi_c = n_c/N``, ``E`` misclassified images, accuracy ``A = 1 - E/N``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from itertools import product
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from .claims import ANNOTATION_KEYS, load_claims, resolution_of
+
+FINDING_COLUMNS = ("rule", "paper", "claim_ids", "printed", "implication", "severity")
+RATE_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1")
+POSITIVE_CLASSES = frozenset({"all", "leukemia", "malignant", "cancer", "all-cancer"})
+#: allowance for a test split whose class shares differ from the printed dataset composition
+COMPOSITION_SLACK = 0.02
+EPS = 1e-9
+
+RULES: dict[str, Callable[[list], list[dict]]] = {}
+
+
+def rule(name: str):
+    """Register a rule function ``f(records) -> list of finding dicts`` under ``name``."""
+    def deco(fn):
+        RULES[name] = fn
+        fn.rule_name = name
+        return fn
+    return deco
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _none(x: Any) -> Any:
+    if x is None:
+        return None
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, dict):
+        return tuple(sorted((str(k), _freeze(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def _skey(setting: dict, drop: tuple[str, ...] = ()) -> tuple:
+    return _freeze({k: v for k, v in setting.items()
+                    if k not in ANNOTATION_KEYS and k not in drop})
+
+
+def _records(df) -> list[SimpleNamespace]:
+    """Claims DataFrame -> list of records with rounding intervals (see module docstring)."""
+    recs = []
+    cols = set(df.columns)
+    for i, row in enumerate(df.to_dict("records")):
+        setting = row.get("setting")
+        setting = dict(setting) if isinstance(setting, dict) else {}
+        metric, unit, value = row["metric"], row["unit"], row["value"]
+        is_cm = metric == "confusion_matrix"
+        printed = _none(row.get("printed")) if "printed" in cols else None
+        if printed is None and not is_cm:
+            printed = repr(value)
+        res = _none(row.get("resolution")) if "resolution" in cols else None
+        if res is None and not is_cm:
+            res = resolution_of(printed)
+        # counts and parameter counts are exact integers, not rounded measurements
+        half = 0.0 if unit in ("count", "params") else (0.5 * res if res is not None else float("nan"))
+        if is_cm:
+            v01 = h01 = float("nan")
+        elif unit == "percent":
+            v01, h01 = value / 100.0, half / 100.0
+        elif unit == "fraction":
+            v01, h01 = float(value), half
+        else:
+            v01 = h01 = float("nan")
+        recs.append(SimpleNamespace(
+            idx=i, paper=row["paper"], id=row["id"], model=_none(row.get("model")),
+            experiment=_none(row.get("experiment")), dataset=_none(row.get("dataset")),
+            setting=setting, metric=metric, value=value, unit=unit,
+            averaging=_none(row.get("averaging")), cls=_none(row.get("class")),
+            source=str(row.get("source") or ""), printed=printed, half=half,
+            v01=v01, h01=h01, skey=_skey(setting),
+            plain=("bound" not in setting and "statistic" not in setting),
+            rate=(not is_cm and unit in ("percent", "fraction")),
+        ))
+    return recs
+
+
+def _lo(r) -> float:
+    return r.v01 - r.h01
+
+
+def _hi(r) -> float:
+    return r.v01 + r.h01
+
+
+def _group(recs, keyf) -> dict:
+    out: dict = {}
+    for r in recs:
+        out.setdefault(keyf(r), []).append(r)
+    return out
+
+
+_NAMES = {"sensitivity": "recall", "f1": "F1", "auc": "AUC", "time_s": "time",
+          "error_rate": "error", "train_accuracy": "train acc", "val_accuracy": "val acc"}
+
+
+def _show(r, with_source: bool = True) -> str:
+    name = _NAMES.get(r.metric, r.metric)
+    if r.cls is not None:
+        name += f"[{r.cls}]"
+    if r.setting.get("statistic"):
+        name += f" {r.setting['statistic']}"
+    if r.setting.get("bound"):
+        name += f" {r.setting['bound']}"
+    if r.metric == "confusion_matrix":
+        text = f"{name} {r.value}"
+    else:
+        suffix = {"percent": "%", "seconds": " s"}.get(r.unit, "")
+        text = f"{name} {r.printed}{suffix}"
+    if with_source:
+        text += f" ({r.source.split(';')[0].strip()})"
+    return text
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return f"{x:.{digits}f}".rstrip("0").rstrip(".") if abs(x) < 1e6 else f"{x:.0f}"
+
+
+def _finding(rule_name: str, recs, implication: str, severity: str,
+             printed: str | None = None) -> dict:
+    recs = list(recs)
+    return {
+        "rule": rule_name,
+        "paper": recs[0].paper,
+        "claim_ids": [r.id for r in recs],
+        "printed": printed if printed is not None else "; ".join(_show(r) for r in recs),
+        "implication": implication,
+        "severity": severity,
+    }
+
+
+def _sources(r) -> set[str]:
+    """The table / section names of a claim's ``source`` (parenthetical details dropped)."""
+    return {re.sub(r"\s*\(.*$", "", t.strip()) for t in r.source.split(";") if t.strip()}
+
+
+def _share(*rs) -> bool:
+    """True when the claims have a source (table or section) in common: one printed row."""
+    common = _sources(rs[0])
+    for r in rs[1:]:
+        common &= _sources(r)
+    return bool(common)
+
+
+def _row_key(r) -> tuple:
+    return (r.paper, r.model, r.dataset, r.skey)
+
+
+def _pool_composition(recs) -> dict:
+    """(paper, dataset) -> {class: count} from count claims marked ``eval_pool``."""
+    out: dict = {}
+    for r in recs:
+        if r.metric == "count" and r.cls is not None and r.setting.get("eval_pool"):
+            out.setdefault((r.paper, r.dataset), {})[r.cls] = float(r.value)
+    return out
+
+
+# --------------------------------------------------------------------------- rules
+
+@rule("f1_outside_pr")
+def f1_outside_pr(recs) -> list[dict]:
+    """F1 inconsistent with precision P and recall R printed in the same row.
+
+    Provable facts. (1) For one class, ``F1 = 2PR/(P+R)`` is the harmonic mean, so
+    ``min(P, R) <= F1 <= (P+R)/2 <= max(P, R)``. (2) Any average that weights P, R and F1 of
+    the classes with the same weights (macro: 1/C; weighted: n_c/N; micro, where P = R = F1 =
+    accuracy) keeps the upper bound: ``sum w_c F1_c <= sum w_c (P_c+R_c)/2 = (P+R)/2``; so does
+    the "F1 of the averaged P and R" convention. (3) The lower bound does NOT survive averaging:
+    two classes with (P, R) = (1, 0.5) and (0.5, 1) have macro P = R = 0.75 but macro F1 = 0.667.
+
+    Rule. ``F1 > (P+R)/2`` beyond rounding is an **error** under any averaging, stated or not.
+    ``F1 < min(P, R)`` is an **error** for a single class (averaging ``binary`` or
+    ``per-class``, or a claim with a class) and a **warning** otherwise (possible only for an
+    average over classes whose P and R are unbalanced in opposite directions; for a binary task
+    with unstated averaging, impossible if the numbers are the positive class's).
+    """
+    out = []
+    sel = [r for r in recs if r.plain and r.rate and r.metric in ("precision", "sensitivity", "f1")]
+    groups = _group(sel, lambda r: _row_key(r) + (r.cls, r.averaging))
+    for key, rows in groups.items():
+        ps = [r for r in rows if r.metric == "precision"]
+        rs = [r for r in rows if r.metric == "sensitivity"]
+        fs = [r for r in rows if r.metric == "f1"]
+        for p, rc, f in product(ps, rs, fs):
+            if not _share(p, rc, f):
+                continue
+            mean_hi = (_hi(p) + _hi(rc)) / 2
+            show = f"P {p.printed}, R {rc.printed}, F1 {f.printed} ({f.source.split(';')[0].strip()})"
+            if _lo(f) > mean_hi + EPS:
+                out.append(_finding("f1_outside_pr", [p, rc, f],
+                    f"F1 {f.printed} exceeds (P+R)/2 = {_fmt((p.value + rc.value) / 2, 3)}: impossible "
+                    f"for a harmonic mean under any consistent averaging (per class, binary, macro, "
+                    f"weighted or micro).", "error", show))
+            elif _hi(f) < min(_lo(p), _lo(rc)) - EPS:
+                single = f.averaging in ("binary", "per-class") or f.cls is not None
+                task = f.setting.get("task")
+                if single:
+                    out.append(_finding("f1_outside_pr", [p, rc, f],
+                        f"F1 {f.printed} is below both P and R: impossible for a single class's "
+                        f"harmonic mean.", "error", show))
+                else:
+                    extra = (" (for a binary task: impossible if these are the positive class's "
+                             "values, possible for a macro average over both classes)"
+                             if task == "binary" else "")
+                    out.append(_finding("f1_outside_pr", [p, rc, f],
+                        f"F1 {f.printed} is below both P and R: impossible for one class, possible "
+                        f"only as an average over classes with opposite precision/recall imbalance"
+                        f"{extra}.", "warning", show))
+    return out
+
+
+@rule("accuracy_vs_weighted_recall")
+def accuracy_vs_weighted_recall(recs) -> list[dict]:
+    """Accuracy must equal the support-weighted (and the micro) recall.
+
+    ``sum_c (n_c/N) R_c = sum_c TP_c / N = A`` exactly, for any number of classes. A recall
+    printed as weighted (or micro) that differs from an accuracy of the same model beyond
+    rounding is an **error**. When the paper states a class-balanced evaluation set
+    (``setting.balanced_eval``: equal ``n_c``), macro recall equals accuracy as well, so every
+    averaged recall must match; a mismatch is then a **warning** (it rests on the stated balance).
+    Accuracy claims pair with recall claims of the same model and dataset whose settings agree
+    apart from ``split``, and whose splits agree or are unstated on one side
+    (``val_accuracy`` counts as split ``validation``). One finding per recall claim.
+    """
+    out = []
+    accs = [r for r in recs if r.plain and r.rate and r.cls is None
+            and r.metric in ("accuracy", "val_accuracy")]
+    for rc in recs:
+        if not (rc.plain and rc.rate and rc.metric == "sensitivity" and rc.cls is None):
+            continue
+        exact = rc.averaging in ("weighted", "micro")
+        balanced = bool(rc.setting.get("balanced_eval")) and rc.averaging in (None, "macro", "weighted", "micro")
+        if not (exact or balanced):
+            continue
+        split_r = rc.setting.get("split")
+        base_r = _skey(rc.setting, ("split",))
+        bad = []
+        for a in accs:
+            if (a.paper, a.model, a.dataset) != (rc.paper, rc.model, rc.dataset):
+                continue
+            split_a = "validation" if a.metric == "val_accuracy" else a.setting.get("split")
+            if _skey(a.setting, ("split",)) != base_r:
+                continue
+            if split_r is not None and split_a is not None and split_r != split_a:
+                continue
+            if abs(a.v01 - rc.v01) > a.h01 + rc.h01 + EPS:
+                bad.append(a)
+        if bad:
+            why = ("support-weighted recall equals accuracy" if exact else
+                   "on the class-balanced evaluation set the paper describes, every averaged recall "
+                   "equals accuracy")
+            out.append(_finding("accuracy_vs_weighted_recall", [rc] + bad,
+                f"{why}, so recall {rc.printed}% cannot coexist with accuracy "
+                f"{', '.join(b.printed for b in bad)}.", "error" if exact else "warning"))
+    return out
+
+
+def _cm_conventions(m: list[list[float]], labels: list | None) -> dict[str, dict[str, float]]:
+    """All standard readings of a confusion matrix (rows actual, columns predicted).
+
+    Returns metric -> {convention: value}: per-class ``pos=<label>`` values, ``macro``,
+    ``weighted`` (by actual support), ``micro`` (= accuracy for recall, precision and F1), and
+    for F1 also ``harmonic of macro P,R``.
+    """
+    k = len(m)
+    labels = list(labels) if labels and len(labels) == k else [str(i) for i in range(k)]
+    n = float(sum(sum(r) for r in m))
+    rows = [float(sum(r)) for r in m]
+    cols = [float(sum(m[i][j] for i in range(k))) for j in range(k)]
+    acc = sum(m[i][i] for i in range(k)) / n if n else float("nan")
+    per: dict[str, dict[str, float]] = {"sensitivity": {}, "precision": {}, "specificity": {}, "f1": {}}
+    for c in range(k):
+        tp = float(m[c][c])
+        fn, fp = rows[c] - tp, cols[c] - tp
+        tn = n - tp - fn - fp
+        vals = {
+            "sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
+            "precision": tp / (tp + fp) if tp + fp else float("nan"),
+            "specificity": tn / (tn + fp) if tn + fp else float("nan"),
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
+        }
+        for key, v in vals.items():
+            per[key][f"pos={labels[c]}"] = v
+    out: dict[str, dict[str, float]] = {"accuracy": {"accuracy": acc}}
+    for key, d in per.items():
+        vals = list(d.values())
+        conv = dict(d)
+        if all(not math.isnan(v) for v in vals):
+            conv["macro"] = sum(vals) / k
+            conv["weighted"] = sum(v * rows[i] / n for i, v in enumerate(vals))
+        if key != "specificity":
+            conv["micro"] = acc
+        out[key] = conv
+    if "macro" in out["precision"] and "macro" in out["sensitivity"]:
+        p, r = out["precision"]["macro"], out["sensitivity"]["macro"]
+        out["f1"]["harmonic of macro P,R"] = 2 * p * r / (p + r) if p + r else float("nan")
+    return out
+
+
+def _select_conventions(conv: dict[str, float], r) -> dict[str, float]:
+    if r.metric == "accuracy":
+        return conv
+    if r.cls is not None:
+        return {k: v for k, v in conv.items() if k == f"pos={r.cls}"}
+    if r.averaging == "binary":
+        pos = [k for k in conv if k.startswith("pos=") and k[4:] in POSITIVE_CLASSES]
+        return {k: conv[k] for k in pos} or {k: v for k, v in conv.items() if k.startswith("pos=")}
+    if r.averaging in ("macro", "weighted", "micro"):
+        return {k: v for k, v in conv.items() if k == r.averaging or
+                (r.averaging == "macro" and k == "harmonic of macro P,R")}
+    return conv
+
+
+@rule("confusion_matrix_recompute")
+def confusion_matrix_recompute(recs) -> list[dict]:
+    """Metrics recomputed from a printed confusion matrix vs the printed metrics.
+
+    A confusion matrix (rows actual, columns predicted, ``setting.labels``) links to the rate
+    claims (accuracy, recall, precision, specificity, F1) of the same model, dataset and setting
+    with the same ``fold``. A claim with ``fold: mean`` links to all folds' matrices and is
+    compared with both the pooled matrix and the mean over folds. Every standard reading is
+    tried (each class as positive, macro, weighted, micro, and F1 as the harmonic mean of macro
+    P and R); an **error** is reported for a row where a printed value matches no reading
+    within rounding. One finding per printed row; the implication gives the closest reading and
+    any single fold that reproduces the value. For ``fold: mean`` claims of a metric that is
+    also printed per fold, only the per-fold claims are checked here (their mean is
+    :func:`fold_mean`'s job, and averaging rounded per-fold values is legitimate).
+    """
+    out = []
+    cms = [r for r in recs if r.metric == "confusion_matrix"]
+    if not cms:
+        return out
+    cm_groups = _group(cms, lambda r: (r.paper, r.model, r.dataset, _skey(r.setting, ("fold",))))
+    for gkey, group in cm_groups.items():
+        by_fold = {c.setting.get("fold"): c for c in group}
+        conv_by_fold = {f: _cm_conventions(c.value, c.setting.get("labels")) for f, c in by_fold.items()}
+        claims = [r for r in recs if r.plain and r.rate and r.metric in RATE_METRICS
+                  and (r.paper, r.model, r.dataset, _skey(r.setting, ("fold",))) == gkey]
+        rows = _group(claims, lambda r: (r.setting.get("fold"), r.skey))
+        for (fold, _), rclaims in rows.items():
+            if fold in ("mean", "pooled"):
+                folds = [f for f in by_fold if f not in (None, "mean", "pooled")]
+                if len(folds) < 2:
+                    continue
+                k = len(by_fold[folds[0]].value)
+                pooled = [[sum(by_fold[f].value[i][j] for f in folds) for j in range(k)] for i in range(k)]
+                cands = {}
+                pconv = _cm_conventions(pooled, by_fold[folds[0]].setting.get("labels"))
+                for metric, conv in pconv.items():
+                    for name, v in conv.items():
+                        cands.setdefault(metric, {})[f"pooled, {name}"] = v
+                        vals = [conv_by_fold[f].get(metric, {}).get(name, float("nan")) for f in folds]
+                        if all(not math.isnan(x) for x in vals):
+                            cands[metric][f"fold mean, {name}"] = sum(vals) / len(vals)
+                used = [by_fold[f] for f in folds]
+                hint_folds = folds
+            elif fold in by_fold:
+                cands = {m: dict(c) for m, c in conv_by_fold[fold].items()}
+                used = [by_fold[fold]]
+                hint_folds = []
+            else:
+                continue
+            per_fold_metrics = {r.metric for r in claims
+                                if r.setting.get("fold") not in (None, "mean", "pooled")}
+            bad, notes = [], []
+            for r in rclaims:
+                if fold in ("mean", "pooled") and r.metric in per_fold_metrics:
+                    continue  # the per-fold claims are checked; their mean is fold_mean's job
+                conv = cands.get(r.metric, {})
+                names = set(_select_conventions(
+                    {n.split(", ", 1)[-1]: v for n, v in conv.items()}, r))
+                sel = {n: v for n, v in conv.items() if n.split(", ", 1)[-1] in names}
+                sel = {n: v for n, v in sel.items() if not math.isnan(v)}
+                if not sel:
+                    continue
+                if any(abs(v - r.v01) <= r.h01 + EPS for v in sel.values()):
+                    continue
+                best = min(sel.items(), key=lambda kv: abs(kv[1] - r.v01))
+                bad.append(r)
+                msg = f"{_NAMES.get(r.metric, r.metric)} {r.printed} vs {_fmt(best[1], 3)} ({best[0]})"
+                hits = []
+                best_name = best[0].split(", ", 1)[-1]
+                for f in hint_folds:
+                    v = conv_by_fold[f].get(r.metric, {}).get(best_name, float("nan"))
+                    if abs(v - r.v01) <= r.h01 + EPS:
+                        hits.append(f"fold {f} alone ({_fmt(v, 3)}, {best_name})")
+                if hits:
+                    msg += f", but matches {hits[0]}"
+                notes.append(msg)
+            if bad:
+                out.append(_finding("confusion_matrix_recompute", used + bad,
+                    "No standard reading of the printed confusion matrix reproduces "
+                    + "; ".join(notes) + ".", "error",
+                    "; ".join(_show(r) for r in bad) + "; matrix " +
+                    ", ".join(f"{c.value}" for c in used)))
+    return out
+
+
+@rule("confusion_matrix_total")
+def confusion_matrix_total(recs) -> list[dict]:
+    """A confusion matrix must sum to the size of the test set it is said to describe.
+
+    Matrices with ``setting.total_ref`` (the id of a count claim) are summed and compared with
+    that count. A mismatch is an **error**, or a **warning** when the matrix was printed with
+    limited significant digits (``setting.rounded_display``) or may have been computed on a
+    different (e.g. augmented) copy of the set.
+    """
+    out = []
+    by_id = {(r.paper, r.id): r for r in recs}
+    for c in recs:
+        if c.metric != "confusion_matrix" or not c.setting.get("total_ref"):
+            continue
+        ref = by_id.get((c.paper, c.setting["total_ref"]))
+        if ref is None:
+            continue
+        total = sum(sum(row) for row in c.value)
+        if total != ref.value:
+            rounded = bool(c.setting.get("rounded_display"))
+            out.append(_finding("confusion_matrix_total", [c, ref],
+                f"The matrix sums to {_fmt(total)} images, the stated test set has {ref.printed}"
+                + (" (the matrix was printed with two significant digits, so the cells may be off)"
+                   if rounded else "") + ".",
+                "warning" if rounded else "error",
+                f"matrix {c.value} (sum {_fmt(total)}); test images {ref.printed} ({ref.source})"))
+    return out
+
+
+@rule("text_vs_table")
+def text_vs_table(recs) -> list[dict]:
+    """The same quantity printed twice (text vs table, two sections) with incompatible values.
+
+    Claims are the same quantity when paper, model, dataset, setting, metric, class and
+    averaging all agree. Two printings are incompatible when their rounding intervals do not
+    overlap (rates compared as fractions, so 0.91 and 91% agree). **Error**: at most one of
+    them can be right. One finding per quantity, listing all its printings.
+    """
+    out = []
+    sel = [r for r in recs if r.metric != "confusion_matrix" and "bound" not in r.setting]
+    groups = _group(sel, lambda r: _row_key(r) + (r.metric, r.cls, r.averaging))
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        conflicts = []
+        for a, b in ((a, b) for i, a in enumerate(rows) for b in rows[i + 1:]):
+            if a.rate and b.rate:
+                apart = abs(a.v01 - b.v01) > a.h01 + b.h01 + EPS
+            elif a.unit == b.unit:
+                apart = abs(float(a.value) - float(b.value)) > a.half + b.half + EPS
+            else:
+                apart = False
+            if apart:
+                conflicts.append((a, b))
+        if conflicts:
+            pairs = ", ".join(f"{a.printed} vs {b.printed}" for a, b in conflicts[:4])
+            r0 = rows[0]
+            out.append(_finding("text_vs_table", rows,
+                f"The same {_NAMES.get(r0.metric, r0.metric)} of {r0.model or r0.dataset} is printed "
+                f"with incompatible values ({pairs}); at most one can be right.", "error"))
+    return out
+
+
+def _table_of(source: str) -> str:
+    first = source.split(";")[0].strip()
+    return re.sub(r"\s*\(.*$", "", first)
+
+
+@rule("fscore_equals_auc")
+def fscore_equals_auc(recs) -> list[dict]:
+    """F-score equal to AUC in most rows of one table.
+
+    F1 (from thresholded predictions) and ROC AUC (from scores over all thresholds) are
+    different quantities; equality to 0.01 percentage point in at least 75% of at least four
+    rows of one table (claims grouped by their first source) suggests that one was copied or
+    derived from the other. **Warning** (not impossible, but not independent measurements).
+    """
+    out = []
+    sel = [r for r in recs if r.plain and r.rate and r.metric in ("f1", "auc")]
+    for (paper, table), rows in _group(sel, lambda r: (r.paper, _table_of(r.source))).items():
+        by_row = _group(rows, lambda r: (r.model, r.dataset, r.skey, r.cls, r.averaging))
+        n_rows, equal, ids = 0, 0, []
+        for rr in by_row.values():
+            fs = [r for r in rr if r.metric == "f1"]
+            auc = [r for r in rr if r.metric == "auc"]
+            if not fs or not auc:
+                continue
+            n_rows += 1
+            if any(abs(f.v01 - a.v01) <= 1e-4 + EPS for f in fs for a in auc):
+                equal += 1
+                ids += fs + auc
+        if n_rows >= 4 and equal / n_rows >= 0.75:
+            out.append(_finding("fscore_equals_auc", ids,
+                f"F-score equals AUC within 0.01 pp in {equal} of {n_rows} rows of {table}: two "
+                f"different quantities that cannot be expected to coincide, so they were probably "
+                f"not computed independently.", "warning",
+                f"{equal}/{n_rows} rows of {table} with F = AUC, e.g. " +
+                "; ".join(_show(r, False) for r in ids[:2])))
+    return out
+
+
+def _prevalence_interval(a, se, sp) -> tuple[float, float] | None:
+    """Range of the positive-class share pi solving A = pi*Se + (1-pi)*Sp over rounding boxes."""
+    if min(_hi(se), _hi(sp)) >= max(_lo(se), _lo(sp)):
+        return None  # Se and Sp indistinguishable: pi undetermined
+    vals = []
+    for av, sev, spv in product((_lo(a), _hi(a)), (_lo(se), _hi(se)), (_lo(sp), _hi(sp))):
+        vals.append((av - spv) / (sev - spv))
+    return max(0.0, min(vals)), min(1.0, max(vals))
+
+
+@rule("binary_accuracy_bounds")
+def binary_accuracy_bounds(recs) -> list[dict]:
+    """Binary task: accuracy is the prevalence-weighted mean of sensitivity and specificity.
+
+    ``A = pi*Se + (1-pi)*Sp`` with ``pi`` the positive share of the test set, hence
+    ``min(Se, Sp) <= A <= max(Se, Sp)``: outside is an **error**. Sensitivity and specificity
+    come from class-free claims, or from per-class recalls (recall of the negative class is the
+    specificity). Inside, ``pi = (A - Sp)/(Se - Sp)`` is determined; when the paper prints the
+    class counts of the pool the evaluation was drawn from (count claims with ``eval_pool``),
+    an implied ``pi`` incompatible with that composition (allowing
+    :data:`COMPOSITION_SLACK`) is a **warning** (the test set's exact composition is not
+    printed). With the positive class unstated both orientations are tried.
+    """
+    out = []
+    pools = _pool_composition(recs)
+    sel = [r for r in recs if r.plain and r.rate and r.setting.get("task") == "binary"]
+    for key, rows in _group(sel, _row_key).items():
+        accs = [r for r in rows if r.metric == "accuracy" and r.cls is None]
+        pairs = []
+        free_se = [r for r in rows if r.metric == "sensitivity" and r.cls is None
+                   and r.averaging in (None, "binary")]
+        free_sp = [r for r in rows if r.metric == "specificity" and r.cls is None
+                   and r.averaging in (None, "binary")]
+        for se, sp in product(free_se, free_sp):
+            pairs.append((se, sp, se.setting.get("positive")))
+        pc = [r for r in rows if r.metric == "sensitivity" and r.cls is not None]
+        for se, sp in product(pc, pc):
+            if se.cls in POSITIVE_CLASSES and sp.cls not in POSITIVE_CLASSES:
+                pairs.append((se, sp, se.cls))
+        for a, (se, sp, pos) in product(accs, pairs):
+            if not _share(a, se, sp):
+                continue
+            lo, hi = min(_lo(se), _lo(sp)), max(_hi(se), _hi(sp))
+            show = f"accuracy {a.printed}, sensitivity {se.printed}, specificity {sp.printed}"
+            if _hi(a) < lo - EPS or _lo(a) > hi + EPS:
+                out.append(_finding("binary_accuracy_bounds", [a, se, sp],
+                    f"Accuracy {a.printed} lies outside [specificity, sensitivity]; for two classes "
+                    f"accuracy = pi*Se + (1-pi)*Sp cannot.", "error", show))
+                continue
+            pool = pools.get((a.paper, a.dataset))
+            iv = _prevalence_interval(a, se, sp)
+            if not pool or len(pool) != 2 or iv is None:
+                continue
+            total = sum(pool.values())
+            shares = {c: n / total for c, n in pool.items()}
+            if pos in shares:
+                options = [(pos, shares[pos])]
+            else:
+                options = list(shares.items())
+            if not any(iv[0] - COMPOSITION_SLACK <= s <= iv[1] + COMPOSITION_SLACK for _, s in options):
+                cls_txt = ", ".join(f"{c} {s:.2f}" for c, s in shares.items())
+                out.append(_finding("binary_accuracy_bounds", [a, se, sp],
+                    f"These values need the positive class to make up {iv[0]:.2f}-{iv[1]:.2f} of the "
+                    f"test set, but the data it was drawn from has {cls_txt}.", "warning", show))
+    return out
+
+
+@rule("multiclass_specificity_bound")
+def multiclass_specificity_bound(recs) -> list[dict]:
+    """Multi-class task: accuracy bounds the one-vs-rest specificity from below.
+
+    Every error is a false positive of exactly one class, so ``sum_c FP_c = E`` and
+    ``S_c = 1 - FP_c/(N - n_c)``. With ``pi_max`` the largest class share:
+
+    * any single class: ``S_c >= 1 - (1-A)/(1-pi_max)``;
+    * macro average: ``>= 1 - (1-A)/(C (1-pi_max))``; support-weighted:
+      ``>= 1 - (1-A) pi_max/(1-pi_max)``; micro: ``= 1 - (1-A)/(C-1)``.
+
+    The class shares are those the paper prints for the data the evaluation was drawn from
+    (count claims with ``eval_pool``), with :data:`COMPOSITION_SLACK` added to ``pi_max``. A
+    printed specificity below the single-class bound, or below all three averaged bounds, is a
+    **warning**: impossible for a test set with (about) the printed class composition; the
+    implication states how large the largest class would have to be.
+    """
+    out = []
+    pools = _pool_composition(recs)
+    sel = [r for r in recs if r.plain and r.rate and r.cls is None and r.setting.get("task") == "multiclass"]
+    for key, rows in _group(sel, _row_key).items():
+        pool = pools.get((key[0], key[2]))
+        if not pool or len(pool) < 3:
+            continue
+        total = sum(pool.values())
+        c = len(pool)
+        pmax = min(1.0, max(pool.values()) / total + COMPOSITION_SLACK)
+        accs = [r for r in rows if r.metric == "accuracy"]
+        specs = [r for r in rows if r.metric == "specificity"]
+        for a, s in product(accs, specs):
+            if not _share(a, s):
+                continue
+            e = 1 - _lo(a)
+            s_hi = _hi(s)
+            single = 1 - e / (1 - pmax)
+            averaged = min(1 - e / (c * (1 - pmax)), 1 - e * pmax / (1 - pmax), 1 - e / (c - 1))
+            show = f"accuracy {a.printed}, specificity {s.printed} ({s.source.split(';')[0].strip()})"
+            if s_hi < single - EPS:
+                need = 1 - e / (1 - s_hi)
+                out.append(_finding("multiclass_specificity_bound", [a, s],
+                    f"With accuracy {a.printed} even a single class's specificity is at least "
+                    f"{single:.4f} unless one class makes up {need:.0%} or more of the test set "
+                    f"(largest class in the printed data: {max(pool.values()) / total:.0%}).",
+                    "warning", show))
+            elif s_hi < averaged - EPS:
+                out.append(_finding("multiclass_specificity_bound", [a, s],
+                    f"With accuracy {a.printed} and the printed class composition, a macro-, "
+                    f"weighted- or micro-averaged specificity is at least {averaged:.4f}; "
+                    f"{s.printed} fits only a single class's specificity.", "warning", show))
+    return out
+
+
+@rule("per_class_consistency")
+def per_class_consistency(recs) -> list[dict]:
+    """Averages and per-class values of the same row must agree.
+
+    When a row prints a metric for every class (class-level claims; a row is taken to list all
+    its classes): (1) an average of that metric (unstated, macro or weighted: a convex
+    combination) must lie within [min, max] of the per-class values, and a ``macro`` average
+    must equal their mean; (2) overall accuracy is a convex combination of the per-class
+    recalls (weights n_c/N) and of the per-class precisions (weights = predicted shares), so
+    it must lie within the range of either, and of ``1 - error`` when the paper prints
+    per-class error rates (defined as 1 - recall or 1 - precision); (3) claims with statistic
+    ``min_over_classes`` / ``max_over_classes`` must equal the min / max of the per-class
+    values. Violations are **errors**.
+    """
+    out = []
+    sel = [r for r in recs if r.rate and "bound" not in r.setting]
+    groups = _group(sel, lambda r: (r.paper, r.model, r.dataset, _skey(r.setting, ("statistic",))))
+    for key, rows in groups.items():
+        per: dict[str, list] = {}
+        for r in rows:
+            if r.plain and r.cls is not None:
+                per.setdefault(r.metric, []).append(r)
+        if not per:
+            continue
+
+        def rng(items, flip=False):
+            if flip:
+                return min(1 - _hi(r) for r in items), max(1 - _lo(r) for r in items)
+            return min(_lo(r) for r in items), max(_hi(r) for r in items)
+
+        for r in rows:
+            if r.cls is not None:
+                continue
+            stat = r.setting.get("statistic")
+            items = [i for i in per.get(r.metric, []) if _share(r, i)]
+            if stat in ("min_over_classes", "max_over_classes") and len(items) >= 2:
+                vals = [i.v01 for i in items]
+                target = min(vals) if stat.startswith("min") else max(vals)
+                tol = r.h01 + max(i.h01 for i in items)
+                if abs(r.v01 - target) > tol + EPS:
+                    out.append(_finding("per_class_consistency", [r] + items,
+                        f"The printed {stat.split('_')[0]} over classes {r.printed} differs from the "
+                        f"{stat.split('_')[0]} of the per-class values ({_fmt(target * 100, 2)}%).",
+                        "error", f"{_show(r)}; per class " +
+                        ", ".join(f"{i.cls} {i.printed}" for i in items)))
+                continue
+            if not r.plain:
+                continue
+            if len(items) >= 2 and r.averaging in (None, "macro", "weighted"):
+                lo, hi = rng(items)
+                if _hi(r) < lo - EPS or _lo(r) > hi + EPS:
+                    out.append(_finding("per_class_consistency", [r] + items,
+                        f"The averaged {_NAMES.get(r.metric, r.metric)} {r.printed} lies outside the "
+                        f"range of its per-class values, which no average can.", "error"))
+                elif r.averaging == "macro":
+                    mlo = sum(_lo(i) for i in items) / len(items)
+                    mhi = sum(_hi(i) for i in items) / len(items)
+                    if _hi(r) < mlo - EPS or _lo(r) > mhi + EPS:
+                        out.append(_finding("per_class_consistency", [r] + items,
+                            f"The macro average {r.printed} is not the mean of its per-class values "
+                            f"({_fmt((mlo + mhi) / 2, 4)}).", "error"))
+            if r.metric == "accuracy" and r.averaging is None:
+                for metric, flip in (("sensitivity", False), ("precision", False), ("error_rate", True)):
+                    items = [i for i in per.get(metric, []) if _share(r, i)]
+                    if len(items) < 2:
+                        continue
+                    lo, hi = rng(items, flip)
+                    if _hi(r) < lo - EPS or _lo(r) > hi + EPS:
+                        what = ("1 - per-class error (per-class recall or precision)" if flip
+                                else f"per-class {_NAMES.get(metric, metric)}")
+                        out.append(_finding("per_class_consistency", [r] + items,
+                            f"Accuracy {r.printed} lies outside the range of {what} "
+                            f"[{_fmt(lo * 100, 3)}%, {_fmt(hi * 100, 3)}%], of which it is a weighted "
+                            f"mean.", "error"))
+    return out
+
+
+@rule("fold_mean")
+def fold_mean(recs) -> list[dict]:
+    """A printed mean over folds must equal the mean of the printed per-fold values.
+
+    Claims with ``fold: mean`` are compared with the claims of the same row and metric for
+    integer folds (at least two), within the rounding of all of them. **Error**.
+    """
+    out = []
+    sel = [r for r in recs if r.plain and r.metric not in ("confusion_matrix",)]
+    groups = _group(sel, lambda r: (r.paper, r.model, r.dataset, _skey(r.setting, ("fold",)),
+                                    r.metric, r.cls, r.averaging))
+    for rows in groups.values():
+        folds = [r for r in rows if isinstance(r.setting.get("fold"), int)
+                 and not isinstance(r.setting.get("fold"), bool)]
+        means = [r for r in rows if r.setting.get("fold") == "mean"]
+        if len(folds) < 2 or not means:
+            continue
+        for m in means:
+            if m.rate and all(f.rate for f in folds):
+                mean = sum(f.v01 for f in folds) / len(folds)
+                tol = m.h01 + sum(f.h01 for f in folds) / len(folds)
+                diff = abs(m.v01 - mean)
+                shown = f"{_fmt(mean * 100, 3)}%"
+            elif all(f.unit == m.unit for f in folds):
+                mean = sum(float(f.value) for f in folds) / len(folds)
+                tol = m.half + sum(f.half for f in folds) / len(folds)
+                diff = abs(float(m.value) - mean)
+                shown = _fmt(mean, 3)
+            else:
+                continue
+            if diff > tol + EPS:
+                out.append(_finding("fold_mean", [m] + folds,
+                    f"The printed mean {m.printed} is not the mean of the per-fold values "
+                    f"({shown}).", "error"))
+    return out
+
+
+@rule("sum_check")
+def sum_check(recs) -> list[dict]:
+    """A total must equal the sum of its printed parts (``setting.sum_of``).
+
+    Counts and parameter counts must match exactly (**error**). Other quantities (times)
+    within rounding: a total smaller than one of its own parts is an **error**, any other
+    mismatch a **warning** (the paper may not define the total as the sum).
+    """
+    out = []
+    by_id = {(r.paper, r.id): r for r in recs}
+    for r in recs:
+        ids = r.setting.get("sum_of")
+        if not ids or r.metric == "confusion_matrix":
+            continue
+        parts = [by_id.get((r.paper, i)) for i in ids]
+        if any(p is None for p in parts):
+            continue
+        total = sum(float(p.value) for p in parts)
+        if r.unit in ("count", "params"):
+            if float(r.value) != total:
+                out.append(_finding("sum_check", [r] + parts,
+                    f"The total {r.printed} differs from the sum of its parts ({_fmt(total)}).",
+                    "error"))
+            continue
+        tol = r.half + sum(p.half for p in parts)
+        biggest = max(parts, key=lambda p: float(p.value))
+        if float(r.value) + r.half + biggest.half < float(biggest.value) - EPS:
+            out.append(_finding("sum_check", [r] + parts,
+                f"The total {r.printed} is smaller than one of its own parts ({biggest.printed}, "
+                f"{biggest.setting.get('stage', biggest.id)}); the parts sum to {_fmt(total)}.",
+                "error"))
+        elif abs(float(r.value) - total) > tol + EPS:
+            out.append(_finding("sum_check", [r] + parts,
+                f"The total {r.printed} differs from the sum of its parts ({_fmt(total)}).",
+                "warning"))
+    return out
+
+
+@rule("difference_recompute")
+def difference_recompute(recs) -> list[dict]:
+    """A printed difference must equal the difference of the printed values it names.
+
+    Claims with ``setting.difference_of: [a, b]`` are compared with ``a - b`` within the
+    rounding of all three. **Error**.
+    """
+    out = []
+    by_id = {(r.paper, r.id): r for r in recs}
+    for r in recs:
+        ids = r.setting.get("difference_of")
+        if not ids or len(ids) != 2:
+            continue
+        a, b = by_id.get((r.paper, ids[0])), by_id.get((r.paper, ids[1]))
+        if a is None or b is None:
+            continue
+        expected = float(a.value) - float(b.value)
+        tol = r.half + a.half + b.half
+        if abs(float(r.value) - expected) > tol + EPS:
+            out.append(_finding("difference_recompute", [r, a, b],
+                f"The printed difference {r.printed} does not equal {a.printed} - {b.printed} = "
+                f"{_fmt(expected, 2)}.", "error"))
+    return out
+
+
+@rule("error_vs_accuracy")
+def error_vs_accuracy(recs) -> list[dict]:
+    """An 'error' column next to an accuracy column should equal 1 - accuracy.
+
+    Error-rate and accuracy claims of the same row, class and averaging are compared within
+    rounding. **Warning**: papers rarely define 'error' (it may be a loss), but a value other
+    than 1 - accuracy is then not the classification error.
+    """
+    out = []
+    sel = [r for r in recs if r.plain and r.rate and r.metric in ("error_rate", "accuracy")]
+    for key, rows in _group(sel, _row_key).items():
+        bad = []
+        for e in (r for r in rows if r.metric == "error_rate"):
+            for a in (r for r in rows if r.metric == "accuracy"):
+                if (a.cls, a.averaging) != (e.cls, e.averaging) or not _share(a, e):
+                    continue
+                if abs(e.v01 - (1 - a.v01)) > e.h01 + a.h01 + EPS:
+                    bad += [e, a]
+        if bad:
+            out.append(_finding("error_vs_accuracy", bad,
+                "The 'error' values are not 1 - accuracy (e.g. "
+                f"{bad[0].printed} vs 1 - {bad[1].printed}); the column is not the classification "
+                "error.", "warning"))
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+def audit_claims(claims_df=None, rules: list[str] | None = None):
+    """Run the audit rules over a claims table and return the findings as a DataFrame.
+
+    ``claims_df``: a DataFrame in the format of :func:`leukcore.claims.load_claims` (the columns
+    ``printed``, ``resolution`` and ``value01`` are derived when absent); default: the whole
+    ledger. ``rules``: names from :data:`RULES` (default: all; unknown names raise
+    ``ValueError`` listing the valid ones). Columns: :data:`FINDING_COLUMNS`, one row per
+    finding, errors first.
+    """
+    import pandas as pd
+
+    if claims_df is None:
+        claims_df = load_claims()
+    names = list(RULES) if rules is None else list(rules)
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        raise ValueError(f"unknown audit rule(s) {unknown}; valid: {', '.join(RULES)}")
+    recs = _records(claims_df)
+    findings = []
+    for n in names:
+        findings.extend(RULES[n](recs))
+    df = pd.DataFrame(findings, columns=list(FINDING_COLUMNS))
+    if len(df):
+        order = {"error": 0, "warning": 1}
+        df = (df.assign(_s=df["severity"].map(order))
+                .sort_values(["paper", "_s", "rule"], kind="stable")
+                .drop(columns="_s").reset_index(drop=True))
+    return df

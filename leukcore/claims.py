@@ -1,0 +1,299 @@
+"""The claims ledger: every number the five papers print, as data.
+
+One YAML file per paper lives in ``leukcore/ledger/<paper_id>.yaml`` (package data). Each file
+has the top-level keys ``paper``, ``title``, ``source`` (the file in ``../shared/papers``) and
+``claims``, a list of mappings with these fields:
+
+=============  ========  ===================================================================
+field          required  meaning
+=============  ========  ===================================================================
+id             yes       unique within the paper; lowercase ``[a-z0-9][a-z0-9._-]*``
+model          yes       leukcore model / classifier name (``dscnet``, ``alexnet+mlp`` ...) or null
+experiment     yes       protocol experiment that would produce the number, or null
+dataset        yes       dataset id (``taleqani-all``, ``cnmc-2019`` ...) or null when unknown
+setting        no        free mapping (``task``, ``loss``, ``augmentation``, ``fold``, ``split`` ...)
+metric         yes       one of :data:`METRICS`
+value          yes       as printed: a number, or a list of lists for a confusion matrix
+unit           yes       one of :data:`UNITS`
+std            no        standard deviation as printed
+averaging      no        as stated by the paper: null (unstated) or one of :data:`AVERAGINGS`
+class          no        class name for per-class claims
+source         yes       table / section / figure (several separated by ``;``)
+note           no        free text
+=============  ========  ===================================================================
+
+Values are written in the YAML exactly as printed (``98.90`` stays ``98.90``); the loader
+keeps that text in the column ``printed`` and derives ``resolution``, the unit in the last
+printed place (``0.01`` for ``98.90``, ``1`` for ``94``, ``10`` for ``1.8e+02``), which the
+audit uses as rounding tolerance (half a unit in the last place).
+
+``value01`` is the value as a fraction in [0, 1] for ``percent`` (value / 100) and
+``fraction`` units, NaN otherwise.
+
+Setting keys with a fixed meaning (used by :mod:`leukcore.audit`; other keys are free):
+``task`` (``binary``/``multiclass``), ``fold`` (int, or ``mean`` for an average over folds),
+``split``, ``quantity`` (for counts: ``images``, ``subjects`` ...), ``stage`` (for times),
+``statistic`` (the number is not the metric itself: ``improvement``, ``difference``,
+``min_over_classes``, ``max_over_classes``), ``bound`` (``">"``/``"<"``: the paper prints an
+inequality), and the annotation keys :data:`ANNOTATION_KEYS` which link claims to each other
+(``sum_of``, ``difference_of``, ``total_ref``) or describe them (``labels`` of a confusion
+matrix, rows = actual, columns = predicted; ``eval_pool`` on class-count claims that give the
+composition of the set the evaluation was drawn from; ``balanced_eval`` when the paper states
+a class-balanced evaluation set; ``positive`` class; ``rounded_display`` when a matrix was
+printed with limited significant digits).
+"""
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PAPERS: tuple[str, ...] = (
+    "dscnet_kaur2023",
+    "dscnet_vijayalakshmi",
+    "logmh_haque2024",
+    "alnet_jawahar2022",
+    "xincept_khan2024",
+)
+METRICS: tuple[str, ...] = (
+    "accuracy", "sensitivity", "specificity", "precision", "f1", "auc",
+    "train_accuracy", "val_accuracy", "train_loss", "val_loss",
+    "confusion_matrix", "params", "time_s", "count", "error_rate",
+)
+UNITS: tuple[str, ...] = ("percent", "fraction", "count", "seconds", "params", "unitless")
+AVERAGINGS: tuple[str, ...] = ("macro", "weighted", "binary", "per-class", "micro")
+REQUIRED: tuple[str, ...] = (
+    "id", "model", "experiment", "dataset", "metric", "value", "unit", "source",
+)
+OPTIONAL: tuple[str, ...] = ("setting", "std", "averaging", "class", "note")
+ANNOTATION_KEYS: frozenset[str] = frozenset({
+    "sum_of", "difference_of", "total_ref", "labels", "eval_pool", "balanced_eval",
+    "positive", "rounded_display",
+})
+COLUMNS: tuple[str, ...] = (
+    "paper", "id", "model", "experiment", "dataset", "setting", "metric", "value", "unit",
+    "std", "averaging", "class", "source", "note", "printed", "resolution", "value01",
+)
+_TEXT_COLUMNS = ("model", "experiment", "dataset", "averaging", "class", "note", "printed")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+LEDGER_DIR = Path(__file__).resolve().parent / "ledger"
+#: libyaml's safe loader when available (same semantics as yaml.safe_load, faster)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def list_papers() -> list[str]:
+    """The five paper ids, in the order of ``../shared/papers/README.md``."""
+    return list(PAPERS)
+
+
+def ledger_path(paper_id: str) -> Path:
+    """Path of the ledger file for ``paper_id``; ValueError listing valid ids if unknown."""
+    if paper_id not in PAPERS:
+        raise ValueError(f"unknown paper id {paper_id!r}; valid ids: {', '.join(PAPERS)}")
+    return LEDGER_DIR / f"{paper_id}.yaml"
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate(doc: Any, filename: str | None = None) -> dict:
+    """Check one ledger document (the parsed YAML mapping) and return it.
+
+    Raises ``ValueError`` naming the file, the claim id and the field for: a missing required
+    field, an unknown field, metric, unit or averaging, a duplicate or malformed id, a value
+    that is not numeric (confusion matrices: a non-empty list of equal-length lists of
+    non-negative numbers), a percent value outside [0, 100], a fraction outside [0, 1], a
+    negative count / params / seconds value, a negative or non-numeric ``std``, and a
+    ``setting`` that is not a mapping.
+    """
+    where = f"ledger {filename or '<doc>'}"
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where}: top level must be a mapping")
+    for key in ("paper", "claims"):
+        if key not in doc:
+            raise ValueError(f"{where}: missing top-level field {key!r}")
+    if doc["paper"] not in PAPERS:
+        raise ValueError(f"{where}: field 'paper': unknown paper id {doc['paper']!r}; "
+                         f"valid ids: {', '.join(PAPERS)}")
+    claims = doc["claims"]
+    if not isinstance(claims, list) or not claims:
+        raise ValueError(f"{where}: field 'claims' must be a non-empty list")
+    seen: set[str] = set()
+    for i, c in enumerate(claims):
+        if not isinstance(c, dict):
+            raise ValueError(f"{where}: claim #{i}: must be a mapping")
+        cid = c.get("id", f"#{i}")
+
+        def fail(field: str, msg: str) -> None:
+            raise ValueError(f"{where}: claim {cid!r}: field {field!r}: {msg}")
+
+        for f in REQUIRED:
+            if f not in c:
+                fail(f, "missing required field")
+        for f in c:
+            if f not in REQUIRED and f not in OPTIONAL:
+                fail(f, f"unknown field; allowed: {', '.join(REQUIRED + OPTIONAL)}")
+        if not isinstance(cid, str) or not _ID_RE.match(cid):
+            fail("id", "must be a lowercase string matching [a-z0-9][a-z0-9._-]*")
+        if cid in seen:
+            fail("id", "duplicate id")
+        seen.add(cid)
+        metric, unit, value = c["metric"], c["unit"], c["value"]
+        if metric not in METRICS:
+            fail("metric", f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+        if unit not in UNITS:
+            fail("unit", f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+        avg = c.get("averaging")
+        if avg is not None and avg not in AVERAGINGS:
+            fail("averaging", f"unknown averaging {avg!r}; valid: null, {', '.join(AVERAGINGS)}")
+        setting = c.get("setting")
+        if setting is not None and not isinstance(setting, dict):
+            fail("setting", "must be a mapping")
+        if metric == "confusion_matrix":
+            ok = (isinstance(value, list) and value
+                  and all(isinstance(r, list) and r for r in value)
+                  and len({len(r) for r in value}) == 1
+                  and all(_is_number(x) and x >= 0 for r in value for x in r))
+            if not ok:
+                fail("value", "confusion matrix must be a list of equal-length lists of "
+                              "non-negative numbers")
+        else:
+            if not _is_number(value):
+                fail("value", f"not numeric: {value!r}")
+            if unit == "percent" and not 0 <= value <= 100:
+                fail("value", f"percent value {value} outside [0, 100]")
+            if unit == "fraction" and not 0 <= value <= 1:
+                fail("value", f"fraction value {value} outside [0, 1]")
+            if unit in ("count", "params", "seconds") and value < 0:
+                fail("value", f"{unit} value {value} is negative")
+        std = c.get("std")
+        if std is not None and (not _is_number(std) or std < 0):
+            fail("std", f"must be a non-negative number, got {std!r}")
+        if not isinstance(c["source"], str) or not c["source"].strip():
+            fail("source", "must be a non-empty string")
+    return doc
+
+
+def _printed_values(text: str) -> dict[str, str]:
+    """Map claim id -> the value's scalar text exactly as written in the YAML."""
+    out: dict[str, str] = {}
+    root = yaml.compose(text, Loader=_SAFE_LOADER)
+    if not isinstance(root, yaml.MappingNode):
+        return out
+    for k, v in root.value:
+        if k.value != "claims" or not isinstance(v, yaml.SequenceNode):
+            continue
+        for item in v.value:
+            if not isinstance(item, yaml.MappingNode):
+                continue
+            fields = {kn.value: vn for kn, vn in item.value}
+            idn, valn = fields.get("id"), fields.get("value")
+            if isinstance(idn, yaml.ScalarNode) and isinstance(valn, yaml.ScalarNode):
+                out[idn.value] = valn.value
+    return out
+
+
+def resolution_of(printed: Any) -> float:
+    """Unit in the last printed place: ``'98.90'`` -> 0.01, ``'94'`` -> 1, ``'1.8e+02'`` -> 10.
+
+    Accepts the printed text or a number (then its shortest ``repr`` is used). NaN when the
+    text is not a decimal number.
+    """
+    text = printed if isinstance(printed, str) else repr(printed)
+    try:
+        exp = Decimal(text.strip().replace(",", "")).as_tuple().exponent
+    except (InvalidOperation, AttributeError):
+        return float("nan")
+    if not isinstance(exp, int):
+        return float("nan")
+    return float(Decimal(1).scaleb(exp))
+
+
+def claims_frame(doc: dict, printed: dict[str, str] | None = None):
+    """One row per claim of a validated ledger ``doc``: the columns :data:`COLUMNS`.
+
+    ``printed`` maps claim ids to the value text as written (see :func:`load_claims`); when
+    absent, the printed text is the value's ``repr``. ``value01`` = value / 100 for percent,
+    value for fraction, NaN otherwise (and for confusion matrices).
+    """
+    import pandas as pd
+
+    printed = printed or {}
+    rows = []
+    for c in doc["claims"]:
+        value = c["value"]
+        is_cm = c["metric"] == "confusion_matrix"
+        text = printed.get(c["id"]) if not is_cm else None
+        if text is None and not is_cm:
+            text = repr(value)
+        if is_cm:
+            v01 = float("nan")
+        elif c["unit"] == "percent":
+            v01 = value / 100.0
+        elif c["unit"] == "fraction":
+            v01 = float(value)
+        else:
+            v01 = float("nan")
+        rows.append({
+            "paper": doc["paper"],
+            "id": c["id"],
+            "model": c.get("model"),
+            "experiment": c.get("experiment"),
+            "dataset": c.get("dataset"),
+            "setting": dict(c.get("setting") or {}),
+            "metric": c["metric"],
+            "value": value,
+            "unit": c["unit"],
+            "std": c.get("std"),
+            "averaging": c.get("averaging"),
+            "class": c.get("class"),
+            "source": c["source"],
+            "note": c.get("note"),
+            "printed": text,
+            "resolution": resolution_of(text) if text is not None else float("nan"),
+            "value01": v01,
+        })
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in _TEXT_COLUMNS:
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    df["std"] = df["std"].astype(float)
+    return df
+
+
+@lru_cache(maxsize=None)
+def _load_one(paper_id: str):
+    path = ledger_path(paper_id)
+    if not path.is_file():
+        raise ValueError(f"ledger file missing for {paper_id!r}: {path}")
+    text = path.read_text(encoding="utf-8")
+    doc = validate(yaml.load(text, Loader=_SAFE_LOADER), filename=path.name)  # == yaml.safe_load
+    if doc["paper"] != paper_id:
+        raise ValueError(f"ledger {path.name}: field 'paper' is {doc['paper']!r}, "
+                         f"expected {paper_id!r}")
+    return claims_frame(doc, _printed_values(text))
+
+
+def load_claims(paper_id: str | None = None):
+    """The claims ledger as a pandas DataFrame, one row per claim.
+
+    ``paper_id`` None loads all five papers. Columns: :data:`COLUMNS` (the schema fields plus
+    ``paper``, ``printed``, ``resolution`` and ``value01``). Unknown ids raise ``ValueError``
+    listing the valid ones; an invalid ledger file raises ``ValueError`` naming file, claim and
+    field. The result is a fresh copy (safe to modify).
+    """
+    ids = list(PAPERS) if paper_id is None else [paper_id]
+    for p in ids:
+        ledger_path(p)  # validates the id
+    import pandas as pd
+    frames = [_load_one(p) for p in ids]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
+    df["setting"] = [dict(s) for s in df["setting"]]
+    for col in _TEXT_COLUMNS:  # missing text fields are None (never NaN), whatever concat did
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
