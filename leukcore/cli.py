@@ -1,0 +1,146 @@
+"""The ``leukcore`` command line.
+
+    leukcore data verify ROOT [--dataset ID] [--json]
+    leukcore data fetch ID --to DIR
+    leukcore experiments --paper ID --profile P
+    leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
+    leukcore bench [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .data import DataError, verify
+
+    try:
+        report = verify(args.root, args.dataset)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items()}, indent=1, default=str))
+        return 0 if report["ok"] else 1
+    print(f"{report['dataset']} at {report['root']}")
+    for part in report["parts"]:
+        counts = ", ".join(f"{k} {v}" for k, v in part["counts"].items())
+        print(f"  {part['name']}: {part['n']} images ({counts}); {part['duplicate_groups']} duplicate groups")
+    if report["bad"]:
+        print(f"{len(report['bad'])} bad or misplaced files:")
+        for b in report["bad"]:
+            print(f"  {b['path']}: {b['reason']}")
+        return 1
+    print("ok: every file decodes and sits in its class folder")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from .data import DataError, fetch_dataset
+
+    try:
+        dest = fetch_dataset(args.dataset, args.to)
+    except (DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.dataset} downloaded to {dest}; use it with LEUKCORE_DATA={args.to}")
+    return 0
+
+
+def _cmd_experiments(args: argparse.Namespace) -> int:
+    from .experiments import list_experiments, list_papers
+
+    papers = list_papers() if args.paper == "all" else [args.paper]
+    for paper in papers:
+        exps = list_experiments(paper, args.profile)
+        print(f"{paper}: {len(exps)} experiments at profile {args.profile}")
+        for e in exps:
+            what = ", ".join(f"{k}={v}" for k, v in e.spec().items() if k not in ("paper", "id"))
+            print(f"  {e.id:32s} {what}")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .experiments import list_papers
+    from .profiles import get_profile
+    from .runner import reproduce
+
+    get_profile(args.profile)
+    papers = list_papers() if args.paper == "all" else [args.paper]
+    for p in papers:
+        if p not in list_papers():
+            print(f"error: unknown paper {p!r}; valid: {', '.join(list_papers())}", file=sys.stderr)
+            return 2
+    s = reproduce(papers, args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
+                  results_dir=args.results_dir, executor=args.executor, address=args.address, force=args.force,
+                  progress=not args.no_progress)
+    g = s.grid
+    print(f"\nexperiments: {len(g.records)} run, {len(g.failures)} failed ({g.wall_time_s:.0f} s)")
+    for (p, e), err in g.failures.items():
+        print(f"  FAILED {p}/{e}: {err}")
+    for r in s.runs:
+        extra = f" ({r.error})" if r.error else ""
+        print(f"notebook {r.paper}: {r.status} in {r.seconds:.0f} s{extra}")
+    return 0 if s.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``leukcore`` command."""
+    from .profiles import list_profiles
+
+    p = argparse.ArgumentParser(prog="leukcore", description="Reproduction of deep-learning ALL classifiers")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="verify or download datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    v = dsub.add_parser("verify", help="counts, duplicates and bad files of a dataset folder (exit 1 if any bad)")
+    v.add_argument("root")
+    v.add_argument("--dataset", default=None, help="dataset id (default: detected from the layout)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=_cmd_verify)
+    f = dsub.add_parser("fetch", help="download a dataset through kagglehub (needs credentials and internet)")
+    f.add_argument("dataset")
+    f.add_argument("--to", required=True, help="data root to place <dataset> under")
+    f.set_defaults(func=_cmd_fetch)
+
+    e = sub.add_parser("experiments", help="list a paper's experiments")
+    e.add_argument("--paper", default="all")
+    e.add_argument("--profile", default="smoke", choices=list_profiles())
+    e.set_defaults(func=_cmd_experiments)
+
+    r = sub.add_parser("reproduce", help="run pending experiments, then execute notebooks into the book")
+    r.add_argument("--paper", default="all", help="paper id or 'all'")
+    r.add_argument("--profile", default="smoke", choices=list_profiles())
+    r.add_argument("--data-root", default=None)
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--results-dir", default=None, help="where run records go (default: results/)")
+    r.add_argument("--executor", default="local", choices=["local", "ray"])
+    r.add_argument("--address", default=None, help="Ray cluster address (executor ray); default: a local instance")
+    r.add_argument("--force", action="store_true", help="retrain, and replace higher-profile pages")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=_cmd_reproduce)
+
+    try:
+        from .bench import register_cli
+    except ImportError:
+        register_cli = None
+    if register_cli is not None:
+        register_cli(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``leukcore`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as e:  # unknown names and bad settings: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

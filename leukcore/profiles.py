@@ -1,0 +1,66 @@
+"""Run profiles, defined once: ``smoke`` (CI), ``cpu`` (real data, reduced), ``paper`` (the protocol).
+
+A profile never changes *what* an experiment is (model, loss, augmentation, split rule); it
+caps *how much* is run: image size, images per class, epochs, folds.  ``None`` means "as the
+paper's protocol says".  Only a ``paper``-profile run on the paper's own dataset can be a
+reproduction (see :func:`leukcore.metrics.verdict`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much of a protocol to run."""
+
+    name: str
+    description: str
+    image_size: int | None        #: square input size; None = the protocol's / model's paper size
+    max_per_class: int | None     #: stratified cap on images per class (seeded); None = all
+    epochs: int | None            #: cap on epochs; None = the protocol's
+    max_folds: int | None         #: cap on cross-validation folds run; None = all
+    batch_size: int | None        #: None = the protocol's
+    bootstrap: int                #: bootstrap resamples for 95 % intervals
+    synthetic_per_class: int      #: images per class of the synthetic stand-in when data are absent
+    device: str                   #: the device the profile is meant for
+    checkpoints: bool = True      #: write a training checkpoint every epoch (resumable runs)
+    min_image_size: int = 32      #: floor for models that need a minimum input (inception: 75)
+
+    def settings(self) -> dict:
+        """The profile as a plain dict (shown in the book, stored in records)."""
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        "smoke", "seconds on a CPU: a few dozen images (synthetic when the data are absent), tiny "
+                 "inputs, one epoch; for CI and nbval. Its numbers mean nothing.",
+        image_size=32, max_per_class=10, epochs=1, max_folds=2, batch_size=16, bootstrap=200,
+        synthetic_per_class=10, device="cpu", checkpoints=False),
+    "cpu": Profile(
+        "cpu", "real data at reduced size on 2 CPU cores: every image, 64x64 inputs, at most 3 "
+               "epochs, at most 2 folds; minutes per paper. Indicative only.",
+        image_size=64, max_per_class=None, epochs=3, max_folds=2, batch_size=32, bootstrap=1000,
+        synthetic_per_class=60, device="cpu"),
+    "paper": Profile(
+        "paper", "the paper's own protocol (image size, epochs, folds, batch size); meant for a GPU.",
+        image_size=None, max_per_class=None, epochs=None, max_folds=None, batch_size=None, bootstrap=1000,
+        synthetic_per_class=200, device="cuda"),
+}
+
+#: Profile order used to decide whether a run may replace another (higher wins).
+PROFILE_RANK = {"smoke": 0, "cpu": 1, "paper": 2}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; unknown names raise a ValueError listing the valid ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)}") from None
+
+
+def list_profiles() -> list[str]:
+    """The profile names, lowest first."""
+    return list(PROFILES)

@@ -1,0 +1,729 @@
+"""Tables, figures and book pages, all computed from protocol files, the claims ledger and run records.
+
+Nothing here holds a number of its own: a claimed value comes from ``leukcore/ledger``, a
+measured one from a run record under ``results/``.  ``python -m leukcore.report build-pages``
+writes the generated fragments that the book's prose pages include (``book/_generated/``).
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .data import PROJECT_ROOT, atomic_write_text
+from .profiles import PROFILE_RANK, PROFILES
+from .records import load_records, provenance_label, read_predictions
+
+BOOK_DIR = PROJECT_ROOT / "book"
+GENERATED = BOOK_DIR / "_generated"
+FRACTION_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "train_accuracy",
+                    "val_accuracy")
+PAPER_NAMES = {"dscnet_kaur2023": "DSCNet (Kaur et al. 2023)",
+               "dscnet_vijayalakshmi": "DSCNet in Keras (Vijayalakshmi & Deepa)",
+               "logmh_haque2024": "LoGMH (Haque et al. 2024)",
+               "alnet_jawahar2022": "ALNet (Jawahar et al. 2022)",
+               "xincept_khan2024": "XIncept-ALL (Khan 2024)"}
+
+
+# --------------------------------------------------------------------------------------------
+# Badges and small HTML helpers
+# --------------------------------------------------------------------------------------------
+
+
+def verdict_badge(v: str) -> str:
+    """The coloured badge of a verdict (CSS in ``book/_static/leukcore.css``)."""
+    return f'<span class="verdict verdict-{v.replace(" ", "-")}">{html.escape(v)}</span>'
+
+
+def _fmt(v, unit: str | None = None) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, list):
+        return html.escape(json.dumps(v))
+    if unit == "percent":
+        return f"{v:.2f} %"
+    if unit == "fraction":
+        return f"{v:.3f}"
+    if unit == "params":
+        return f"{int(v):,}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def df_to_html(df: pd.DataFrame, css_class: str, escape: bool = False) -> str:
+    """A table as HTML inside ``<div class=css_class>`` (cells may hold badge HTML)."""
+    return f'<div class="{css_class}">\n' + df.to_html(index=False, escape=escape, border=0, na_rep="—") + "\n</div>"
+
+
+# --------------------------------------------------------------------------------------------
+# Protocols
+# --------------------------------------------------------------------------------------------
+
+
+def protocol_table(paper: str) -> pd.DataFrame:
+    """The paper's protocol as a two-column table (from its protocol file)."""
+    from .experiments import list_experiments, load_protocol
+
+    p = load_protocol(paper)
+    rows = []
+    if "tasks" in p:
+        for name, t in p["tasks"].items():
+            rows.append((f"dataset ({name})", f"{t['dataset']['id']} ({t['classes']} classes)"))
+    else:
+        rows.append(("dataset", f"{p['dataset']['id']} ({p['classes']} classes)"))
+    if p.get("substitute"):
+        rows.append(("stand-in here", p["substitute"]["id"]))
+    s = p["split"]
+    rows.append(("split", ", ".join(f"{k}: {v}" for k, v in s.items() if k != "kind") + f" ({s['kind']})"))
+    rows.append(("image size", f"{p.get('image_size')} px"))
+    if p.get("preprocess"):
+        rows.append(("pre-processing", p["preprocess"]))
+    for k, v in p.get("train", {}).items():
+        rows.append((k.replace("_", " "), str(v)))
+    exps = list_experiments(paper)
+    rows.append(("experiments", f"{len(exps)}: " + ", ".join(e.id for e in exps)))
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def deviations_table(paper: str) -> pd.DataFrame:
+    """Our deviations and interpretations, one row each (from the protocol file)."""
+    from .experiments import load_protocol
+
+    return pd.DataFrame({"deviation or interpretation": load_protocol(paper).get("deviations", [])})
+
+
+# --------------------------------------------------------------------------------------------
+# Claims vs measured
+# --------------------------------------------------------------------------------------------
+
+
+def _best_records(records: Iterable[dict]) -> dict[tuple[str, str], dict]:
+    """Per (paper, experiment), the record of the highest profile on real data (synthetic never counts)."""
+    best: dict[tuple[str, str], dict] = {}
+    for r in records:
+        if r["dataset"]["id"] == "synthetic":
+            continue
+        key = (r["paper"], r["experiment"])
+        old = best.get(key)
+        rank = (PROFILE_RANK[r["profile"]], r["dataset"].get("is_papers", False))
+        if old is None or rank > (PROFILE_RANK[old["profile"]], old["dataset"].get("is_papers", False)):
+            best[key] = r
+    return best
+
+
+def _measured(claim: pd.Series, rec: dict) -> tuple[float | None, tuple | None, str]:
+    """Our value, its interval and the metric path used, for one claim against one record."""
+    from .metrics import metric_at
+
+    metric = claim["metric"]
+    m, ci = rec["metrics"], rec.get("intervals", {})
+    binary = len(rec["class_names"]) == 2
+    if metric in ("accuracy", "auc"):
+        paths = [metric]
+    elif metric in ("sensitivity", "specificity", "precision", "f1"):
+        av = claim.get("averaging")
+        cls = claim.get("class")
+        if isinstance(cls, str) and cls:
+            paths = [f"{metric}.per_class.{cls}"]
+        elif isinstance(av, str) and av in ("macro", "weighted", "binary"):
+            paths = [f"{metric}.{av}"]
+        else:
+            paths = [f"{metric}.binary"] if binary else [f"{metric}.macro", f"{metric}.weighted"]
+    elif metric in ("train_accuracy", "val_accuracy"):
+        key = metric
+        hist = [h for fold in rec.get("history", []) for h in (fold[-1:] if fold else [])]
+        vals = [h.get(key) for h in hist if h.get(key) is not None]
+        if not vals:
+            return None, None, ""
+        v = float(np.mean(vals))
+        return v, (v, v), f"last-epoch {metric} (mean over folds)"
+    elif metric == "params":
+        v = rec.get("params_trainable")
+        return (None, None, "") if v is None else (float(v), (float(v), float(v)), "trainable parameters")
+    else:
+        return None, None, ""
+    target = claim["value01"]
+    best = None
+    for path in paths:
+        try:
+            v = metric_at(m, path)
+        except ValueError:
+            continue
+        iv = ci.get(path)
+        interval = (iv["low"], iv["high"]) if iv else None
+        if best is None or (target == target and abs(v - target) < abs(best[0] - target)):
+            best = (v, interval, path)
+    return best if best else (None, None, "")
+
+
+def claims_vs_measured(paper: str | None = None, records: list[dict] | None = None) -> pd.DataFrame:
+    """Every claim of the ledger (or one paper) beside our measurement, its interval and verdict.
+
+    Columns: paper, claim, model, experiment, dataset, metric, claimed (as printed), unit, ours,
+    low, high, metric_path, difference (ours - claimed, as a fraction), verdict, profile,
+    provenance, record.
+    """
+    from .claims import load_claims
+    from .metrics import verdict
+
+    claims = load_claims(paper)
+    records = load_records(paper) if records is None else records
+    best = _best_records(records)
+    rows = []
+    for _, c in claims.iterrows():
+        rec = best.get((c["paper"], c.get("experiment")))
+        ours = low = high = None
+        path = ""
+        v = "not run"
+        if rec is not None:
+            ours, interval, path = _measured(c, rec)
+            if ours is not None:
+                claimed = c["value01"] if c["unit"] in ("percent", "fraction") else c["value"]
+                if c["metric"] == "params":
+                    claimed = float(c["value"])
+                low, high = interval if interval else (None, None)
+                if claimed is not None and claimed == claimed:
+                    v = verdict(float(claimed) if c["metric"] != "params" else 0.5,
+                                interval if c["metric"] != "params" else (0.0, 1.0),
+                                profile=rec["profile"], dataset_is_papers=rec["dataset"].get("is_papers", False))
+                    if c["metric"] == "params":  # an exact count: compare exactly, at any profile
+                        v = "reproduced" if int(ours) == int(claimed) else ("lower" if ours < claimed else "higher")
+        diff = (ours - c["value01"]) if ours is not None and c["value01"] == c["value01"] and c["unit"] in (
+            "percent", "fraction") else None
+        rows.append({"paper": c["paper"], "claim": c["id"], "model": c["model"], "experiment": c.get("experiment"),
+                     "dataset": c["dataset"], "metric": c["metric"], "claimed": c["value"], "unit": c["unit"],
+                     "ours": ours, "low": low, "high": high, "metric_path": path, "difference": diff, "verdict": v,
+                     "profile": rec["profile"] if rec else None,
+                     "provenance": provenance_label(rec) if rec else None,
+                     "record": os.path.relpath(rec["_path"], PROJECT_ROOT) if rec else None})
+    return pd.DataFrame(rows)
+
+
+def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
+    """The claimed-vs-measured table as HTML with verdict badges and provenance beside each number."""
+    def ours(r):
+        if r["ours"] is None or r["ours"] != r["ours"]:
+            return "—"
+        if r["metric"] == "params":
+            return f"{int(r['ours']):,}"
+        pct = r["unit"] == "percent"
+        f = (lambda x: f"{100 * x:.2f}") if pct else (lambda x: f"{x:.3f}")
+        s = f(r["ours"])
+        if r["low"] is not None and r["low"] == r["low"] and r["high"] != r["low"]:
+            s += f" [{f(r['low'])}, {f(r['high'])}]"
+        return s + f'<br><span class="provenance">{html.escape(r["provenance"] or "")}</span>'
+
+    def diff(r):
+        d = r["difference"]
+        if d is None or d != d:
+            return "—"
+        return f"{100 * d:+.2f} pp" if r["unit"] == "percent" else f"{d:+.3f}"
+
+    out = pd.DataFrame({
+        "claim": df["claim"], "model": df["model"], "metric": df["metric"] + df["metric_path"].map(
+            lambda p: f" ({p.split('.', 1)[1]})" if p and "." in p else ""),
+        "claimed": [_fmt(v, u) for v, u in zip(df["claimed"], df["unit"])],
+        "ours [95 % CI]": [ours(r) for _, r in df.iterrows()],
+        "difference": [diff(r) for _, r in df.iterrows()],
+        "verdict": [verdict_badge(v) for v in df["verdict"]],
+    })
+    if "paper" in df and df["paper"].nunique() > 1:
+        out.insert(0, "paper", df["paper"])
+    return df_to_html(out, css_class)
+
+
+def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
+    """Claimed vs measured (fractions), with intervals, coloured by verdict."""
+    import matplotlib.pyplot as plt
+
+    colours = {"reproduced": "#1a7f37", "lower": "#c2410c", "higher": "#7c3aed", "indicative": "#6b7280",
+               "not run": "#d1d5db"}
+    d = df[df["unit"].isin(["percent", "fraction"]) & df["ours"].notna()].copy()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    from .claims import load_claims
+
+    c01 = dict(zip(load_claims()["id"] + load_claims()["paper"], load_claims()["value01"]))
+    d["claimed01"] = [c01.get(i + p) for i, p in zip(d["claim"], d["paper"])]
+    for v, g in d.groupby("verdict"):
+        yerr = None
+        if g["low"].notna().all():
+            yerr = np.vstack([g["ours"] - g["low"], g["high"] - g["ours"]]).clip(0)
+        ax.errorbar(g["claimed01"], g["ours"], yerr=yerr, fmt="o", ms=4, color=colours.get(v, "k"),
+                    ecolor=colours.get(v, "k"), alpha=0.8, label=f"{v} ({len(g)})")
+    lo = min(0.0, float(d["ours"].min()) if len(d) else 0.0)
+    ax.plot([lo, 1], [lo, 1], "k--", lw=0.8)
+    ax.set_xlabel("claimed")
+    ax.set_ylabel("measured (95 % CI)")
+    ax.set_title(f"{len(d)} claims with a measurement; {len(df) - len(d)} without")
+    if len(d):
+        ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Figures from records
+# --------------------------------------------------------------------------------------------
+
+
+def plot_learning_curves(records: list[dict], max_panels: int = 12):
+    """Train/validation loss and accuracy per epoch of each CNN record (first fold)."""
+    import matplotlib.pyplot as plt
+
+    recs = [r for r in records if r.get("history") and r["history"][0]][:max_panels]
+    if not recs:
+        return None
+    n = len(recs)
+    cols = min(4, n)
+    rows = int(math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, r in zip(axes.flat, recs):
+        h = pd.DataFrame(r["history"][0])
+        ax.plot(h["epoch"], h["train_loss"], "o-", label="train loss")
+        if "val_loss" in h and h["val_loss"].notna().any():
+            ax.plot(h["epoch"], h["val_loss"], "s--", label="val loss")
+        ax2 = ax.twinx()
+        ax2.plot(h["epoch"], h["train_accuracy"], "g:", label="train acc")
+        if "val_accuracy" in h and h["val_accuracy"].notna().any():
+            ax2.plot(h["epoch"], h["val_accuracy"], "r:", label="val acc")
+        ax2.set_ylim(0, 1)
+        ax.set_title(r["experiment"], fontsize=9)
+        ax.set_xlabel("epoch")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"learning curves ({provenance_label(recs[0])})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrices(records: list[dict], max_panels: int = 8):
+    """Confusion matrices (rows true, columns predicted) of the records."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    recs = records[:max_panels]
+    if not recs:
+        return None
+    cols = min(4, len(recs))
+    rows = int(math.ceil(len(recs) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.8 * rows), squeeze=False)
+    for ax, r in zip(axes.flat, recs):
+        cm = np.asarray(r["metrics"]["confusion_matrix"])
+        sns.heatmap(cm, annot=True, fmt="d", cbar=False, ax=ax, cmap="Blues",
+                    xticklabels=r["class_names"], yticklabels=r["class_names"])
+        ax.set_title(f"{r['experiment']}\nacc {r['metrics']['accuracy']:.3f}", fontsize=9)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    for ax in list(axes.flat)[len(recs):]:
+        ax.axis("off")
+    fig.suptitle(provenance_label(recs[0]), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(records: list[dict], max_curves: int = 10):
+    """ROC curves (binary: positive class; multi-class: micro-averaged one-vs-rest) of the records."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for r in records[:max_curves]:
+        p = read_predictions(r)
+        y = p["y_true"].to_numpy()
+        prob = p[[c for c in p.columns if c.startswith("p_")]].to_numpy()
+        if prob.shape[1] == 2:
+            pos = int((r.get("positive") or [1])[0])
+            fpr, tpr, _ = roc_curve(y == pos, prob[:, pos])
+        else:
+            onehot = np.eye(prob.shape[1])[y]
+            fpr, tpr, _ = roc_curve(onehot.ravel(), prob.ravel())
+        ax.plot(fpr, tpr, label=f"{r['experiment']} (AUC {r['metrics'].get('auc', float('nan')):.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.7)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=7)
+    if records:
+        ax.set_title(provenance_label(records[0]), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, seed: int = 0):
+    """A grid of example images per class."""
+    import matplotlib.pyplot as plt
+
+    from .data import load_images
+
+    rng = np.random.default_rng(seed)
+    classes = sorted(table["class_name"].dropna().unique(), key=lambda c: table.loc[table["class_name"] == c, "label"].iloc[0])
+    fig, axes = plt.subplots(len(classes), n_per_class, figsize=(1.6 * n_per_class, 1.6 * len(classes)), squeeze=False)
+    for row, c in zip(axes, classes):
+        g = table[table["class_name"] == c]
+        pick = g.iloc[sorted(rng.permutation(len(g))[:n_per_class])]
+        imgs, _ = load_images(pick, size)
+        for ax, im in zip(row, imgs):
+            ax.imshow(im)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in row[len(imgs):]:
+            ax.axis("off")
+        row[0].set_ylabel(c, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def grad_cam(model, x_uint8: np.ndarray, target_layer=None, class_idx=None) -> np.ndarray:
+    """Grad-CAM maps (Selvaraju et al. 2017) for a batch of uint8 NHWC images, each in [0, 1].
+
+    ``target_layer`` defaults to the model's last ``nn.Conv2d``.  The map is
+    ``ReLU(sum_k w_k A_k)`` with ``w_k`` the spatial mean of d(score)/dA_k, upsampled bilinearly.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .train import model_norm_stats
+
+    if target_layer is None:
+        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        target_layer = convs[-1]
+    acts, grads = {}, {}
+    h1 = target_layer.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+    h2 = target_layer.register_full_backward_hook(lambda m, gi, go: grads.__setitem__("g", go[0]))
+    try:
+        model.eval()
+        mean, std = model_norm_stats(model)
+        x = torch.as_tensor(x_uint8).permute(0, 3, 1, 2).float() / 255.0
+        x = (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+        x.requires_grad_(True)
+        out = model(x)
+        idx = out.argmax(1) if class_idx is None else torch.as_tensor(class_idx).expand(out.shape[0])
+        model.zero_grad()
+        out.gather(1, idx.view(-1, 1)).sum().backward()
+        w = grads["g"].mean(dim=(2, 3), keepdim=True)
+        cam = F.relu((w * acts["a"]).sum(1, keepdim=True))
+        cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        cam = cam - cam.amin(dim=(1, 2), keepdim=True)
+        cam = cam / cam.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+        return cam.detach().numpy()
+    finally:
+        h1.remove()
+        h2.remove()
+
+
+def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
+    """Grad-CAM maps of a CNN record's trained model (from its checkpoint) on test images."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from .data import load_images
+    from .experiments import FINAL_WEIGHTS, experiment_data, get_experiment
+    from .models import create_model
+    from .profiles import get_profile
+
+    if rec is None:
+        return None
+    exp = get_experiment(rec["paper"], rec["experiment"])
+    weights = Path(rec["_path"]).parent / "checkpoints" / rec["experiment"] / "fold0" / FINAL_WEIGHTS
+    if exp.route != "cnn" or not weights.is_file():
+        return None
+    from .experiments import _new_model
+
+    model, _ = _new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
+                          **rec["settings"].get("model_kw", {}))
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    ed = experiment_data(rec["paper"], exp, get_profile(rec["profile"]), data_root, seed=rec["seed"])
+    preds = read_predictions(rec)
+    t = ed.table.set_index("id", drop=False).loc[[i for i in preds["id"][:n] if i in set(ed.table["id"])]]
+    x, _ = load_images(t.reset_index(drop=True), rec["settings"]["image_size"])
+    cams = grad_cam(model, x)
+    fig, axes = plt.subplots(2, len(x), figsize=(1.8 * len(x), 3.8), squeeze=False)
+    for j in range(len(x)):
+        axes[0, j].imshow(x[j])
+        axes[0, j].set_title(t["class_name"].iloc[j], fontsize=8)
+        axes[1, j].imshow(x[j])
+        axes[1, j].imshow(cams[j], cmap="jet", alpha=0.45)
+        for a in axes[:, j]:
+            a.set_xticks([])
+            a.set_yticks([])
+    fig.suptitle(f"Grad-CAM, {rec['experiment']} ({provenance_label(rec)})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def records_table(records: list[dict]) -> pd.DataFrame:
+    """One row per record: experiment, accuracy with interval, macro F1, AUC, wall time, provenance."""
+    rows = []
+    for r in records:
+        ci = r.get("intervals", {}).get("accuracy", {})
+        rows.append({"experiment": r["experiment"],
+                     "accuracy [95 % CI]": f"{r['metrics']['accuracy']:.3f} [{ci.get('low', float('nan')):.3f}, "
+                                           f"{ci.get('high', float('nan')):.3f}]",
+                     "F1 macro": round(r["metrics"]["f1"]["macro"], 3),
+                     "AUC": None if r["metrics"].get("auc") is None else round(r["metrics"]["auc"], 3),
+                     "n test": r["metrics"].get("n"), "params": r.get("params_trainable"),
+                     "wall time (s)": r.get("wall_time_s"), "profile · dataset": provenance_label(r)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook helpers (the notebooks call these; they hold no logic of their own)
+# --------------------------------------------------------------------------------------------
+
+
+def notebook_setup() -> None:
+    """Quiet, reproducible notebook output: inline figures at a fixed size, no progress bars in logs."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.max_open_warning": 0})
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def paper_intro(paper: str) -> str:
+    """The paper in two sentences and its citation (from the protocol file)."""
+    from .experiments import load_protocol
+
+    p = load_protocol(paper)
+    return f"**{p['title']}**  \n{p['citation']}\n\n{' '.join(p['summary'].split())}\n"
+
+
+def experiment_datasets(paper: str, profile: str, *, data_root=None, seed: int = 0) -> list:
+    """The dataset(s) the paper's experiments use at this profile (one per task), as ExperimentData."""
+    from .experiments import experiment_data, list_experiments
+    from .profiles import get_profile
+
+    seen, out = set(), []
+    for e in list_experiments(paper, profile):
+        if e.route == "aggregate" or e.task in seen:
+            continue
+        seen.add(e.task)
+        out.append(experiment_data(paper, e, get_profile(profile), data_root, seed=seed))
+    return out
+
+
+def data_banner(data, profile: str) -> str:
+    """A loud banner when the data are synthetic or a substitute; a plain line otherwise."""
+    if data.dataset_id == "synthetic":
+        return (f"```{{warning}}\nSYNTHETIC DATA: {data.note}. No number on this page is a reproduction; "
+                f"rerun with the real data (`--data-root DIR`).\n```\n")
+    if not data.is_papers:
+        return (f"```{{note}}\nSubstitute data: {data.note}. Numbers here are indicative, not a "
+                f"reproduction.\n```\n")
+    return f"The paper's own dataset, `{data.dataset_id}` (profile `{profile}`).\n"
+
+
+def data_summary_text(data) -> str:
+    """Counts per class, duplicate groups and the fingerprint of the images used (deterministic text)."""
+    from .data import find_duplicates, fingerprint
+
+    t = data.table
+    counts = t["class_name"].value_counts().sort_index()
+    lines = [f"dataset: {data.dataset_id}" + (f" (stands in for {data.stands_in_for})" if data.stands_in_for else ""),
+             f"images: {len(t)}; " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+             f"byte-identical duplicate groups: {len(find_duplicates(t))}",
+             f"fingerprint: {fingerprint(t)}"]
+    return "\n".join(lines)
+
+
+def plot_logmh_examples(table: pd.DataFrame, n: int = 4, size: int = 227, **kw):
+    """Original vs LoGMH-filtered images (``kw``: sigma, alpha, beta)."""
+    import matplotlib.pyplot as plt
+
+    from .data import load_images
+    from .filters import logmh
+
+    pick = table.groupby("label", sort=True).head(1).head(n).reset_index(drop=True)
+    x, _ = load_images(pick, size)
+    fig, axes = plt.subplots(2, len(x), figsize=(2.0 * len(x), 4.2), squeeze=False)
+    for j, im in enumerate(x):
+        axes[0, j].imshow(im)
+        axes[0, j].set_title(pick["class_name"][j], fontsize=8)
+        axes[1, j].imshow(logmh(im, **kw))
+        for a in axes[:, j]:
+            a.set_xticks([])
+            a.set_yticks([])
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("LoGMH")
+    fig.tight_layout()
+    return fig
+
+
+def model_param_line(name: str, num_classes: int, input_size: int | None = None) -> str:
+    """``name: N trainable parameters at SxS`` (deterministic; compared by nbval)."""
+    from .models import model_summary
+
+    s = model_summary(name, num_classes, input_size=input_size)
+    return f"{name}: {s['params_trainable']:,} trainable parameters at {s['input_size']}x{s['input_size']}"
+
+
+def best_cnn_record(records: list[dict]) -> dict | None:
+    """The CNN record with the highest accuracy whose final weights were kept (for Grad-CAM)."""
+    from .experiments import FINAL_WEIGHTS, get_experiment
+
+    cnn = [r for r in records if get_experiment(r["paper"], r["experiment"]).route == "cnn"
+           and (Path(r["_path"]).parent / "checkpoints" / r["experiment"] / "fold0" / FINAL_WEIGHTS).is_file()]
+    return max(cnn, key=lambda r: r["metrics"]["accuracy"]) if cnn else None
+
+
+def audit_html(paper: str) -> str:
+    """This paper's audit findings as an HTML table."""
+    from .audit import audit_claims
+
+    f = audit_claims()
+    f = f[f["paper"] == paper].drop(columns=["paper"])
+    if f.empty:
+        return "<p>The audit found no inconsistency in this paper's claims.</p>"
+    f = f.copy()
+    f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
+    return df_to_html(f, "audit-table", escape=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Generated book fragments
+# --------------------------------------------------------------------------------------------
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|").replace("\n", " ") for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def rerun_box(paper: str) -> str:
+    """The "Rerun this" admonition of a paper chapter: exact commands for each profile."""
+    lines = ["```{admonition} Rerun this", ":class: tip", ""]
+    for prof in PROFILES:
+        lines.append(f"**{prof}**: `leukcore reproduce --paper {paper} --profile {prof}`"
+                     + (" (add `--data-root DIR` for downloaded data, `--device cuda` on a GPU)" if prof != "smoke" else ""))
+        lines.append("")
+    lines.append(f"or with papermill: `papermill notebooks/{paper}.ipynb out.ipynb -p profile cpu -p data_root DIR`")
+    lines.append("")
+    lines.append(f"Notebook: {{download}}`{paper}.ipynb <../../notebooks/{paper}.ipynb>` · "
+                 f"{{download}}`{paper}.py <../../notebooks/{paper}.py>`")
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def build_pages(out: Path = GENERATED) -> list[Path]:
+    """Write every generated fragment the book includes; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .claims import load_claims
+    from .data import DATASETS
+    from .experiments import list_experiments, list_papers
+    from .metrics import VERDICTS
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def put(name: str, text: str) -> None:
+        p = out / name
+        atomic_write_text(p, text)
+        written.append(p)
+
+    put("verdict_legend.md", "\n".join(f"- {verdict_badge(k)} {html.escape(v)}" for k, v in VERDICTS.items()) + "\n")
+    put("verdict_rule.md",
+        "One function, `leukcore.metrics.verdict`, decides every verdict in this book:\n\n"
+        + "\n".join(f"- **{k}**: {v}" for k, v in VERDICTS.items())
+        + "\n\nA run on a synthetic stand-in never counts as a result: its claims read *not run*. "
+          "Parameter counts are compared exactly, at any profile.\n")
+    prof = pd.DataFrame([{k: ("paper's" if v is None else v) for k, v in p.settings().items()} for p in PROFILES.values()])
+    put("profiles.md", _md_table(prof))
+    ds = pd.DataFrame([{"id": d.id, "classes": ", ".join(d.classes), "published layout": d.layout.replace("*", "\\*"),
+                        "source": d.citation} for d in DATASETS.values()])
+    put("datasets.md", _md_table(ds))
+
+    records = load_records()
+    df = claims_vs_measured(records=records)
+    n_claims = len(load_claims())
+    counts = df["verdict"].value_counts().to_dict()
+    put("summary_counts.md", f"The ledger holds **{n_claims} claims** from {df['paper'].nunique()} papers. Verdicts: "
+        + ", ".join(f"{verdict_badge(k)} {counts.get(k, 0)}" for k in VERDICTS) + ".\n")
+    put("summary_table.md", "```{raw} html\n" + claims_table_html(df, "summary-claims") + "\n```\n")
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    plot_claims_vs_measured(df, ax)
+    fig.tight_layout()
+    fig.savefig(out / "claims_vs_measured.png", dpi=110)
+    plt.close(fig)
+    written.append(out / "claims_vs_measured.png")
+
+    for paper in list_papers():
+        put(f"rerun_{paper}.md", rerun_box(paper))
+        exps = list_experiments(paper)
+        put(f"experiments_{paper}.md", f"{len(exps)} experiments: " + ", ".join(f"`{e.id}`" for e in exps) + "\n")
+
+    from .audit import audit_claims
+
+    findings = audit_claims()
+    if len(findings):
+        f = findings.copy()
+        f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
+        parts = []
+        for paper, g in f.groupby("paper", sort=True):
+            parts.append(f"## {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings.\n\n"
+                         + _md_table(g.drop(columns=["paper"])))
+        put("audit.md", "\n".join(parts))
+    else:
+        put("audit.md", "The audit found no inconsistency.\n")
+    put("evidence.md", evidence_markdown(df))
+    return written
+
+
+def evidence_markdown(df: pd.DataFrame) -> str:
+    """Per paper: which claims are reproduced, contradicted, or cannot be judged here, and why."""
+    from .experiments import load_protocol
+
+    lines = []
+    for paper, g in df.groupby("paper", sort=True):
+        proto = load_protocol(paper)
+        c = g["verdict"].value_counts().to_dict()
+        lines.append(f"## {PAPER_NAMES.get(paper, paper)}\n")
+        lines.append(f"- claims: {len(g)}; reproduced {c.get('reproduced', 0)}, measured lower "
+                     f"{c.get('lower', 0)}, measured higher {c.get('higher', 0)}, indicative only "
+                     f"{c.get('indicative', 0)}, not run {c.get('not run', 0)}.")
+        measured = g[g["ours"].notna()]
+        if len(measured):
+            profs = sorted(set(measured["provenance"].dropna()))
+            lines.append(f"- what we measured: {len(measured)} claims have a measurement, from " + "; ".join(profs) + ".")
+        ds = proto.get("dataset", {}).get("id") or ", ".join(t["dataset"]["id"] for t in proto.get("tasks", {}).values())
+        if c.get("not run", 0):
+            lines.append(f"- cannot be judged here: {c.get('not run', 0)} claims, because the paper's data ({ds}) "
+                         f"are absent here, or the claim has no comparable measurement (confusion-matrix counts, "
+                         f"timings). Command once the data are downloaded: "
+                         f"`leukcore reproduce --paper {paper} --profile paper --data-root DIR`.")
+        if c.get("indicative", 0):
+            lines.append(f"- indicative only: {c.get('indicative', 0)} claims were measured at a reduced profile or on "
+                         f"a substitute dataset; they orient, they do not confirm or contradict.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build-pages"]:
+        for p in build_pages():
+            print(f"wrote {os.path.relpath(p, PROJECT_ROOT)}")
+        return 0
+    print("usage: python -m leukcore.report build-pages", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

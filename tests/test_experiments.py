@@ -1,0 +1,175 @@
+"""leukcore.experiments, records, profiles and runner: protocols, keys, reuse, provenance."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leukcore import experiments as X
+from leukcore import profiles, records
+from leukcore.claims import load_claims
+
+PAPERS = ["alnet_jawahar2022", "dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024", "xincept_khan2024"]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LEUKCORE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def test_every_paper_has_protocol_and_ledger():
+    assert X.list_papers() == PAPERS
+    assert sorted(load_claims()["paper"].unique()) == PAPERS
+
+
+@pytest.mark.parametrize("paper,n", [("dscnet_kaur2023", 24), ("dscnet_vijayalakshmi", 3), ("logmh_haque2024", 20),
+                                     ("alnet_jawahar2022", 8), ("xincept_khan2024", 7)])
+def test_experiment_counts(paper, n):
+    exps = X.list_experiments(paper)
+    assert len(exps) == n and len({e.id for e in exps}) == n
+
+
+def test_every_claimed_experiment_exists():
+    """A claim that names an experiment must name one the protocol defines (else it can never be measured)."""
+    c = load_claims()
+    for paper, g in c.groupby("paper"):
+        ids = {e.id for e in X.list_experiments(paper)}
+        named = set(g["experiment"].dropna())
+        assert named <= ids, f"{paper}: claims name unknown experiments {sorted(named - ids)}"
+
+
+def test_grid_expansion_kaur():
+    e = X.get_experiment("dscnet_kaur2023", "vgg16-kl-aug")
+    assert (e.model, e.loss, e.augment) == ("vgg16", "kl", "dscnet")
+    assert X.get_experiment("dscnet_kaur2023", "dscnet-mce-noaug").augment == "none"
+    f = X.get_experiment("logmh_haque2024", "multiclass-rf")
+    assert (f.route, f.classifier, f.backbone, f.task) == ("features", "rf", "alexnet", "multiclass")
+
+
+def test_unknown_names_list_valid_ones():
+    with pytest.raises(ValueError, match="valid: alnet_jawahar2022"):
+        X.load_protocol("resnet_paper")
+    with pytest.raises(ValueError, match="dscnet, vgg16, darknet53"):
+        X.get_experiment("dscnet_vijayalakshmi", "yolo")
+    with pytest.raises(ValueError, match="valid: smoke, cpu, paper"):
+        profiles.get_profile("huge")
+
+
+def test_settings_apply_profile_caps_and_overrides():
+    exp = X.get_experiment("alnet_jawahar2022", "alnet-fold0")
+    paper = X._settings("alnet_jawahar2022", exp, profiles.get_profile("paper"))
+    cpu = X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"))
+    assert paper["train"]["epochs"] == 140 and paper["image_size"] == 224
+    assert cpu["train"]["epochs"] == 3 and cpu["image_size"] == 136  # 64 px, raised to ALNet's minimum
+    same = X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"models": {"alnet": {"dropout": 0.2}}})
+    other = X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"models": {"alnet": {"dropout": 0.3}}})
+    assert records.settings_hash(same) == records.settings_hash(cpu) != records.settings_hash(other)
+    x = X._settings("xincept_khan2024", X.get_experiment("xincept_khan2024", "inception_v3"), profiles.get_profile("cpu"))
+    assert x["image_size"] >= 75  # InceptionV3's minimum input
+    with pytest.raises(ValueError, match="unknown override"):
+        X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"lr": 1})
+
+
+def test_absent_dataset_falls_back_to_synthetic_and_says_so(tmp_path):
+    exp = X.get_experiment("alnet_jawahar2022", "alnet-fold1")
+    d = X.experiment_data("alnet_jawahar2022", exp, profiles.get_profile("smoke"), str(tmp_path))
+    assert d.dataset_id == "synthetic" and not d.is_papers and d.stands_in_for == "cnmc-2019"
+    assert "SYNTHETIC" in d.note
+    folds = X.experiment_split("alnet_jawahar2022", exp, d.table, profiles.get_profile("smoke"))
+    ids1 = set(folds[0]["train"]) | set(folds[0]["test"])
+    assert ids1 <= set(d.table.loc[d.table["fold"] == 1, "id"])  # published fold 1 only
+
+
+def test_substitute_dataset(shared_data):
+    exp = X.get_experiment("dscnet_kaur2023", "dscnet-kl-aug")
+    d = X.experiment_data("dscnet_kaur2023", exp, profiles.get_profile("smoke"), str(shared_data))
+    assert d.dataset_id == "taleqani-all" and not d.is_papers and d.stands_in_for == "multicancer-all"
+    assert d.table["class_name"].value_counts().to_dict() == {c: 10 for c in ("Benign", "Early", "Pre", "Pro")}
+
+
+def test_kfold_capped_by_profile(shared_data):
+    exp = X.get_experiment("xincept_khan2024", "vgg16")
+    d = X.experiment_data("xincept_khan2024", exp, profiles.get_profile("cpu"), str(shared_data))
+    assert len(d.table) == 3256
+    folds = X.experiment_split("xincept_khan2024", exp, d.table, profiles.get_profile("cpu"))
+    assert len(folds) == 2 and all(len(f["test"]) in (325, 326) for f in folds)
+
+
+def test_run_record_reuse_and_force(tmp_path, shared_data):
+    """A complete record with the same key is reused; a different seed or --force reruns."""
+    kw = dict(data_root=str(shared_data), results_dir=tmp_path, device="cpu")
+    rec = X.run_experiment("dscnet_vijayalakshmi", "dscnet", "smoke", **kw)
+    assert rec["status"] == "complete" and rec["dataset"]["is_papers"]
+    path = records.record_path("dscnet_vijayalakshmi", "smoke", "dscnet", tmp_path)
+    doc = json.loads(path.read_text())
+    for key in ("paper", "experiment", "profile", "dataset", "split", "seed", "settings", "deviations", "commit",
+                "versions", "device", "wall_time_s", "metrics", "intervals", "predictions", "history"):
+        assert key in doc, key
+    preds = records.read_predictions(records.read_record(path))
+    assert len(preds) == doc["metrics"]["n"] and np.allclose(preds.filter(like="p_").sum(axis=1), 1, atol=1e-5)
+    assert doc["intervals"]["accuracy"]["low"] <= doc["metrics"]["accuracy"] <= doc["intervals"]["accuracy"]["high"]
+    again = X.get_or_run("dscnet_vijayalakshmi", "dscnet", "smoke", **kw)
+    assert again["written_at"] == doc["written_at"]  # reused, not rerun
+    assert X.find_record("dscnet_vijayalakshmi", "dscnet", "smoke", seed=1, **{k: v for k, v in kw.items()
+                                                                             if k != "device"}) is None
+    # an incomplete record is never taken as a result
+    doc["status"] = "running"
+    path.write_text(json.dumps(doc))
+    assert records.load_records("dscnet_vijayalakshmi", root=tmp_path) == []
+    assert X.find_record("dscnet_vijayalakshmi", "dscnet", "smoke", data_root=str(shared_data),
+                         results_dir=tmp_path) is None
+
+
+def test_aggregate_pools_fold_predictions(tmp_path):
+    kw = dict(data_root=str(tmp_path / "nodata"), results_dir=tmp_path / "res", device="cpu")
+    (tmp_path / "nodata").mkdir()
+    rec = X.get_or_run("alnet_jawahar2022", "alnet-cv", "smoke", **kw)
+    parts = [records.read_record(records.record_path("alnet_jawahar2022", "smoke", f"alnet-fold{k}", tmp_path / "res"))
+             for k in range(3)]
+    assert rec["metrics"]["n"] == sum(p["metrics"]["n"] for p in parts)
+    assert rec["dataset"]["id"] == "synthetic"
+
+
+def test_pending_lists_only_missing(tmp_path, shared_data):
+    kw = dict(data_root=str(shared_data), results_dir=tmp_path)
+    assert X.pending(["dscnet_vijayalakshmi"], "smoke", **kw) == [("dscnet_vijayalakshmi", e)
+                                                                 for e in ("dscnet", "vgg16", "darknet53")]
+    X.run_experiment("dscnet_vijayalakshmi", "dscnet", "smoke", device="cpu", **kw)
+    assert ("dscnet_vijayalakshmi", "dscnet") not in X.pending(["dscnet_vijayalakshmi"], "smoke", **kw)
+
+
+def test_records_write_atomically(tmp_path, monkeypatch):
+    rec = {"paper": "p", "profile": "smoke", "experiment": "e", "status": "complete", "x": np.float32(1.5),
+           "arr": np.arange(3)}
+    path = records.write_record(rec, predictions=pd.DataFrame({"id": ["a"], "p_0": [1.0]}), root=tmp_path)
+    assert json.loads(path.read_text())["arr"] == [0, 1, 2]
+    import os
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        records.write_record({**rec, "x": 2.0}, root=tmp_path)
+    assert json.loads(path.read_text())["x"] == 1.5  # the old record is intact
+
+
+def test_scrub_paths_removes_machine_paths():
+    from leukcore.runner import machine_paths, scrub_paths
+    from leukcore.data import PROJECT_ROOT
+
+    nb = {"cells": [{"outputs": [{"text": f"read {PROJECT_ROOT}/results/x.json and /data/dl/cnmc"}]}],
+          "metadata": {"papermill": {"parameters": {"data_root": "/data/dl"}}}}
+    out = scrub_paths(nb, machine_paths("/data/dl"))
+    text = json.dumps(out)
+    assert str(PROJECT_ROOT) not in text and "/data/dl" not in text and "<data_root>/cnmc" in text
+
+
+def test_page_rank_never_downgrades():
+    from leukcore.runner import page_rank
+
+    assert page_rank({"profile": "cpu", "real_data": True}) > page_rank({"profile": "smoke", "real_data": True})
+    assert page_rank({"profile": "cpu", "real_data": True}) > page_rank({"profile": "cpu", "real_data": False})
+    assert page_rank(None) < page_rank({"profile": "smoke", "real_data": False})
