@@ -39,9 +39,10 @@ PROFILES: dict[str, Profile] = {
         image_size=32, max_per_class=10, epochs=1, max_folds=2, batch_size=16, bootstrap=200,
         synthetic_per_class=10, device="cpu", checkpoints=False),
     "cpu": Profile(
-        "cpu", "real data at reduced size on 2 CPU cores: every image, 64x64 inputs, at most 3 "
-               "epochs, at most 2 folds; minutes per paper. Indicative only.",
-        image_size=64, max_per_class=None, epochs=3, max_folds=2, batch_size=32, bootstrap=1000,
+        "cpu", "real data at reduced size on 2 CPU cores: at most 200 images per class (seeded, "
+               "stratified), 48x48 inputs (raised to a model's minimum), 2 epochs, the first fold only; "
+               "minutes per experiment. Indicative only.",
+        image_size=48, max_per_class=200, epochs=2, max_folds=1, batch_size=32, bootstrap=1000,
         synthetic_per_class=60, device="cpu"),
     "paper": Profile(
         "paper", "the paper's own protocol (image size, epochs, folds, batch size); meant for a GPU.",
