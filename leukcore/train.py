@@ -416,8 +416,19 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    """Load a :func:`fit` checkpoint with ``torch.load(..., weights_only=True)`` on the CPU."""
-    ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Load a :func:`fit` checkpoint with ``torch.load(..., weights_only=True)`` on the CPU.
+
+    A file holding pickled Python objects (which could run code when loaded) is refused with a
+    ValueError naming it.
+    """
+    import pickle
+
+    try:
+        ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        why = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "not plain tensors")
+        raise ValueError(f"{path}: refused: it holds pickled Python objects that could run code when loaded "
+                         f"({why[:200]}); delete it and train again (resume=False or another checkpoint_dir)") from None
     if not isinstance(ck, dict) or ck.get("format") != _CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a leukcore training checkpoint ({_CHECKPOINT_FORMAT})")
     return ck
