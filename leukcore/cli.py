@@ -63,15 +63,14 @@ def _cmd_experiments(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .experiments import list_papers
     from .profiles import get_profile
-    from .runner import reproduce
+    from .runner import list_notebooks, reproduce
 
     get_profile(args.profile)
-    papers = list_papers() if args.paper == "all" else [args.paper]
+    papers = list_notebooks() if args.paper == "all" else [args.paper]
     for p in papers:
-        if p not in list_papers():
-            print(f"error: unknown paper {p!r}; valid: {', '.join(list_papers())}", file=sys.stderr)
+        if p not in list_notebooks():
+            print(f"error: unknown paper {p!r}; valid: {', '.join(list_notebooks())}", file=sys.stderr)
             return 2
     s = reproduce(papers, args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
                   results_dir=args.results_dir, executor=args.executor, address=args.address, force=args.force,
@@ -111,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_experiments)
 
     r = sub.add_parser("reproduce", help="run pending experiments, then execute notebooks into the book")
-    r.add_argument("--paper", default="all", help="paper id or 'all'")
+    r.add_argument("--paper", default="all", help="paper id, audits_beyond, or 'all' (every paper, then the audits)")
     r.add_argument("--profile", default="smoke", choices=list_profiles())
     r.add_argument("--data-root", default=None)
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")

@@ -77,6 +77,7 @@ class Experiment:
     backbone: str | None = None
     model_kw: dict = field(default_factory=dict)
     of: list = field(default_factory=list)  #: aggregate: the experiments pooled
+    min_image_size: int | None = None      #: the model's smallest input (ALNet 136, InceptionV3 75)
     note: str | None = None
 
     def spec(self) -> dict:
@@ -254,7 +255,7 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     if profile.batch_size is not None:
         train["batch_size"] = profile.batch_size
     size = profile.image_size or proto.get("image_size", 224)
-    size = max(size, int(proto.get("min_image_size", 0)), profile.min_image_size)
+    size = max(size, int(proto.get("min_image_size", 0)), int(exp.min_image_size or 0), profile.min_image_size)
     model_kw = {**exp.model_kw, **overrides.get("models", {}).get(exp.model or "", {})}
     out = {"experiment": exp.spec(), "train": train, "image_size": int(size), "model_kw": model_kw,
             "preprocess": proto.get("preprocess"), "center_crop": bool(proto.get("center_crop", False)),

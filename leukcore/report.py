@@ -683,7 +683,26 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     else:
         put("audit.md", "The audit found no inconsistency.\n")
     put("evidence.md", evidence_markdown(df))
+    put("environment.md", environment_markdown(records))
     return written
+
+
+def environment_markdown(records: list[dict]) -> str:
+    """The environments the recorded runs used: library versions, device and commit, per profile."""
+    if not records:
+        return "No run has been recorded yet.\n"
+    rows = {}
+    for r in records:
+        v = r.get("versions", {})
+        key = (r["profile"], r.get("device"), v.get("torch"), v.get("timm"), v.get("scikit-learn"), v.get("python"))
+        row = rows.setdefault(key, {"profile": r["profile"], "device": r.get("device"), "python": v.get("python"),
+                                    "torch": v.get("torch"), "torchvision": v.get("torchvision"),
+                                    "timm": v.get("timm"), "scikit-learn": v.get("scikit-learn"), "runs": 0,
+                                    "commits": set()})
+        row["runs"] += 1
+        row["commits"].add((r.get("commit") or "?")[:12])
+    df = pd.DataFrame([{**r, "commits": ", ".join(sorted(r["commits"]))} for r in rows.values()])
+    return ("Read from the run records (`versions`, `device`, `commit` fields):\n\n" + _md_table(df))
 
 
 def evidence_markdown(df: pd.DataFrame) -> str:

@@ -20,6 +20,15 @@ from .profiles import PROFILE_RANK, get_profile
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 RUNS_DIR = PROJECT_ROOT / "book" / "runs"
+#: Notebooks beyond the five papers' (they compute their own records, see leukcore.audits).
+EXTRA_NOTEBOOKS = {"audits_beyond": ("taleqani-all", "pbc-lymphocytes")}
+
+
+def list_notebooks() -> list[str]:
+    """Every notebook ``reproduce`` can execute: one per paper, then the cross-paper audits."""
+    from .experiments import list_papers
+
+    return list_papers() + list(EXTRA_NOTEBOOKS)
 
 
 def page_rank(meta: dict | None) -> tuple[int, int]:
@@ -107,11 +116,20 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
     if not src.is_file():
         return NotebookRun(paper, "failed", error=f"no notebook {src}")
     dest = Path(runs_dir) / f"{paper}.ipynb"
-    datasets = {e.task: experiment_data(paper, e, get_profile(profile), data_root, seed=seed)
-                for e in list_experiments(paper) if e.route != "aggregate"}
-    real = all(d.dataset_id != "synthetic" for d in datasets.values())
-    meta = {"profile": profile, "real_data": real, "datasets": sorted({d.dataset_id for d in datasets.values()}),
-            "seed": seed}
+    if paper in EXTRA_NOTEBOOKS:
+        from .data import DataError, resolve_root
+
+        try:
+            used = [resolve_root(d, data_root, verbose=False) and d for d in EXTRA_NOTEBOOKS[paper]]
+            real = True
+        except DataError:
+            used, real = ["synthetic"], False
+    else:
+        datasets = {e.task: experiment_data(paper, e, get_profile(profile), data_root, seed=seed)
+                    for e in list_experiments(paper) if e.route != "aggregate"}
+        used = [d.dataset_id for d in datasets.values()]
+        real = all(d != "synthetic" for d in used)
+    meta = {"profile": profile, "real_data": real, "datasets": sorted(set(used)), "seed": seed}
     if not force and dest.is_file() and page_rank(page_meta(dest)) > page_rank(meta):
         old = page_meta(dest)
         return NotebookRun(paper, "kept", page=str(dest),
@@ -132,7 +150,8 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
         return NotebookRun(paper, "failed", time.perf_counter() - t0, f"{type(e).__name__}: {str(e)[-800:]}")
     nb = json.loads(tmp.read_text())
     tmp.unlink()
-    nb["metadata"]["leukcore"] = {**meta, "records": len(load_records(paper, profile, root=results_dir))}
+    nb["metadata"]["leukcore"] = {**meta, "records": len(load_records(paper if paper not in EXTRA_NOTEBOOKS
+                                                                      else "audits", profile, root=results_dir))}
     nb = scrub_paths(nb, machine_paths(data_root, results_dir))
     atomic_write_text(dest, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return NotebookRun(paper, "executed", time.perf_counter() - t0, page=str(dest))
@@ -144,10 +163,10 @@ def reproduce(papers: list[str], profile: str, *, data_root=None, device: str = 
     """Compute pending experiments (``executor``), then execute the notebooks into run pages."""
     from tqdm.auto import tqdm
 
-    from .experiments import run_grid
+    from .experiments import list_papers, run_grid
 
     summary = ReproduceSummary()
-    summary.grid = run_grid(papers, profile, executor=executor, address=address, data_root=data_root,
+    summary.grid = run_grid([p for p in papers if p in list_papers()], profile, executor=executor, address=address, data_root=data_root,
                             device=device, seed=seed, results_dir=results_dir, force=force, progress=progress)
     bar = tqdm(papers, desc=f"notebooks ({profile})", disable=not progress)
     for paper in bar:
