@@ -183,7 +183,9 @@ def resolve_root(dataset_id: str, root: str | os.PathLike | None = None, *, verb
                 f"and set LEUKCORE_DATA=DIR or pass root=DIR.")
     if not base.exists():
         raise DataError(f"data root {os.path.abspath(base)} (from {rule}) does not exist; expected layout for "
-                        f"{dataset_id!r}: {DATASETS[dataset_id].layout}")
+                        f"{dataset_id!r}: {DATASETS[dataset_id].layout}. Pass an existing folder (root=DIR, "
+                        f"--data-root DIR or LEUKCORE_DATA=DIR), or download it with "
+                        f"`leukcore data fetch {dataset_id} --to DIR`")
     path = base / dataset_id if (base / dataset_id).is_dir() else base
     if verbose:
         print(f"leukcore: {dataset_id} from {os.path.abspath(path)} (data root by {rule})")
@@ -693,12 +695,23 @@ def load_split(path: str | os.PathLike, table: pd.DataFrame | None = None) -> di
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder, fsync, ``os.replace``.
+
+    A crash or error before the rename leaves the previous file untouched and removes the
+    temporary file; readers see the old content or the new, never a partial one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 # --------------------------------------------------------------------------------------------
@@ -717,7 +730,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> tupl
     Refuses (``BadImageError``): an empty file, a file that is not an image, a truncated image,
     an image over ``max_pixels`` (checked from the header, before decoding).  Converts, and says
     so in the notes: grey-scale and palette to RGB, RGBA / LA to RGB (alpha discarded), 16-bit
-    to 8-bit (scaled by 1/257).
+    grey to 8-bit (``round(v / 257)``), 16-bit per channel RGB(A) to 8-bit (PIL keeps the high
+    byte, ``v // 256``).  Headers above PIL's own decompression-bomb limit are refused the same way.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -730,24 +744,36 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> tupl
         raise BadImageError(p, "empty file (0 bytes)")
     notes: list[str] = []
     try:
-        with Image.open(p) as im:
+        with warnings.catch_warnings():
+            # PIL warns above ~89 MP and raises above ~179 MP; our own limit below is lower and clearer
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(p)
+        with im:
             w, h = im.size
             if w * h > max_pixels:
                 raise BadImageError(p, f"{w}x{h} pixels exceeds the limit of {max_pixels:,} "
                                        f"(refused before decoding; resize it or raise max_pixels)")
             mode = im.mode
+            raw16 = any(";16" in _rawmode(t) for t in (im.tile or ()))
             im.load()
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
                 arr = np.asarray(im, dtype=np.float64)
-                arr = np.clip(arr / (257.0 if arr.max() > 255 else 1.0), 0, 255).astype(np.uint8)
-                notes.append(f"16-bit {mode} converted to 8-bit grey (/257) then RGB")
+                scale = 257.0 if mode != "I" or arr.max() > 255 else 1.0
+                arr = np.clip(np.rint(arr / scale), 0, 255).astype(np.uint8)
+                notes.append(f"{'16-bit' if scale > 1 else '32-bit integer'} {mode} converted to 8-bit grey"
+                             f"{' (/257)' if scale > 1 else ' (values already 0..255)'} then RGB")
                 return np.repeat(arr[..., None], 3, axis=2), notes
+            if raw16:
+                notes.append(f"16-bit per channel {mode} converted to 8 bits (high byte, about /257)")
             if mode != "RGB":
                 notes.append(f"{mode} converted to RGB" + (" (alpha discarded)" if "A" in mode else ""))
                 im = im.convert("RGB")
             arr = np.asarray(im, dtype=np.uint8)
     except BadImageError:
         raise
+    except Image.DecompressionBombError as e:
+        raise BadImageError(p, f"header claims more pixels than the limit of {max_pixels:,} ({e}); refused "
+                               f"before decoding; resize it") from None
     except UnidentifiedImageError:
         raise BadImageError(p, "not an image (unrecognised format) despite its extension") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -755,6 +781,14 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> tupl
         reason = "truncated image" if "truncat" in msg.lower() else f"cannot decode ({msg})"
         raise BadImageError(p, reason) from None
     return np.ascontiguousarray(arr), notes
+
+
+def _rawmode(tile) -> str:
+    """The raw mode of one PIL tile descriptor (``'RGB;16B'`` for a 48-bit PNG), or ``''``."""
+    args = tile[3] if len(tile) > 3 else None
+    if isinstance(args, tuple):
+        args = args[0] if args else None
+    return args if isinstance(args, str) else ""
 
 
 def _resize(img: np.ndarray, size: int | None) -> np.ndarray:

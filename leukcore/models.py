@@ -470,7 +470,15 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
         sd: Any = load_file(str(path), device="cpu")
     else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        import pickle
+
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            why = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "not plain tensors")
+            raise ValueError(f"{path}: refused: it holds pickled Python objects that could run code when loaded "
+                             f"({why[:200]}); use a plain state dict (torch.save(model.state_dict(), ...)) "
+                             f"or a .safetensors file") from None
     if isinstance(sd, dict):
         for key in ("state_dict", "model_state_dict", "model"):
             inner = sd.get(key)

@@ -109,7 +109,7 @@ def _best_records(records: Iterable[dict]) -> dict[tuple[str, str], dict]:
     """Per (paper, experiment), the record of the highest profile on real data (synthetic never counts)."""
     best: dict[tuple[str, str], dict] = {}
     for r in records:
-        if r["dataset"]["id"] == "synthetic":
+        if r.get("status") != "complete" or r["dataset"]["id"] == "synthetic":
             continue
         key = (r["paper"], r["experiment"])
         old = best.get(key)
@@ -470,6 +470,7 @@ def records_table(records: list[dict]) -> pd.DataFrame:
                      "F1 macro": round(r["metrics"]["f1"]["macro"], 3),
                      "AUC": None if r["metrics"].get("auc") is None else round(r["metrics"]["auc"], 3),
                      "n test": r["metrics"].get("n"), "params": r.get("params_trainable"),
+                     "skipped files": len(r.get("skipped", [])),
                      "wall time (s)": r.get("wall_time_s"), "profile · dataset": provenance_label(r)})
     return pd.DataFrame(rows)
 
