@@ -259,7 +259,8 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     model_kw = {**exp.model_kw, **overrides.get("models", {}).get(exp.model or "", {})}
     out = {"experiment": exp.spec(), "train": train, "image_size": int(size), "model_kw": model_kw,
             "preprocess": proto.get("preprocess"), "center_crop": bool(proto.get("center_crop", False)),
-            "split": proto["split"], "pretrained": bool(proto.get("pretrained", {}).get(exp.model or "", False)),
+            "split": proto["split"], "pretrained": bool(proto.get("pretrained", {}).get(
+                (exp.backbone if exp.route == "features" else exp.model) or "", False)),
             "profile": profile.settings()}
     if out["preprocess"] == "logmh":
         from .filters import LOGMH_DEFAULTS
