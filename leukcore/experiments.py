@@ -255,7 +255,11 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     if profile.batch_size is not None:
         train["batch_size"] = profile.batch_size
     size = profile.image_size or proto.get("image_size", 224)
-    size = max(size, int(proto.get("min_image_size", 0)), int(exp.min_image_size or 0), profile.min_image_size)
+    from .models import min_input_size
+
+    model_min = min_input_size(exp.backbone if exp.route == "features" else exp.model) if exp.model else 0
+    size = max(size, int(proto.get("min_image_size", 0)), int(exp.min_image_size or 0), profile.min_image_size,
+               model_min)
     model_kw = {**exp.model_kw, **overrides.get("models", {}).get(exp.model or "", {})}
     out = {"experiment": exp.spec(), "train": train, "image_size": int(size), "model_kw": model_kw,
             "preprocess": proto.get("preprocess"), "center_crop": bool(proto.get("center_crop", False)),

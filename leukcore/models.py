@@ -250,6 +250,19 @@ def model_info(name: str) -> dict[str, Any]:
     }
 
 
+# ================================================================== input limits
+#: The smallest square input each model accepts (a forward pass fails below it); 32 otherwise.
+#: AlexNet's stride-4 11x11 stem and three 3x3/2 pools need 63 px; ALNet's five valid 5x5
+#: convolutions and five pools need 136; Inception stems with valid convolutions need 75.
+_MIN_INPUT = {"alexnet": 64, "alnet": 136, "inception_v3": 75, "inception_resnet_v2": 75, "xincept": 75}
+
+
+def min_input_size(name: str) -> int:
+    """The smallest square input side ``name`` accepts (unknown names raise ``ValueError``)."""
+    _spec(name)
+    return _MIN_INPUT.get(name, 32)
+
+
 # ================================================================== create_model
 def create_model(
     name: str,

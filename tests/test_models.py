@@ -448,3 +448,19 @@ def test_import_is_cheap_and_offline():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr + res.stdout
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alnet", "inception_v3"])
+def test_min_input_size_is_the_smallest_that_works(name):
+    import torch
+
+    from leukcore.models import create_model, min_input_size
+
+    s = min_input_size(name)
+    kw = {"input_size": s} if name == "alnet" else {}
+    m = create_model(name, num_classes=2, **kw).eval()
+    with torch.no_grad():
+        assert m(torch.zeros(1, 3, s, s)).shape == (1, 2)
+        with pytest.raises((RuntimeError, ValueError)):
+            create_model(name, num_classes=2, **({"input_size": s - 8} if name == "alnet" else {})).eval()(
+                torch.zeros(1, 3, s - 8, s - 8))
