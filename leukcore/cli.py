@@ -74,11 +74,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             return 2
     s = reproduce(papers, args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
                   results_dir=args.results_dir, executor=args.executor, address=args.address, force=args.force,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, train=not args.no_train)
     g = s.grid
-    print(f"\nexperiments: {len(g.records)} run, {len(g.failures)} failed ({g.wall_time_s:.0f} s)")
-    for (p, e), err in g.failures.items():
-        print(f"  FAILED {p}/{e}: {err}")
+    if g is not None:
+        print(f"\nexperiments: {len(g.records)} run, {len(g.failures)} failed ({g.wall_time_s:.0f} s)")
+        for (p, e), err in g.failures.items():
+            print(f"  FAILED {p}/{e}: {err}")
     for r in s.runs:
         extra = f" ({r.error})" if r.error else ""
         print(f"notebook {r.paper}: {r.status} in {r.seconds:.0f} s{extra}")
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--executor", default="local", choices=["local", "ray"])
     r.add_argument("--address", default=None, help="Ray cluster address (executor ray); default: a local instance")
     r.add_argument("--force", action="store_true", help="retrain, and replace higher-profile pages")
+    r.add_argument("--no-train", action="store_true",
+                   help="render pages from existing records only; experiments without one show as 'not run'")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_cmd_reproduce)
 

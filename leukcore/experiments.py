@@ -663,10 +663,21 @@ def run_grid(papers: list[str], profile: str = "smoke", *, executor: str = "loca
 
 
 def run_paper(paper: str, profile: str = "smoke", *, data_root=None, device: str = "auto", seed: int = 0,
-              results_dir=None, force: bool = False, progress: bool = True, overrides: dict | None = None) -> list[dict]:
-    """Every experiment of one paper, reusing complete records (what a notebook calls)."""
+              results_dir=None, force: bool = False, progress: bool = True, overrides: dict | None = None,
+              train_missing: bool = True) -> list[dict]:
+    """Every experiment of one paper, reusing complete records (what a notebook calls).
+
+    ``train_missing=False`` only collects existing records: an experiment without one is left
+    out (and shows as *not run* in the claims table) instead of being trained.
+    """
     out = []
     for e in list_experiments(paper, profile):
+        if not train_missing and not force:
+            rec = find_record(paper, e.id, profile, results_dir=results_dir, seed=seed, data_root=data_root,
+                              overrides=overrides)
+            if rec is not None:
+                out.append(rec)
+            continue
         out.append(get_or_run(paper, e.id, profile, force=force, data_root=data_root, device=device, seed=seed,
                               results_dir=results_dir, progress=progress, overrides=overrides))
     return out

@@ -685,7 +685,20 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         put("audit.md", "The audit found no inconsistency.\n")
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
+    put("performance.md", performance_markdown())
     return written
+
+
+def performance_markdown() -> str:
+    """The performance page's body, rendered from the latest benchmark record (never typed in)."""
+    from .records import results_dir
+
+    path = results_dir() / "bench" / "latest.json"
+    if not path.is_file():
+        return "No benchmark has been recorded yet: run `leukcore bench`.\n"
+    from .bench import bench_markdown
+
+    return bench_markdown(json.loads(path.read_text()))
 
 
 def environment_markdown(records: list[dict]) -> str:

@@ -100,7 +100,7 @@ class ReproduceSummary:
 
 def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = "auto", seed: int = 0,
                      results_dir=None, runs_dir: Path = RUNS_DIR, force: bool = False,
-                     kernel: str | None = None) -> NotebookRun:
+                     kernel: str | None = None, train_missing: bool = True) -> NotebookRun:
     """Execute ``notebooks/<paper>.ipynb`` at ``profile`` into ``<runs_dir>/<paper>.ipynb``.
 
     Kept (not executed) when the existing page ranks higher than what this run would produce,
@@ -140,6 +140,8 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
     params = {"profile": profile, "data_root": None if data_root is None else os.path.abspath(data_root),
               "device": device, "seed": seed,
               "output_dir": None if results_dir is None else os.path.abspath(results_dir), "force": False}
+    if paper not in EXTRA_NOTEBOOKS:
+        params["train_missing"] = train_missing
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(src), str(tmp), parameters=params, cwd=str(NOTEBOOK_DIR), progress_bar=False,
@@ -159,18 +161,24 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
 
 def reproduce(papers: list[str], profile: str, *, data_root=None, device: str = "auto", seed: int = 0,
               results_dir=None, executor: str = "local", address: str | None = None, force: bool = False,
-              runs_dir: Path = RUNS_DIR, progress: bool = True) -> ReproduceSummary:
-    """Compute pending experiments (``executor``), then execute the notebooks into run pages."""
+              runs_dir: Path = RUNS_DIR, progress: bool = True, train: bool = True) -> ReproduceSummary:
+    """Compute pending experiments (``executor``), then execute the notebooks into run pages.
+
+    ``train=False`` renders pages from the existing records only (missing experiments: *not run*).
+    """
     from tqdm.auto import tqdm
 
     from .experiments import list_papers, run_grid
 
     summary = ReproduceSummary()
-    summary.grid = run_grid([p for p in papers if p in list_papers()], profile, executor=executor, address=address, data_root=data_root,
-                            device=device, seed=seed, results_dir=results_dir, force=force, progress=progress)
+    if train:
+        summary.grid = run_grid([p for p in papers if p in list_papers()], profile, executor=executor,
+                                address=address, data_root=data_root, device=device, seed=seed,
+                                results_dir=results_dir, force=force, progress=progress)
     bar = tqdm(papers, desc=f"notebooks ({profile})", disable=not progress)
     for paper in bar:
         bar.set_postfix_str(paper)
         summary.runs.append(execute_notebook(paper, profile, data_root=data_root, device=device, seed=seed,
-                                             results_dir=results_dir, runs_dir=runs_dir, force=force))
+                                             results_dir=results_dir, runs_dir=runs_dir, force=force,
+                                             train_missing=train))
     return summary

@@ -176,3 +176,11 @@ def test_page_rank_never_downgrades():
     assert page_rank({"profile": "cpu", "real_data": True}) > page_rank({"profile": "smoke", "real_data": True})
     assert page_rank({"profile": "cpu", "real_data": True}) > page_rank({"profile": "cpu", "real_data": False})
     assert page_rank(None) < page_rank({"profile": "smoke", "real_data": False})
+
+
+def test_run_paper_without_training_renders_only_existing_records(tmp_path, shared_data):
+    kw = dict(data_root=str(shared_data), results_dir=tmp_path)
+    assert X.run_paper("dscnet_vijayalakshmi", "smoke", train_missing=False, **kw) == []
+    X.run_experiment("dscnet_vijayalakshmi", "dscnet", "smoke", device="cpu", **kw)
+    recs = X.run_paper("dscnet_vijayalakshmi", "smoke", train_missing=False, **kw)
+    assert [r["experiment"] for r in recs] == ["dscnet"]
