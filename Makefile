@@ -28,7 +28,7 @@ book: $(STAMP)
 ## make test: the CI suite (unit tests, nbval over the notebooks at the smoke profile, book + browser checks)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_FAST) tests
-	$(BIN)/python -m pytest --nbval-lax -p no:randomly notebooks/*.ipynb
+	$(BIN)/python -m pytest --nbval-lax notebooks/*.ipynb
 	$(MAKE) book
 	$(BIN)/python -m pytest -m book tests/book
 

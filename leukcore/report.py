@@ -346,7 +346,8 @@ def plot_roc(records: list[dict], max_curves: int = 10):
         else:
             onehot = np.eye(prob.shape[1])[y]
             fpr, tpr, _ = roc_curve(onehot.ravel(), prob.ravel())
-        ax.plot(fpr, tpr, label=f"{r['experiment']} (AUC {r['metrics'].get('auc', float('nan')):.3f})")
+        auc = r["metrics"].get("auc")
+        ax.plot(fpr, tpr, label=f"{r['experiment']} (AUC {'n/a' if auc is None else format(auc, '.3f')})")
     ax.plot([0, 1], [0, 1], "k--", lw=0.7)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -489,6 +490,7 @@ def notebook_setup() -> None:
     matplotlib.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "figure.max_open_warning": 0})
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto in a kernel without widgets
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 

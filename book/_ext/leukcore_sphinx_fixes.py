@@ -8,7 +8,7 @@ Sphinx 7.4 with sphinx-thebe / sphinx-togglebutton adds some inline scripts twic
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
     seen, kept = set(), []
     for js in context.get("script_files", []):
-        key = (getattr(js, "filename", None) or str(js), getattr(js, "priority", None),
+        key = (getattr(js, "filename", None) or "", getattr(js, "priority", None),
                tuple(sorted((getattr(js, "attributes", {}) or {}).items())))
         if key in seen:
             continue

@@ -1,0 +1,364 @@
+"""The book as a reader meets it: every page of the built book checked in headless Chromium.
+
+Run: ``make book`` then ``.venv/bin/python -m pytest -m book tests/book -q``
+(``LEUKCORE_BOOK_HTML=/path/to/_build/html`` checks another build).
+
+Each ``check_*`` function turns a :class:`conftest.PageReport` into a list of problems (empty:
+fine).  The page tests assert those lists are empty; ``test_checks_catch_a_broken_copy`` runs
+the same functions on a copy of the build with one image and one link broken and asserts both
+are named.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import struct
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.book
+
+PAPER_IDS = ["dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024",
+             "alnet_jawahar2022", "xincept_khan2024"]
+# search term -> chapters that must exist before the search is expected to find it
+SEARCH_TERMS = {"DSCNet": ["dscnet_kaur2023", "dscnet_vijayalakshmi"],
+                "LoGMH": ["logmh_haque2024"]}
+TRACEBACK = "Traceback (most recent call last)"
+# /root/, /tmp/, /home/ as a filesystem path, not as the tail of a URL ("https://x.org/home/")
+GENERIC_PATHS = re.compile(r"(?<![\w.:/~%-])/(?:root|tmp|home)/[^\s\"'<>)]*")
+FILE_URL = re.compile(r"""(?:href|src)\s*=\s*["']file:[^"']*""", re.IGNORECASE)
+BROKEN_IMG = "leukcore-missing-figure.png"
+BROKEN_LINK = "leukcore-missing-page.html"
+
+
+# =========================================================================== checks
+def check_load(rep) -> list[str]:
+    """Console errors (incl. uncaught exceptions) and failed requests while loading the page.
+
+    A failed request is a ``requestfailed`` event or a response with status >= 400 for a
+    document, stylesheet, script, image, font, media, fetch or xhr.  Answers >= 400 the server
+    gave that the browser does not expose (the favicon) are named too, once a console error
+    ("Failed to load resource") points at them.
+    """
+    p = rep.page
+    problems = [f"{p}: could not be opened: {rep.error}"] if rep.error else []
+    problems += [f"{p}: console error: {msg}" for msg in rep.console_errors]
+    problems += [f"{p}: failed {f['type']} request {f['url']} ({f['reason']})"
+                 for f in rep.failed_requests]
+    seen = {urlsplit(f["url"]).path for f in rep.failed_requests}
+    extra = [e for e in rep.server_errors if e.split(" ", 1)[1].split("?")[0] not in seen]
+    if extra and any("Failed to load resource" in m for m in rep.console_errors):
+        problems.append(f"{p}: the server answered {', '.join(extra)}")
+    return list(dict.fromkeys(problems))  # a resource asked for twice is one problem
+
+
+class _IdParser(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if value and (key == "id" or (key == "name" and tag == "a")):
+                self.ids.add(value)
+
+
+@functools.lru_cache(maxsize=512)
+def _ids(path: str, mtime: float) -> frozenset[str]:
+    parser = _IdParser()
+    parser.feed(Path(path).read_text(encoding="utf-8", errors="replace"))
+    return frozenset(parser.ids)
+
+
+def element_ids(path: Path) -> frozenset[str]:
+    """Every ``id`` (and ``<a name>``) in an HTML file."""
+    return _ids(str(path), path.stat().st_mtime)
+
+
+def check_links(rep, root: Path) -> list[str]:
+    """Every link to the book itself resolves to an existing file, and its #anchor to an id.
+
+    Links are taken from the rendered DOM (``a[href]``, resolved by the browser against the
+    page); a link is local when it points at the server the page came from.  A folder means its
+    ``index.html``.  Anchors are checked in ``.html`` targets against their ``id``s.
+    """
+    base = urlsplit(rep.url)
+    problems, seen = [], set()
+    for link in rep.links:
+        raw, absolute = (link.get("raw") or "").strip(), link.get("abs") or ""
+        if not raw or raw == "#" or raw.lower().startswith(("javascript:", "mailto:", "tel:", "data:")):
+            continue
+        target = urlsplit(absolute)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            continue  # external (the suite is offline; external links are not followed)
+        key = (target.path, target.fragment)
+        if key in seen:
+            continue
+        seen.add(key)
+        rel = unquote(target.path).lstrip("/")
+        file = root / rel
+        if rel == "" or rel.endswith("/") or file.is_dir():
+            file = file / "index.html"
+        if not file.is_file():
+            problems.append(f"{rep.page}: broken link '{raw}': {file.relative_to(root).as_posix()} "
+                            "does not exist")
+            continue
+        fragment = unquote(target.fragment)
+        if fragment and file.suffix == ".html" and fragment not in element_ids(file):
+            problems.append(f"{rep.page}: broken anchor '{raw}': no element with id "
+                            f"'{fragment}' in {file.relative_to(root).as_posix()}")
+    return problems
+
+
+def check_images(rep) -> list[str]:
+    """Every ``<img>`` loaded (naturalWidth > 0) and, with every ``<figure>``, has a non-zero
+    rendered box (theme colour variants, closed ``<details>`` and collapsed cells excepted)."""
+    problems = []
+    for img in rep.images:
+        src = img["src"] or img["current"]
+        is_svg = src.split("?")[0].lower().endswith(".svg")
+        if img["natural"] <= 0 and not (is_svg and img["w"] > 0 and img["h"] > 0):
+            problems.append(f"{rep.page}: image '{src}' did not load (naturalWidth 0)")
+        elif not img["exempt"] and (img["w"] <= 0 or img["h"] <= 0):
+            problems.append(f"{rep.page}: image '{src}' rendered with size "
+                            f"{img['w']:.0f}x{img['h']:.0f}")
+    for fig in rep.figures:
+        if not fig["exempt"] and (fig["w"] <= 0 or fig["h"] <= 0 or fig["images"] == 0):
+            problems.append(f"{rep.page}: figure '{fig['id'] or '(no id)'}' rendered with size "
+                            f"{fig['w']:.0f}x{fig['h']:.0f} and {fig['images']} image(s)")
+    return problems
+
+
+def _snippet(text: str, i: int, n: int = 60) -> str:
+    return " ".join(text[max(0, i - n): i + n].split())
+
+
+def check_leaks(rep, forbidden: list[str]) -> list[str]:
+    """No traceback, no stderr block, no absolute path of the building machine.
+
+    Text is the page body without scripts and styles (hidden cells included: they ship to the
+    reader).  ``forbidden`` paths (the repository, the build's source folder, home) are searched
+    in the text and in the raw HTML; ``/root/``, ``/tmp/``, ``/home/`` paths and ``file:`` links
+    in the text and attributes.
+    """
+    p, text, raw = rep.page, rep.text, rep.raw_html
+    problems = []
+    if (i := text.find(TRACEBACK)) >= 0:
+        problems.append(f"{p}: shows a Python traceback: ...{_snippet(text, i)}...")
+    problems += [f"{p}: shows a stderr/error output block: {b[:120]!r}" for b in rep.stderr_blocks]
+    for path in forbidden:
+        for where, hay in (("text", text), ("HTML", raw)):
+            if (i := hay.find(path)) >= 0:
+                problems.append(f"{p}: absolute path {path} in the page {where}: "
+                                f"...{_snippet(hay, i)}...")
+                break
+    for m in GENERIC_PATHS.finditer(text):
+        problems.append(f"{p}: absolute path in the page text: {m.group(0)[:100]}")
+        break
+    if m := FILE_URL.search(raw):
+        problems.append(f"{p}: link to a local file: {m.group(0)[:100]}")
+    return problems
+
+
+def check_page(rep, root: Path, forbidden: list[str]) -> list[str]:
+    """All page checks together."""
+    return check_load(rep) + check_links(rep, root) + check_images(rep) + check_leaks(rep, forbidden)
+
+
+def check_claims_table(rep) -> list[str]:
+    """A paper chapter shows a claimed-vs-reproduced table (``.claims-table table``) whose
+    every body row carries a ``.verdict``."""
+    tables = rep.tables.get("claims-table", [])
+    if not tables:
+        return [f"{rep.page}: no claimed-vs-reproduced table (a <table> inside .claims-table)"]
+    problems = []
+    for n, rows in enumerate(tables, 1):
+        if not rows:
+            problems.append(f"{rep.page}: claims table {n} has no body rows")
+        problems += [f"{rep.page}: claims table {n} row '{r['text']}' has no .verdict"
+                     for r in rows if not r["verdict"]]
+    return problems
+
+
+def check_has_figure(rep) -> list[str]:
+    """At least one image in the article, loaded and with a non-zero rendered box."""
+    shown = [i for i in rep.article_images if i["natural"] > 0 and i["w"] > 0 and i["h"] > 0]
+    if shown:
+        return []
+    return [f"{rep.page}: no figure shown ({len(rep.article_images)} <img> in the article, "
+            "none loaded with a non-zero size)"]
+
+
+def check_summary(rep, n_claims: int) -> list[str]:
+    """The summary's ``.summary-claims`` table has one body row per claim of the ledger."""
+    tables = rep.tables.get("summary-claims", [])
+    if not tables:
+        return [f"{rep.page}: no claims table (a <table> inside .summary-claims)"]
+    rows = sum(len(t) for t in tables)
+    if rows != n_claims:
+        return [f"{rep.page}: the summary lists {rows} claim rows in {len(tables)} table(s), "
+                f"the ledger holds {n_claims} claims"]
+    return []
+
+
+# =========================================================================== helpers
+def _assert_none(problems: list[str], log: dict, page: str) -> None:
+    if problems:
+        log.setdefault(page, []).extend(problems)
+    assert not problems, f"{len(problems)} problem(s):\n  " + "\n  ".join(problems)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def _chapter(book_html: Path, paper_id: str) -> str:
+    page = f"book/runs/{paper_id}.html"
+    if not (book_html / page).is_file():
+        pytest.skip(f"chapter {page} not built yet (the {paper_id} run page has not landed)")
+    return page
+
+
+# =========================================================================== every page
+def test_page_loads_without_errors(walker, page, problem_log):
+    """No console error, no failed request (image, script, stylesheet, font...)."""
+    _assert_none(check_load(walker.report(page)), problem_log, page)
+
+
+def test_page_links_resolve(walker, book_html, page, problem_log):
+    """Every internal link and #anchor resolves."""
+    _assert_none(check_links(walker.report(page), book_html), problem_log, page)
+
+
+def test_page_images_render(walker, page, problem_log):
+    """Every image and figure loaded with a non-zero rendered size."""
+    _assert_none(check_images(walker.report(page)), problem_log, page)
+
+
+def test_page_shows_no_traceback_stderr_or_local_path(walker, page, forbidden_paths, problem_log):
+    _assert_none(check_leaks(walker.report(page), forbidden_paths), problem_log, page)
+
+
+def test_screenshots_of_every_page(walker, book_pages):
+    """A full-page screenshot of every page at desktop and phone width under _build/screenshots."""
+    missing, wrong = [], []
+    for page in book_pages:
+        walker.report(page)
+        for viewport, size in walker.viewports.items():
+            shot = walker.shot_path(page, viewport)
+            if not shot.is_file():
+                missing.append(shot.name)
+            elif (w := _png_size(shot)[0]) < size["width"]:
+                # wider is allowed: a page that overflows shows it (listed in the summary)
+                wrong.append(f"{shot.name}: {w} px wide, expected {size['width']}")
+    assert not missing and not wrong, f"missing: {missing}; wrong width: {wrong}"
+
+
+# =========================================================================== content
+@pytest.mark.parametrize("paper_id", PAPER_IDS)
+def test_paper_chapter_shows_claims_and_figures(walker, book_html, paper_id, problem_log):
+    """Each paper chapter: claimed-vs-reproduced table with a verdict per row, and a figure."""
+    page = _chapter(book_html, paper_id)
+    rep = walker.report(page)
+    _assert_none(check_claims_table(rep) + check_has_figure(rep), problem_log, page)
+
+
+def test_summary_lists_every_claim_of_the_ledger(walker, book_html, problem_log):
+    page = "book/summary.html"
+    if not (book_html / page).is_file():
+        pytest.skip(f"{page} not built yet (the summary page has not landed)")
+    try:
+        from leukcore.claims import load_claims
+    except ImportError as exc:
+        pytest.skip(f"leukcore.claims is not importable yet: {exc}")
+    try:
+        n_claims = len(load_claims())
+    except Exception as exc:  # the ledger itself is broken or incomplete: a failure, not a skip
+        pytest.fail(f"could not count the ledger's claims: {type(exc).__name__}: {exc}")
+    _assert_none(check_summary(walker.report(page), n_claims), problem_log, page)
+
+
+_SEARCH_DONE_JS = """() => document.querySelector('#search-results li, ul.search li')
+    || ((document.querySelector('.search-summary') || {}).textContent || '').trim().length > 0"""
+
+
+@pytest.mark.parametrize("term", list(SEARCH_TERMS))
+def test_offline_search_finds(walker, book_server, book_html, term):
+    """The book's own search page (search.html?q=...) lists results for the term."""
+    if not (book_html / "search.html").is_file():
+        pytest.fail("the build has no search.html")
+    chapters = SEARCH_TERMS[term]
+    if not any((book_html / f"book/runs/{c}.html").is_file() for c in chapters):
+        pytest.skip(f"no chapter for {term} built yet ({', '.join(chapters)})")
+    pg = walker.context("desktop").new_page()
+    n = {"requests": 0}
+    errors: list[str] = []
+    pg.on("request", lambda r: n.__setitem__("requests", n["requests"] + 1))
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        pg.goto(f"{book_server.base_url}search.html?q={term}", wait_until="load")
+        try:
+            pg.wait_for_function(_SEARCH_DONE_JS, timeout=15_000)
+        except Exception as exc:
+            pytest.fail(f"search.html?q={term} did not finish within 15 s ({type(exc).__name__})"
+                        + (f"; page errors: {errors}" if errors else ""))
+        results = pg.locator("#search-results li, ul.search li")
+        count = results.count()
+        summary = pg.locator(".search-summary").all_inner_texts()
+    finally:
+        pg.close()
+        walker.count_requests(n["requests"])
+    assert count > 0, (f"search for {term!r} found nothing: {summary}"
+                       + (f"; page errors: {errors}" if errors else ""))
+
+
+# =========================================================================== the suite fails
+def _break_page(html: str) -> str:
+    """Point the first <img src> of the article at a missing file and the first link to a
+    local page at a missing page (inserted when the page has none)."""
+    start = html.find("<article")
+    start = start if start >= 0 else html.find("<body")
+    head, body = html[:start], html[start:]
+    open_end = body.find(">") + 1
+    img = re.search(r'<img\b[^>]*?\bsrc="([^"]*)"', body)
+    if img:
+        body = body[:img.start(1)] + BROKEN_IMG + body[img.end(1):]
+    else:
+        body = body[:open_end] + f'<p><img src="{BROKEN_IMG}" alt="figure"></p>' + body[open_end:]
+    link = re.search(r'<a\b[^>]*?\bhref="([^"#:][^":]*?\.html(?:#[^"]*)?)"', body)
+    if link:
+        body = body[:link.start(1)] + BROKEN_LINK + body[link.end(1):]
+    else:
+        body = body[:open_end] + f'<p><a href="{BROKEN_LINK}">next</a></p>' + body[open_end:]
+    return head + body
+
+
+def test_checks_catch_a_broken_copy(tmp_path, book_html, book_pages, walk_copy, forbidden_paths):
+    """On a scratch copy of the build with one image reference and one link broken in one page,
+    the same checks report both, by name."""
+    copy = tmp_path / "html"
+    shutil.copytree(book_html, copy, ignore=shutil.ignore_patterns(".doctrees", ".buildinfo"))
+    pages = [p for p in book_pages
+             if "http-equiv" not in (copy / p).read_text(errors="replace")[:2000].lower()]
+    assert pages, "the build has no pages"
+    with_img = [p for p in pages if "<img" in (copy / p).read_text(errors="replace")]
+    page = min(with_img or pages, key=lambda p: (copy / p).stat().st_size)  # quickest to open
+    target = copy / page
+    target.write_text(_break_page(target.read_text(encoding="utf-8")), encoding="utf-8")
+
+    with walk_copy(copy) as walker:
+        rep = walker.report(page)
+    problems = check_page(rep, copy, forbidden_paths)
+    text = "\n".join(problems)
+    print(f"broken copy of {page}: {len(problems)} problem(s) reported:\n{text}")
+    assert BROKEN_IMG in text, f"the broken image was not reported; problems:\n{text}"
+    assert BROKEN_LINK in text, f"the broken link was not reported; problems:\n{text}"
+    # and each by the check meant for it
+    assert any(BROKEN_IMG in p for p in check_images(rep)), check_images(rep)
+    assert any(BROKEN_LINK in p for p in check_links(rep, copy)), check_links(rep, copy)
