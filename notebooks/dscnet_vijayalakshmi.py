@@ -1,0 +1,123 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # DSCNet in Keras on the Taleqani images (Vijayalakshmi & Deepa)
+#
+# This notebook reruns the paper `dscnet_vijayalakshmi` with `leukcore` at the chosen profile and puts every
+# number the paper claims beside the number we measured. Rerun it with
+# `leukcore reproduce --paper dscnet_vijayalakshmi --profile cpu` or with papermill
+# (`papermill notebooks/dscnet_vijayalakshmi.ipynb out.ipynb -p profile cpu`).
+
+# %% [markdown]
+# ```{include} ../_generated/rerun_dscnet_vijayalakshmi.md
+# ```
+
+# %% tags=["parameters"]
+profile = "smoke"  # smoke | cpu | paper
+data_root = None  # folder holding the datasets (None: LEUKCORE_DATA, ./data, ../shared/data)
+device = "auto"  # auto | cpu | cuda
+seed = 0
+output_dir = None  # results folder (None: the project's results/)
+force = False  # retrain even when a complete record with the same key exists
+train_missing = True  # False: render existing records only; experiments without one show as "not run"
+
+# %%
+# %matplotlib inline
+import matplotlib.pyplot as plt
+from IPython.display import HTML, Markdown, display
+
+from leukcore import experiments as X
+from leukcore import report as R
+
+paper = "dscnet_vijayalakshmi"
+R.notebook_setup()
+display(Markdown(R.paper_intro(paper)))
+
+# %% [markdown]
+# ## Protocol and our deviations
+#
+# From the paper's protocol file (`leukcore/protocols/dscnet_vijayalakshmi.yaml`); nothing here is typed in.
+
+# %%
+display(HTML(R.df_to_html(R.protocol_table(paper), "protocol-table", escape=True)))
+display(HTML(R.df_to_html(R.deviations_table(paper), "deviations-table", escape=True)))
+
+# %% [markdown]
+# ## Data
+
+# %%
+datasets = R.experiment_datasets(paper, profile, data_root=data_root, seed=seed)
+for data in datasets:
+    display(Markdown(R.data_banner(data, profile)))
+
+# %% tags=["nbval-check-output"]
+# NBVAL_CHECK_OUTPUT
+for data in datasets:
+    print(R.data_summary_text(data))
+
+# %%
+for data in datasets:
+    fig = R.example_images(data.table, n_per_class=4)
+    plt.show()
+
+# %% [markdown]
+# ## Experiments
+#
+# Every experiment of the paper's claims tables, at this profile. A complete record with the
+# same key (paper, experiment, profile, data fingerprint, seed, settings) is reused, not rerun.
+
+# %%
+records = X.run_paper(paper, profile, data_root=data_root, device=device, seed=seed,
+                      results_dir=output_dir, force=force, progress=False,
+                      train_missing=train_missing)
+display(HTML(R.df_to_html(R.records_table(records), "records-table", escape=True)))
+
+# %% [markdown]
+# ## Figures
+
+# %%
+fig = R.plot_learning_curves(records)
+plt.show()
+
+# %%
+fig = R.plot_confusion_matrices(records)
+plt.show()
+
+# %%
+fig = R.plot_roc(records)
+plt.show()
+
+# %%
+fig = R.plot_grad_cam(R.best_cnn_record(records), data_root=data_root)
+plt.show()
+
+# %% [markdown]
+# ## Claimed vs measured
+#
+# Every claim of this paper in the ledger (`leukcore/ledger/dscnet_vijayalakshmi.yaml`), beside the best
+# real-data record we have for its experiment (from `results/`), with the verdict rule of the
+# methods page. Runs on synthetic data never count.
+
+# %%
+display(HTML(R.claims_table_html(R.claims_vs_measured(paper))))
+
+# %% [markdown]
+# ## What the paper's own numbers say
+#
+# The consistency audit of this paper's claims (`leukcore.audit`).
+
+# %%
+display(HTML(R.audit_html(paper)))
