@@ -159,16 +159,9 @@ def machine_info(device: str = "cpu") -> dict:
     """CPU model, cores, torch / torchvision versions, threads, the device, Python, OS."""
     import torch
 
-    from .records import device_description
+    from .records import cpu_model, device_description
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch": str(torch.__version__),
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
             "platform": platform.platform(), "device": device_description(device),

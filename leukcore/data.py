@@ -695,7 +695,12 @@ def load_split(path: str | os.PathLike, table: pd.DataFrame | None = None) -> di
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder, fsync, ``os.replace``.
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` through a temporary file in the same folder, fsync, then ``os.replace``.
 
     A crash or error before the rename leaves the previous file untouched and removes the
     temporary file; readers see the old content or the new, never a partial one.
@@ -704,8 +709,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(blob)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

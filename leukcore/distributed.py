@@ -51,7 +51,6 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -320,23 +319,9 @@ def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {msg[0] if msg else ''}"
 
 
-def _atomic_write_bytes(path: Path, blob: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_task_output(out: dict, results_dir=None) -> dict:
     """Write a task's predictions, artifacts and record (in that order, each atomically); return the record."""
-    from .data import atomic_write_text
+    from .data import atomic_write_bytes, atomic_write_text
     from .records import read_record, record_path, write_record
 
     secrets = all_secrets()
@@ -352,7 +337,7 @@ def write_task_output(out: dict, results_dir=None) -> dict:
         dest = path.parent / rel
         if path.parent.resolve() not in dest.resolve().parents:
             raise ValueError(f"artifact path {rel!r} leaves the results folder")
-        _atomic_write_bytes(dest, blob)
+        atomic_write_bytes(dest, blob)
     write_record(rec, root=results_dir)
     return read_record(path)
 

@@ -18,7 +18,6 @@ import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -26,8 +25,8 @@ import yaml
 
 from . import data as D
 from .profiles import Profile, get_profile
-from .records import (device_description, git_commit, library_versions, load_records, read_predictions,
-                      read_record, record_key, record_path, settings_hash, write_record)
+from .records import (device_description, git_commit, library_versions, read_predictions,
+                      read_record, record_path, settings_hash, write_record)
 
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
 #: Metric paths that get a bootstrap interval in every record.
@@ -349,7 +348,6 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
     class_names = list(table.attrs.get("classes") or sorted(table["class_name"].unique()))
     n_classes = len(class_names)
     folds = experiment_split(paper, exp, table, prof, seed=seed)
-    size = settings["image_size"]
     x_all, kept = _images(table, settings, on_bad)
     skipped = kept.attrs.get("skipped", [])
     table = kept

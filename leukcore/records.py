@@ -77,15 +77,18 @@ def device_description(device: str) -> str:
             return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
         except Exception:  # noqa: BLE001 - description only
             return device
-    cpu = platform.processor() or platform.machine()
+    return f"CPU: {cpu_model()}, {os.cpu_count()} cores"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores"
+    return platform.processor() or platform.machine()
 
 
 def settings_hash(settings: dict) -> str:

@@ -427,7 +427,6 @@ def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
 
     from .data import load_images
     from .experiments import FINAL_WEIGHTS, experiment_data, get_experiment
-    from .models import create_model
     from .profiles import get_profile
 
     if rec is None:
