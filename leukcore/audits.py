@@ -77,7 +77,7 @@ import pandas as pd
 
 from . import data as D
 from .profiles import Profile, get_profile
-from .records import (device_description, git_commit, library_versions, read_record, record_path, settings_hash,
+from .records import (device_description, git_commit, library_versions, read_complete, record_path, settings_hash,
                       write_record)
 
 PAPER = "audits"
@@ -554,7 +554,7 @@ def trained_model(settings: dict, n_classes: int, x_train: np.ndarray, y_train: 
     import torch
 
     from .models import create_model
-    from .train import _atomic_save, fit
+    from .train import fit, save_atomic
 
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(x_train).tobytes())
@@ -585,7 +585,7 @@ def trained_model(settings: dict, n_classes: int, x_train: np.ndarray, y_train: 
     history = [{k: v for k, v in r.items()} for r in res.history]
     _MEMO[key] = (state, history)
     try:
-        _atomic_save({"state": state, "history": history}, _model_cache_file(key))
+        save_atomic({"state": state, "history": history}, _model_cache_file(key))
     except OSError:
         pass
     return model, history, False
@@ -1231,14 +1231,8 @@ def find_audit_record(audit_id: str, profile: str = "smoke", *, results_dir=None
     would use now (:func:`audit_fingerprint`).
     """
     _check_audit(audit_id)
-    path = record_path(PAPER, profile, audit_id, results_dir)
-    if not path.is_file():
-        return None
-    try:
-        rec = read_record(path)
-    except ValueError:
-        return None
-    if rec.get("status") != "complete" or rec.get("seed") != seed:
+    rec = read_complete(record_path(PAPER, profile, audit_id, results_dir), seed)
+    if rec is None:
         return None
     if rec.get("settings_hash") != settings_hash(audit_settings(audit_id, profile)):
         return None

@@ -700,7 +700,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
-    """Write ``blob`` to ``path`` through a temporary file in the same folder, fsync, then ``os.replace``.
+    """Write ``blob`` to ``path`` atomically; see :func:`atomic_write_with`."""
+    atomic_write_with(path, lambda f: f.write(blob))
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable) -> None:
+    """Call ``write(binary_file)`` on a temporary file in ``path``'s folder, fsync, then ``os.replace``.
 
     A crash or error before the rename leaves the previous file untouched and removes the
     temporary file; readers see the old content or the new, never a partial one.
@@ -710,7 +715,7 @@ def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            f.write(blob)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -452,9 +452,9 @@ def _run_cnn(exp, settings, n_classes, x, y, tr, va, te, table, *, seed, device,
               resume=checkpoint_dir is not None)
     n = _n_params(model)
     if weights_path is not None and sum(p.numel() for p in model.parameters()) <= MAX_SAVED_PARAMS:
-        from .train import _atomic_save
+        from .train import save_atomic
 
-        _atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, Path(weights_path))
+        save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, Path(weights_path))
     return res.test_prob, res.history, n, devs
 
 
@@ -548,16 +548,10 @@ def find_record(paper: str, experiment_id: str, profile: str, *, results_dir=Non
     """
     prof = get_profile(profile)
     exp = get_experiment(paper, experiment_id)
-    path = record_path(paper, profile, experiment_id, results_dir)
-    if not path.is_file():
-        return None
-    from .records import read_record
+    from .records import read_complete
 
-    try:
-        rec = read_record(path)
-    except ValueError:
-        return None
-    if rec.get("status") != "complete" or rec.get("seed") != seed:
+    rec = read_complete(record_path(paper, profile, experiment_id, results_dir), seed)
+    if rec is None:
         return None
     if rec.get("skipped") and on_bad != "skip":
         return None

@@ -157,6 +157,18 @@ def read_record(path: str | os.PathLike) -> dict:
     return rec
 
 
+def read_complete(path: str | os.PathLike, seed: int) -> dict | None:
+    """The record at ``path`` if it exists, parses, is complete and used ``seed``; else None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        rec = read_record(path)
+    except ValueError:
+        return None
+    return rec if rec.get("status") == "complete" and rec.get("seed") == seed else None
+
+
 def read_predictions(rec: dict) -> pd.DataFrame:
     """The predictions table of a record (columns id, y_true, p_0 ...).
 

@@ -120,8 +120,9 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
         from .data import DataError, resolve_root
 
         try:
-            used = [resolve_root(d, data_root, verbose=False) and d for d in EXTRA_NOTEBOOKS[paper]]
-            real = True
+            for d in EXTRA_NOTEBOOKS[paper]:
+                resolve_root(d, data_root, verbose=False)
+            used, real = list(EXTRA_NOTEBOOKS[paper]), True
         except DataError:
             used, real = ["synthetic"], False
     else:

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 import sys
 import time
@@ -399,20 +398,11 @@ def _set_rng_state(state: dict, gens: Dict[str, torch.Generator]) -> None:
         g.set_state(state[k])
 
 
-def _atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def save_atomic(obj, path) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (:func:`leukcore.data.atomic_write_with`)."""
+    from .data import atomic_write_with
+
+    atomic_write_with(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path) -> dict:
@@ -667,7 +657,7 @@ def fit(
             bar.set_postfix(post, refresh=True)
             bar.close()
             if ck_path is not None:
-                _atomic_save(
+                save_atomic(
                     {
                         "format": _CHECKPOINT_FORMAT,
                         "epoch": epoch + 1,
