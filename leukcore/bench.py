@@ -179,7 +179,39 @@ def machine_info(device: str = "cpu") -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpu_peak_bf16_flops"] = gpu_peak_bf16(info["gpu"])
+        info["cuda"] = str(torch.version.cuda)
+        info["tf32"] = {"cudnn_conv": bool(torch.backends.cudnn.allow_tf32),
+                        "matmul": bool(torch.backends.cuda.matmul.allow_tf32)}
+        if str(device).startswith("cuda"):
+            try:
+                info["gpu_bf16_matmul_flops_measured"] = measured_bf16_matmul_rate()
+            except Exception as e:  # noqa: BLE001 - an extra
+                info["gpu_bf16_matmul_error"] = f"{type(e).__name__}: {e}"
     return info
+
+
+def measured_bf16_matmul_rate(n: int = 8192, reps: int = 20) -> float:
+    """FLOP/s of an ``n``x``n``x``n`` bf16 matrix product on the GPU (random operands, median of
+    ``reps`` products timed with CUDA events after 3 warm-ups): the ceiling the training-step
+    rates are compared with, besides the datasheet peak."""
+    import torch
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16, generator=g)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16, generator=g)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(reps):
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        e0.record()
+        a @ b
+        e1.record()
+        e1.synchronize()
+        times.append(e0.elapsed_time(e1) / 1e3)
+    del a, b
+    torch.cuda.empty_cache()
+    return 2.0 * n ** 3 / float(np.median(times))
 
 
 def gpu_peak_bf16(name: str) -> float | None:
@@ -555,20 +587,27 @@ def _plain_epoch_fn(model, xf, y, *, batch_size: int, lr: float, sync) -> Callab
     return epoch
 
 
-def _fit_mode(cuda: bool, compile: bool) -> str:
-    """How :func:`leukcore.train.fit` runs with its defaults, in words."""
+def _fit_mode(cuda: bool, compile: bool | str, deterministic: bool | None = None) -> str:
+    """How :func:`leukcore.train.fit` runs (its defaults unless said), in words."""
     from .train import TrainConfig
 
     f = getattr(TrainConfig, "__dataclass_fields__", {})
     cl = f["channels_last"].default if "channels_last" in f else cuda
-    det = f["deterministic"].default if "deterministic" in f else None
+    default_det = f["deterministic"].default if "deterministic" in f else None
+    det = default_det if deterministic is None else deterministic
     parts = ["bf16 autocast" if cuda else "fp32"] + (["channels-last"] if cl else [])
-    parts += (["torch.compile"] if compile else []) + (["deterministic algorithms"] if det else [])
-    return "fit defaults: " + ", ".join(parts)
+    if cuda:
+        parts.append("fused Adam")
+    if compile:
+        parts.append("torch.compile" + (f" (mode {compile})" if isinstance(compile, str) else ""))
+    parts.append("deterministic algorithms" if det else
+                 ("non-deterministic, cuDNN autotuning (benchmark mode)" if cuda else "non-deterministic"))
+    changed = compile or (deterministic is not None and deterministic != default_det)
+    return ("fit: " if changed else "fit defaults: ") + ", ".join(parts)
 
 
 def bench_train_step(*, quick: bool = False, reps: int = 3, batch_size: int = BATCH_SIZE, steps: int | None = None,
-                     device: str = "auto", compile: bool = False, seed: int = 0,
+                     device: str = "auto", compile: bool | str = False, deterministic: bool = True, seed: int = 0,
                      models: Sequence[tuple[str, int | None]] | None = None, load: LoadMonitor | None = None,
                      log: Callable[[str], None] = print) -> dict:
     """Images per second of full training steps: :func:`leukcore.train.fit` vs a plain fp32 loop.
@@ -579,7 +618,9 @@ def bench_train_step(*, quick: bool = False, reps: int = 3, batch_size: int = BA
     ``seconds`` (the training steps; fit's set-up, which moves the data and builds the optimiser
     once per call, is recorded apart as ``fit_call_s``); a repetition of *plain* is one epoch of
     the plain loop. Both run once as a warm-up, then alternate (:func:`_time_interleaved`), so
-    a change of machine load hits both alike. Returns the ``train_step`` block of the record.
+    a change of machine load hits both alike. ``compile`` (``True`` or a mode) and
+    ``deterministic`` are passed to fit's :class:`~leukcore.train.TrainConfig`. Returns the
+    ``train_step`` block of the record.
     """
     import copy
 
@@ -599,8 +640,10 @@ def bench_train_step(*, quick: bool = False, reps: int = 3, batch_size: int = BA
     sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
     block: dict[str, Any] = {"device": str(dev), "batch_size": batch_size, "steps_per_rep": steps, "reps": reps,
                              "optimizer": "adam (lr 1e-3, betas 0.9/0.999, eps 1e-7)", "loss": "cross-entropy",
-                             "leukcore_mode": _fit_mode(cuda, compile),
-                             "plain_mode": "fp32 eager, pre-normalised float tensors, no DataLoader",
+                             "leukcore_mode": _fit_mode(cuda, compile, deterministic),
+                             "plain_mode": "fp32 eager, pre-normalised float tensors, no DataLoader"
+                             + (" (torch defaults: cuDNN convolutions may use TF32)" if cuda and
+                                torch.backends.cudnn.allow_tf32 else ""),
                              "models": []}
     peak = gpu_peak_bf16(torch.cuda.get_device_name(dev)) if cuda else None
     for name, size in models:
@@ -625,7 +668,7 @@ def bench_train_step(*, quick: bool = False, reps: int = 3, batch_size: int = BA
         # leukcore: one fit call (one epoch, uint8 data) per repetition; its epoch's ``seconds``
         m_lk = copy.deepcopy(base)
         cfg = TrainConfig(epochs=1, batch_size=batch_size, augment="none", progress=False, seed=seed,
-                          device=str(dev), compile=compile, lr=1e-3)
+                          device=str(dev), compile=compile, deterministic=deterministic, lr=1e-3)
         fit_calls = []
 
         def lk_epoch(m=m_lk, cfg=cfg, xu8=xu8, y=y, n=n, calls=fit_calls):
@@ -804,13 +847,33 @@ def cpu_run_times(root: str | os.PathLike | None = None) -> dict:
 
 
 # ============================================================================ the whole bench
+#: the CUDA variants of the training step: record key -> fit settings (``compile`` ones only on request)
+CUDA_VARIANTS = (("cuda", {}),
+                 ("cuda_nondeterministic", {"deterministic": False}),
+                 ("cuda_compile", {"compile": True, "deterministic": False}),
+                 ("cuda_graphs", {"compile": "reduce-overhead", "deterministic": False}))
+PARTS = ("data", "train", "study")
+
+
 def run_bench(*, quick: bool = False, reps: int | None = None, skip_study: bool = False, device: str = "auto",
-              compile: bool = False, study_threads: Sequence[int | None] | int | None = None, out: str | os.PathLike | None = None, log: Callable[[str], None] = print) -> dict:
-    """Run every measurement, write the record atomically to ``out`` and return it.
+              compile: bool = False, study_threads: Sequence[int | None] | int | None = None,
+              out: str | os.PathLike | None = None, parts: Sequence[str] = PARTS, cpu_train: bool = True,
+              log: Callable[[str], None] = print) -> dict:
+    """Run the measurements named in ``parts`` (``data``, ``train``, ``study``), write the record
+    atomically to ``out`` (after each part, so a run stopped early keeps what it measured) and
+    return it.
 
     ``study_threads``: the intra-op thread settings to time the study with (``None`` = torch's
     default); the first is ``record["study"]``, each further one ``record["study_threads<N>"]``.
+    On CUDA the training step is timed with fit's defaults (``cuda``), without deterministic
+    algorithms (``cuda_nondeterministic``) and, with ``compile``, under ``torch.compile``
+    (``cuda_compile``) and its CUDA-graph mode (``cuda_graphs``); a variant that fails is recorded
+    with its error and the others go on. ``cpu_train=False`` skips the CPU training step (on a
+    GPU machine, whose CPU is not the one the study's CPU figures are about).
     """
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown bench parts {sorted(unknown)}; valid: {', '.join(PARTS)}")
     if not isinstance(study_threads, (list, tuple)):
         study_threads = [study_threads]
     study_threads = list(study_threads) or [None]
@@ -825,6 +888,8 @@ def run_bench(*, quick: bool = False, reps: int | None = None, skip_study: bool 
         "quick": quick, "reps": reps, "command": "leukcore bench" + (" --quick" if quick else "")
         + (" --skip-study" if skip_study else "") + f" --reps {reps}" + (f" --device {device}" if device != "auto" else "")
         + (" --compile" if compile else "")
+        + (f" --parts {','.join(parts)}" if tuple(parts) != PARTS else "")
+        + ("" if cpu_train else " --no-cpu-train")
         + (" --study-threads " + ",".join(str(t or "default") for t in study_threads) if study_threads != [None] else ""),
         "machine": machine_info(str(dev)),
     }
@@ -834,26 +899,56 @@ def run_bench(*, quick: bool = False, reps: int | None = None, skip_study: bool 
         rec["commit"] = git_commit()
     except Exception:  # noqa: BLE001
         rec["commit"] = None
+    out = Path(out) if out is not None else default_out(quick)
+
+    def save():
+        load.sample("save")
+        rec["cpu_runs"] = cpu_run_times()
+        rec["load"] = load.summary()
+        rec["targets"] = targets(rec)
+        rec["seconds"] = time.perf_counter() - t_all
+        atomic_write_text(out, json.dumps(rec, indent=1, default=_json_default) + "\n")
+
     devices = ["cpu"] + (["cuda"] if dev.type == "cuda" else [])
-    rec["data_path"] = bench_data_path(quick=quick, reps=reps, devices=devices, load=load, log=log)
-    rec["train_step"] = {"cpu": bench_train_step(quick=quick, reps=reps, device="cpu", load=load, log=log)}
-    if dev.type == "cuda":
-        rec["train_step"]["cuda"] = bench_train_step(quick=quick, reps=reps, device="cuda", load=load, log=log)
-        if compile:
-            rec["train_step"]["cuda_compile"] = bench_train_step(quick=quick, reps=reps, device="cuda",
-                                                                 compile=True, load=load, log=log)
-    if skip_study or quick:
-        rec["study"] = {"skipped": True, "reason": "--quick" if quick else "--skip-study"}
+    if "data" in parts:
+        rec["data_path"] = bench_data_path(quick=quick, reps=reps, devices=devices, load=load, log=log)
+        save()
+    if "train" in parts:
+        rec["train_step"] = {}
+        if cpu_train or dev.type != "cuda":
+            rec["train_step"]["cpu"] = bench_train_step(quick=quick, reps=reps, device="cpu", load=load, log=log)
+            save()
+        if dev.type == "cuda":
+            measured = rec["machine"].get("gpu_bf16_matmul_flops_measured")
+            for key, kw in CUDA_VARIANTS:
+                if kw.get("compile") and not compile:
+                    continue
+                log(f"training step, {key}")
+                try:
+                    blk = bench_train_step(quick=quick, reps=reps, device=str(dev), load=load, log=log, **kw)
+                except Exception as e:  # noqa: BLE001 - recorded; the other variants go on
+                    import traceback
+
+                    traceback.print_exc()
+                    rec["train_step"][key] = {"error": f"{type(e).__name__}: {str(e)[:2000]}", "settings": kw}
+                    save()
+                    continue
+                if measured:
+                    blk["gpu_bf16_matmul_flops_measured"] = measured
+                    for row in blk["models"]:
+                        if row.get("leukcore_tflops") is not None:
+                            row["leukcore_matmul_fraction"] = row["leukcore_tflops"] * 1e12 / measured
+                            row["plain_matmul_fraction"] = row["plain_tflops"] * 1e12 / measured
+                rec["train_step"][key] = blk
+                save()
+    if "study" not in parts or skip_study or quick:
+        rec["study"] = {"skipped": True, "reason": "--quick" if quick else
+                        ("--skip-study" if skip_study else "not in --parts")}
     else:
         for i, th in enumerate(study_threads):
             rec["study" if i == 0 else f"study_threads{th or 'default'}"] = bench_study(threads=th, log=log)
-    load.sample("end")
-    rec["cpu_runs"] = cpu_run_times()
-    rec["load"] = load.summary()
-    rec["targets"] = targets(rec)
-    rec["seconds"] = time.perf_counter() - t_all
-    out = Path(out) if out is not None else default_out(quick)
-    atomic_write_text(out, json.dumps(rec, indent=1, default=_json_default) + "\n")
+            save()
+    save()
     rec["_path"] = str(out)
     return rec
 
@@ -878,6 +973,9 @@ def targets(rec: dict) -> list[dict]:
                     "met": dp["ratio"] >= TARGET_DATA_RATIO})
     for dev, blk in (rec.get("train_step") or {}).items():
         goal = TARGET_TRAIN_RATIO_CPU if dev == "cpu" else TARGET_TRAIN_RATIO_GPU
+        if "error" in blk:
+            out.append({"name": f"trainer vs plain loop ({dev})", "target": f">= {goal:g}x",
+                        "measured": "failed: " + blk["error"][:200], "met": False})
         for row in blk.get("models", []):
             out.append({"name": f"trainer vs plain loop, {row['model']}@{row['image_size']} ({dev})",
                         "target": f">= {goal:g}x", "measured": f"{row['ratio']:.2f}x",
@@ -975,6 +1073,9 @@ def bench_markdown(record: dict) -> str:
     if ts:
         lines.append("## Training step\n")
         for dev, blk in ts.items():
+            if "error" in blk:
+                lines.append(f"**{dev}** ({blk.get('settings')}): failed, `{blk['error'][:300]}`.\n")
+                continue
             lines.append(f"**{dev}**: batch size {blk['batch_size']}, {blk['steps_per_rep']} steps per repetition, "
                          f"{blk['optimizer']}; leukcore = `leukcore.train.fit` ({blk['leukcore_mode']}), plain = "
                          f"{blk['plain_mode']}.\n")
@@ -984,6 +1085,9 @@ def bench_markdown(record: dict) -> str:
                 peak = ""
                 if row.get("leukcore_peak_fraction") is not None:
                     peak = f"{100 * row['leukcore_peak_fraction']:.1f} % / {100 * row['plain_peak_fraction']:.1f} %"
+                if row.get("leukcore_matmul_fraction") is not None:
+                    peak += (f" (of the measured bf16 matrix-product rate: {100 * row['leukcore_matmul_fraction']:.1f} %"
+                             f" / {100 * row['plain_matmul_fraction']:.1f} %)")
                 rows.append([f"{row['model']} @ {row['image_size']}", _ips(row["leukcore"]), _ips(row["plain"]),
                              f"{row['ratio']:.2f}x",
                              "–" if not fl else f"{fl / 1e9:.2f}",
@@ -1065,7 +1169,9 @@ def bench_table_text(record: dict) -> str:
         rows.append(("data path: first decode", f"{dp['warmup']['first_decode_s']:.1f} s",
                      f"{dp['warmup']['first_decode_images_per_s']:.0f} img/s", "excluded"))
     for dev, blk in (record.get("train_step") or {}).items():
-        for row in blk["models"]:
+        if "error" in blk:
+            rows.append((f"train {dev}", "failed", "", blk["error"][:120]))
+        for row in blk.get("models", []):
             tag = f"train {row['model']}@{row['image_size']} {dev}"
             rows.append((f"{tag}: leukcore", f"{row['leukcore']['images_per_s']:.1f} img/s",
                          f"{row['leukcore']['images_per_s_min']:.1f}-{row['leukcore']['images_per_s_max']:.1f}", ""))
@@ -1097,8 +1203,10 @@ def bench_table_text(record: dict) -> str:
 # ============================================================================ CLI
 def _cmd_bench(args: argparse.Namespace) -> int:
     threads = [None if t.strip() in ("", "default") else int(t) for t in (args.study_threads or "default").split(",")]
+    parts = [p.strip() for p in (args.parts or ",".join(PARTS)).split(",") if p.strip()]
     rec = run_bench(quick=args.quick, reps=args.reps, skip_study=args.skip_study, device=args.device,
-                    compile=args.compile, study_threads=threads, out=args.out)
+                    compile=args.compile, study_threads=threads, out=args.out, parts=parts,
+                    cpu_train=not args.no_cpu_train)
     print()
     print(bench_table_text(rec))
     print(f"\nrecord: {rec['_path']}")
@@ -1114,7 +1222,12 @@ def register_cli(subparsers) -> None:
     b.add_argument("--reps", type=int, default=None, help="timed repetitions after the warm-up (default 3; 2 quick)")
     b.add_argument("--skip-study", action="store_true", help="skip the smoke reproduction + book build timing")
     b.add_argument("--device", default="auto", help="auto | cpu | cuda (training step; data path also on cuda)")
-    b.add_argument("--compile", action="store_true", help="on CUDA also time fit with torch.compile")
+    b.add_argument("--compile", action="store_true",
+                   help="on CUDA also time fit with torch.compile (default mode and reduce-overhead)")
+    b.add_argument("--parts", default=None,
+                   help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
+    b.add_argument("--no-cpu-train", action="store_true",
+                   help="skip the CPU training step (on a GPU machine)")
     b.add_argument("--study-threads", default=None,
                    help="torch intra-op threads for the study's subprocesses (OMP_NUM_THREADS), comma-separated to "
                         "time several settings, e.g. 'default,1' (default: torch's own)")
