@@ -10,10 +10,12 @@ in the record, when the data are absent) at 224x224, batch size 32:
 * *leukcore*: the images decoded once through :class:`leukcore.data.ImageCache`, held in memory
   as one uint8 array / tensor the way :func:`leukcore.train.fit` holds them; per batch an
   index-select of a seeded permutation, then the ``dscnet`` preset of :mod:`leukcore.augment`
-  (flips, rotation 20 deg, random resized crop, colour jitter; one ``grid_sample`` and one
-  colour matrix per batch) fused with the normalisation -- fit's loop
-  (:func:`leukcore_batches`), timed with torch's default intra-op threads (what fit uses) and
-  with one thread;
+  (flips, rotation 20 deg, random resized crop, colour jitter: one affine map and one colour
+  matrix per image) and the normalisation -- fit's loop (:func:`leukcore_batches`). On the CPU
+  fit's backend is OpenCV (``cv2.warpAffine`` + ``cv2.transform`` on uint8, then one ``cv2.LUT``
+  to normalised float), timed with the default threads (what fit uses) and with one thread;
+  the torch backend (one ``grid_sample`` + one ``baddbmm`` per batch, what runs on a GPU) is
+  timed on the CPU too, for comparison;
 * *naive*: what most published code does (:func:`naive_loader`): a ``torch`` ``Dataset`` that
   opens each JPEG with ``PIL.Image.open`` and applies torchvision's (v1) ``RandomResizedCrop``,
   ``RandomHorizontalFlip``, ``RandomVerticalFlip``, ``RandomRotation``, ``ColorJitter``,
@@ -275,7 +277,8 @@ def _normalizer(mean, std, device):
 
 def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any = AUGMENT_PRESET,
                      mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), seed: int = 0, shuffle: bool = True,
-                     device: str = "cpu", channels_last: bool | None = None) -> Iterator[tuple]:
+                     device: str = "cpu", channels_last: bool | None = None,
+                     backend: str = "auto") -> Iterator[tuple]:
     """One epoch of leukcore's training batches, made as :func:`leukcore.train.fit` makes them.
 
     ``x``: the uint8 split as fit takes it (numpy NHWC, as :func:`leukcore.data.load_images`
@@ -285,7 +288,8 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
     ``torch.Generator().manual_seed(seed)`` (``shuffle=False``: the stored order), each batch is
     an ``index_select``, then augmented with the preset (generator seeded ``seed + 1``) and
     normalised ``(x / 255 - mean) / std`` in the same pass; the identity preset only normalises.
-    ``channels_last``: fit's default (:class:`leukcore.train.TrainConfig`) when ``None``.
+    ``channels_last``: fit's default (:class:`leukcore.train.TrainConfig`) when ``None``;
+    ``backend``: the augmentation backend (``auto``, fit's: OpenCV on the CPU, torch on a GPU).
     Yields ``(float32 NCHW batch, int64 labels, indices)``.
     """
     import torch
@@ -303,13 +307,13 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
         xs = hold(x, "x").to(dev)
 
         def batch(idx):
-            return T._nchw(xs.index_select(0, idx), channels_last)
+            return T._nchw(T._take(xs, idx) if hasattr(T, "_take") else xs.index_select(0, idx), channels_last)
     else:  # fit holds NCHW
         xs = (to_uint8_tensor(x) if isinstance(x, np.ndarray) else x).to(dev)
 
         def batch(idx):
             return xs.index_select(0, idx).contiguous(memory_format=fmt)
-    aug = make_augment(augment)
+    aug = make_augment(augment, backend=backend)
     yd = torch.as_tensor(np.array(y, dtype=np.int64)).to(dev)
     n = xs.shape[0]
     g_shuffle = torch.Generator().manual_seed(seed)
@@ -421,22 +425,26 @@ def _time_interleaved(variants: dict[str, tuple[Callable[[], Any], Callable[[], 
 
 
 class _threads:
-    """``torch.set_num_threads(n)`` for a block (``None``: unchanged)."""
+    """``torch.set_num_threads(n)`` and ``cv2.setNumThreads(n)`` for a block (``None``: unchanged)."""
 
     def __init__(self, n: int | None):
         self.n = n
 
     def __enter__(self):
+        import cv2
         import torch
 
-        self.prev = torch.get_num_threads()
+        self.prev = torch.get_num_threads(), cv2.getNumThreads()
         if self.n:
             torch.set_num_threads(self.n)
+            cv2.setNumThreads(self.n)
 
     def __exit__(self, *exc):
+        import cv2
         import torch
 
-        torch.set_num_threads(self.prev)
+        torch.set_num_threads(self.prev[0])
+        cv2.setNumThreads(self.prev[1])
 
 
 def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BATCH_SIZE, seed: int = 0,
@@ -444,10 +452,11 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
                     load: LoadMonitor | None = None, log: Callable[[str], None] = print) -> dict:
     """Images per second of one epoch of augmented, normalised batches: leukcore vs naive.
 
-    Variants, timed interleaved (:func:`_time_interleaved`): ``leukcore`` (torch's default
-    intra-op threads, what :func:`leukcore.train.fit` uses), ``leukcore_1thread`` (one intra-op
-    thread: the intrinsic CPU cost, free of the spin-waiting of idle OpenMP threads that a busy
-    machine causes), ``leukcore_cuda`` when a GPU is used, and ``naive``. ``ratio`` is
+    Variants, timed interleaved (:func:`_time_interleaved`): ``leukcore`` (the OpenCV backend
+    with the default threads, what :func:`leukcore.train.fit` uses on the CPU),
+    ``leukcore_1thread`` (the same on one torch and one OpenCV thread: the intrinsic CPU cost,
+    free of the spin-waiting of idle threads that a busy machine causes), ``leukcore_torch`` (the
+    torch backend on the CPU), ``leukcore_cuda`` when a GPU is used, and ``naive``. ``ratio`` is
     ``leukcore`` over ``naive`` (wall clock); ``cpu_ratio`` the naive CPU time per image over
     leukcore's. See the module docstring. Returns the ``data_path`` block of the record.
     """
@@ -490,13 +499,13 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
     # the split as fit receives it: the numpy array on the CPU; moved to another device once
     held: dict[str, Any] = {"cpu": images}
 
-    def fast_epoch(device="cpu", limit=None, threads=None):
+    def fast_epoch(device="cpu", limit=None, threads=None, backend="auto"):
         if device not in held:
             held[device] = to_uint8_tensor(images).to(device)
         k = 0
         with _threads(threads):
             for xb, _, _ in leukcore_batches(held[device], y, batch_size=batch_size, mean=mean, std=std,
-                                             seed=seed, device=device):
+                                             seed=seed, device=device, backend=backend):
                 k += xb.shape[0]
                 if limit is not None and k >= limit:
                     break
@@ -519,6 +528,7 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
     variants: dict[str, tuple] = {
         "leukcore": (lambda: fast_epoch("cpu"), lambda: fast_epoch("cpu", warm)),
         "leukcore_1thread": (lambda: fast_epoch("cpu", threads=1), lambda: fast_epoch("cpu", warm, 1)),
+        "leukcore_torch": (lambda: fast_epoch("cpu", backend="torch"), lambda: fast_epoch("cpu", warm, backend="torch")),
     }
     for dev in devices:
         if dev != "cpu":
@@ -526,8 +536,10 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
     variants["naive"] = (naive_epoch, lambda: naive_epoch(warm))
     runs = _time_interleaved(variants, reps, load)
     for key, r in runs.items():
-        r["device"] = key.split("_", 1)[1] if key.startswith("leukcore_") and key != "leukcore_1thread" else "cpu"
+        r["device"] = key.split("_", 1)[1] if key.startswith("leukcore_") and key not in _CPU_VARIANTS else "cpu"
         r["threads"] = 1 if key == "leukcore_1thread" else (num_workers if key == "naive" else torch.get_num_threads())
+        r["backend"] = "naive" if key == "naive" else ("torch" if r["device"] != "cpu" or key == "leukcore_torch"
+                                                        else "opencv")
         log(f"  {key:17s} {r['images_per_s']:9.1f} images/s  (epoch {r['median_s']:.2f} s, "
             f"{r['cpu_ms_per_image']:.2f} CPU-ms/image)")
     block.update(runs)
@@ -541,6 +553,9 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
         if key.startswith("leukcore_"):
             block[f"ratio_{key[9:]}"] = runs[key]["images_per_s"] / nv["images_per_s"]
     return block
+
+
+_CPU_VARIANTS = ("leukcore_1thread", "leukcore_torch")
 
 
 # ============================================================================ training step
@@ -1012,7 +1027,8 @@ def _ips(b: dict) -> str:
     return f"{b['images_per_s']:.1f} ({b['images_per_s_min']:.1f}–{b['images_per_s_max']:.1f})"
 
 
-_LABELS = {"leukcore": "leukcore", "leukcore_1thread": "leukcore, 1 intra-op thread",
+_LABELS = {"leukcore": "leukcore (OpenCV backend, fit's CPU default)", "leukcore_1thread": "leukcore, 1 thread",
+           "leukcore_torch": "leukcore, torch backend (one grid_sample per batch)",
            "leukcore_cuda": "leukcore on the GPU", "naive": "naive (PIL + torchvision, 2 workers)"}
 
 

@@ -421,7 +421,11 @@ def grad_cam(model, x_uint8: np.ndarray, target_layer=None, class_idx=None) -> n
 
 
 def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
-    """Grad-CAM maps of a CNN record's trained model (from its checkpoint) on test images."""
+    """Grad-CAM maps of a CNN record's trained model (from its checkpoint) on test images.
+
+    The trained weights are not committed (``results/**/checkpoints`` is ignored): where they are
+    absent, e.g. for a run made on another machine, a line says so and ``None`` is returned.
+    """
     import matplotlib.pyplot as plt
     import torch
 
@@ -433,7 +437,12 @@ def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
         return None
     exp = get_experiment(rec["paper"], rec["experiment"])
     weights = Path(rec["_path"]).parent / "checkpoints" / rec["experiment"] / "fold0" / FINAL_WEIGHTS
-    if exp.route != "cnn" or not weights.is_file():
+    if exp.route != "cnn":
+        return None
+    if not weights.is_file():
+        print(f"Grad-CAM of {rec['experiment']} ({provenance_label(rec)}) is not shown: its trained weights "
+              f"({os.path.relpath(weights, PROJECT_ROOT)}) are not on the machine that rendered this page "
+              f"(weights are not committed; the run was made on {rec.get('device', 'another machine')}).")
         return None
     from .experiments import _new_model
 

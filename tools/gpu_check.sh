@@ -23,7 +23,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm 
 python3 -c "import sys, torch, torchvision; print(sys.version.split()[0], torch.__version__, torchvision.__version__, torch.cuda.get_device_name(0))" 2>&1 | tee -a "$OUT/env.txt"
 
 # 1. benchmark (its record is saved after each part and variant)
-timeout $(( $(left) < 300 ? $(left) : 300 )) python3 -m leukcore.cli bench --device cuda --compile \
+[ "${SKIP_BENCH:-0}" = 1 ] || timeout $(( $(left) < 300 ? $(left) : 300 )) python3 -m leukcore.cli bench --device cuda --compile \
   --parts data,train --no-cpu-train --reps 5 --out "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench.log" | grep -v Warning
 echo "bench rc=$? after $(( $(date +%s) - T0 )) s"
 
