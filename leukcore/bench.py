@@ -424,29 +424,6 @@ def _time_interleaved(variants: dict[str, tuple[Callable[[], Any], Callable[[], 
     return out
 
 
-class _threads:
-    """``torch.set_num_threads(n)`` and ``cv2.setNumThreads(n)`` for a block (``None``: unchanged)."""
-
-    def __init__(self, n: int | None):
-        self.n = n
-
-    def __enter__(self):
-        import cv2
-        import torch
-
-        self.prev = torch.get_num_threads(), cv2.getNumThreads()
-        if self.n:
-            torch.set_num_threads(self.n)
-            cv2.setNumThreads(self.n)
-
-    def __exit__(self, *exc):
-        import cv2
-        import torch
-
-        torch.set_num_threads(self.prev[0])
-        cv2.setNumThreads(self.prev[1])
-
-
 def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BATCH_SIZE, seed: int = 0,
                     n_images: int | None = None, num_workers: int = 2, devices: Sequence[str] = ("cpu",),
                     load: LoadMonitor | None = None, log: Callable[[str], None] = print) -> dict:
@@ -503,7 +480,9 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
         if device not in held:
             held[device] = to_uint8_tensor(images).to(device)
         k = 0
-        with _threads(threads):
+        from .train import intra_op_threads
+
+        with intra_op_threads(threads):
             for xb, _, _ in leukcore_batches(held[device], y, batch_size=batch_size, mean=mean, std=std,
                                              seed=seed, device=device, backend=backend):
                 k += xb.shape[0]

@@ -177,20 +177,6 @@ def _working_dir(path: str | None):
         os.chdir(prev)
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    import torch
-
-    prev = torch.get_num_threads()
-    if n and n != prev:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != prev:
-            torch.set_num_threads(prev)
-
-
 def _parse_kill_hook(value: str | None) -> tuple[str, str | None] | None:
     if not value:
         return None
@@ -245,9 +231,10 @@ def execute_task(paper: str, experiment: str, profile: str, *, data_root: str | 
     """
     from .experiments import run_experiment
     from .records import record_path
+    from .train import intra_op_threads
 
     work = _work_dir(run_id, paper, experiment, profile)
-    with _working_dir(cwd), _torch_threads(threads), _kill_hook(kill_hook, paper, experiment):
+    with _working_dir(cwd), intra_op_threads(threads), _kill_hook(kill_hook, paper, experiment):
         rec = run_experiment(paper, experiment, profile, data_root=data_root, device=device, seed=seed,
                              results_dir=work, progress=False, write=True)
     path = Path(rec["_path"])

@@ -333,6 +333,16 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
     saved predictions.  A run interrupted mid-way leaves a checkpoint but no complete record, and
     resumes from that checkpoint when called again.
     """
+    from .train import intra_op_threads
+
+    with intra_op_threads(get_profile(profile).threads):
+        return _run_experiment(paper, experiment_id, profile, data_root=data_root, device=device, seed=seed,
+                               results_dir=results_dir, progress=progress, on_bad=on_bad, write=write,
+                               overrides=overrides)
+
+
+def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, results_dir, progress, on_bad, write,
+                    overrides) -> dict:
     prof = get_profile(profile)
     exp = get_experiment(paper, experiment_id)
     proto = _read_protocol(paper)
@@ -391,7 +401,8 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
                   "test_ids_hash": settings_hash({"ids": sorted(ids)})},
         "skipped": skipped, "deviations": deviations, "params_trainable": params,
         "history": history, "commit": git_commit(), "versions": library_versions(),
-        "device": device_description(str(dev)), "wall_time_s": round(time.perf_counter() - t0, 2),
+        "device": device_description(str(dev)), "threads": torch_threads(),
+        "wall_time_s": round(time.perf_counter() - t0, 2),
         **block,
     }
     if write:
@@ -400,6 +411,13 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
         for last in ckpt_root.glob("fold*/last.pt"):  # the run is complete: its resume point is no longer needed
             last.unlink()
     return rec
+
+
+def torch_threads() -> int:
+    """torch's intra-op thread count now (recorded with each run: it changes the wall time)."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _resolve_device(device: str) -> str:

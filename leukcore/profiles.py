@@ -26,18 +26,26 @@ class Profile:
     device: str                   #: the device the profile is meant for
     checkpoints: bool = True      #: write a training checkpoint every epoch (resumable runs)
     min_image_size: int = 32      #: floor for models that need a minimum input (inception: 75)
+    threads: int | None = None    #: torch / OpenCV threads while an experiment runs; None = the machine's
 
     def settings(self) -> dict:
-        """The profile as a plain dict (shown in the book, stored in records)."""
-        return asdict(self)
+        """What the profile computes, as a plain dict (shown in the book, stored in records and
+        hashed into their key). ``threads`` is left out: it changes how fast a run is, not what it
+        computes (on the CPU the same seed gives the same numbers at any thread count up to float
+        summation order)."""
+        d = asdict(self)
+        d.pop("threads")
+        return d
 
 
 PROFILES: dict[str, Profile] = {
+    # smoke runs on one thread: its 32 px tensors are too small for a second thread to pay for the
+    # synchronisation, which on a busy 2-core machine costs up to 15x (see leukcore.bench)
     "smoke": Profile(
         "smoke", "seconds on a CPU: a few dozen images (synthetic when the data are absent), tiny "
                  "inputs, one epoch; for CI and nbval. Its numbers mean nothing.",
         image_size=32, max_per_class=10, epochs=1, max_folds=2, batch_size=16, bootstrap=200,
-        synthetic_per_class=10, device="cpu", checkpoints=False),
+        synthetic_per_class=10, device="cpu", checkpoints=False, threads=1),
     "cpu": Profile(
         "cpu", "real data at reduced size on 2 CPU cores: at most 200 images per class (seeded, "
                "stratified), 48x48 inputs (raised to a model's minimum), 2 epochs, the first fold only; "

@@ -451,6 +451,25 @@ def _cpu_state(model: nn.Module) -> dict:
 
 
 @contextlib.contextmanager
+def intra_op_threads(n: Optional[int]):
+    """torch's intra-op threads and OpenCV's threads set to ``n`` for a block, then restored
+    (``None`` or 0: unchanged). The one place the study sets thread counts."""
+    import cv2
+
+    prev = torch.get_num_threads(), cv2.getNumThreads()
+    if n:
+        if int(n) != prev[0]:
+            torch.set_num_threads(int(n))
+        cv2.setNumThreads(int(n))
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != prev[0]:
+            torch.set_num_threads(prev[0])
+        cv2.setNumThreads(prev[1])
+
+
+@contextlib.contextmanager
 def _runtime(cfg: TrainConfig, device: torch.device):
     """Determinism, cuDNN and thread settings for the duration of :func:`fit`, then restored."""
     prev = (
@@ -458,24 +477,20 @@ def _runtime(cfg: TrainConfig, device: torch.device):
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.deterministic,
         torch.backends.cudnn.benchmark,
-        torch.get_num_threads(),
     )
-    try:
-        if cfg.num_threads:
-            torch.set_num_threads(int(cfg.num_threads))
-        if cfg.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-        elif device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
-        torch.backends.cudnn.deterministic = prev[2]
-        torch.backends.cudnn.benchmark = prev[3]
-        if torch.get_num_threads() != prev[4]:
-            torch.set_num_threads(prev[4])
+    with intra_op_threads(cfg.num_threads):
+        try:
+            if cfg.deterministic:
+                torch.use_deterministic_algorithms(True, warn_only=True)
+                torch.backends.cudnn.deterministic = True
+                torch.backends.cudnn.benchmark = False
+            elif device.type == "cuda":
+                torch.backends.cudnn.benchmark = True
+            yield
+        finally:
+            torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+            torch.backends.cudnn.deterministic = prev[2]
+            torch.backends.cudnn.benchmark = prev[3]
 
 
 def _progress(total: int, desc: str, enabled: bool):
