@@ -65,6 +65,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -240,7 +241,7 @@ def bench_table(quick: bool = False, n_images: int | None = None, *, seed: int =
         table = load_dataset("synthetic", layout="taleqani", n_per_class=per_class, size=IMAGE_SIZE, seed=seed)
         real = False
         note = (f"synthetic stand-in for {DATASET} ({per_class} images per class, {IMAGE_SIZE}x{IMAGE_SIZE} JPEG): "
-                f"the real data were not found ({str(e)[:160]})")
+                "the real data were not found")
     n = 32 if (quick and n_images is None) else n_images
     if n is not None and n < len(table):
         rng = np.random.default_rng(seed)
@@ -590,8 +591,7 @@ def _fit_mode(cuda: bool, compile: bool | str, deterministic: bool | None = None
     default_det = f["deterministic"].default if "deterministic" in f else None
     det = default_det if deterministic is None else deterministic
     parts = ["bf16 autocast" if cuda else "fp32"] + (["channels-last"] if cl else [])
-    if cuda:
-        parts.append("fused Adam")
+    parts.append("fused Adam")
     if compile:
         parts.append("torch.compile" + (f" (mode {compile})" if isinstance(compile, str) else ""))
     parts.append("deterministic algorithms" if det else
@@ -1011,9 +1011,10 @@ _LABELS = {"leukcore": "leukcore (OpenCV backend, fit's CPU default)", "leukcore
            "leukcore_cuda": "leukcore on the GPU", "naive": "naive (PIL + torchvision, 2 workers)"}
 
 
-def bench_markdown(record: dict) -> str:
+def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -> str:
     """The benchmark record as markdown: the machine, the data path, the training steps, the
-    whole study, the ``cpu``-profile runs and the targets (for ``book/_generated/performance.md``)."""
+    whole study, the ``cpu``-profile runs and the targets (for ``book/_generated/performance.md``);
+    ``study`` / ``cpu_runs`` False leave those sections out (a GPU machine's record)."""
     r = record
     m = r.get("machine", {})
     lines = []
@@ -1037,18 +1038,23 @@ def bench_markdown(record: dict) -> str:
     dp = r.get("data_path")
     if dp:
         lines.append("## Data path\n")
+        note = re.sub(r"(the real data were not found) \(.*$", r"\1", dp["note"])  # no machine paths
         lines.append(f"One epoch of augmented, normalised training batches of {dp['n_images']} images "
-                     f"({dp['note']}) at {dp['image_size']}x{dp['image_size']}, batch size {dp['batch_size']}, "
+                     f"({note}) at {dp['image_size']}x{dp['image_size']}, batch size {dp['batch_size']}, "
                      f"augmentation preset `{dp['augment']}` (flips, rotation, random resized crop, colour jitter). "
-                     f"*leukcore*: decoded uint8 cache, one uint8 tensor in memory, batched tensor augmentation "
-                     f"fused with the normalisation. *naive*: `PIL.Image.open` + torchvision transforms per sample in "
+                     f"*leukcore*: decoded uint8 cache, one uint8 tensor in memory, per batch the augmentation and "
+                     f"the normalisation (`leukcore.augment`: OpenCV image by image on the CPU, batched torch "
+                     f"operations on a GPU). *naive*: `PIL.Image.open` + torchvision transforms per sample in "
                      f"a `DataLoader` with {dp['naive_workers']} workers.\n")
         rows = []
         for key in [k for k in dp if k.startswith("leukcore")] + ["naive"]:
             b = dp.get(key)
             if not isinstance(b, dict) or "images_per_s" not in b:
                 continue
-            rows.append([_LABELS.get(key, key) + ("" if b.get("device", "cpu") == "cpu" else f" ({b['device']})")
+            label = _LABELS.get(key, key)
+            if key in ("leukcore", "leukcore_1thread") and "backend" not in b:  # records before the OpenCV backend
+                label = "leukcore (torch backend)" + (", 1 thread" if key == "leukcore_1thread" else "")
+            rows.append([label + ("" if b.get("device", "cpu") == "cpu" else f" ({b['device']})")
                          + (f" ({b['threads']} threads)" if key == "leukcore" and b.get("threads") else ""), _ips(b),
                          f"{b['median_s']:.2f} ({b['min_s']:.2f}–{b['max_s']:.2f})",
                          f"{b['cpu_ms_per_image']:.2f}",
@@ -1092,9 +1098,12 @@ def bench_markdown(record: dict) -> str:
                                     "GFLOP / image (train)", "GFLOP/s leukcore / plain", "of bf16 peak"]))
             lines.append("")
     st = r.get("study") or {}
-    lines.append("## Whole study\n")
+    if study:
+        lines.append("## Whole study\n")
     blocks = _study_blocks(r)
-    if not blocks:
+    if not study:
+        pass
+    elif not blocks:
         lines.append(f"Not measured in this record ({st.get('reason', 'no study block')}).\n")
     else:
         lines.append("`leukcore.runner.reproduce` of every paper at the `smoke` profile (what `leukcore reproduce "
@@ -1120,8 +1129,11 @@ def bench_markdown(record: dict) -> str:
                 lines.append(f"\nNotebooks{_study_label(b)}: "
                              + ", ".join(f"{n['paper']} {n['seconds']:.0f} s ({n['status']})" for n in nbs) + ".\n")
     cr = r.get("cpu_runs") or {}
-    lines.append("## `cpu`-profile runs\n")
-    if cr.get("runs"):
+    if cpu_runs:
+        lines.append("## `cpu`-profile runs\n")
+    if not cpu_runs:
+        pass
+    elif cr.get("runs"):
         rows = [[x["paper"], x["experiment"], _f(x["wall_time_s"], ".0f"), x.get("status") or ""] for x in cr["runs"]]
         lines.append(_md(rows, ["paper", "experiment", "wall time (s)", "status"]))
         lines.append(f"\n{cr['n']} runs, {cr['total_s'] / 60:.1f} minutes in all (from the run records' "
@@ -1135,16 +1147,39 @@ def bench_markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-def performance_markdown(path: str | os.PathLike | None = None) -> str:
+def default_gpu_out() -> Path:
+    """``<results>/bench/gpu.json``: the record of ``leukcore bench --device cuda`` made on a lent GPU
+    machine (``tools/gpu_check.sh``), shown beside the CPU record."""
+    from .records import results_dir
+
+    return results_dir() / "bench" / "gpu.json"
+
+
+def performance_markdown(path: str | os.PathLike | None = None, gpu_path: str | os.PathLike | None = None) -> str:
     """The book's performance fragment: :func:`bench_markdown` of the record at ``path`` (default
-    ``results/bench/latest.json``), or a note saying how to make one when there is none."""
+    ``results/bench/latest.json``), or a note saying how to make one when there is none; then, when
+    a GPU record exists (``gpu_path``, default ``results/bench/gpu.json``), a section "On a GPU"
+    rendered from it the same way."""
     p = Path(path) if path is not None else default_out()
     try:
         rec = json.loads(p.read_text())
     except (OSError, ValueError):
-        return ("No benchmark record yet (`results/bench/latest.json`). Run `leukcore bench` (or `make bench`) "
-                "to measure this machine; the page renders the latest record.\n")
-    return bench_markdown(rec)
+        md = ("No benchmark record yet (`results/bench/latest.json`). Run `leukcore bench` (or `make bench`) "
+              "to measure this machine; the page renders the latest record.\n")
+    else:
+        md = bench_markdown(rec)
+    g = Path(gpu_path) if gpu_path is not None else default_gpu_out()
+    try:
+        grec = json.loads(g.read_text())
+    except (OSError, ValueError):
+        return md
+    body = bench_markdown(grec, study=False, cpu_runs=False).replace("\n## ", "\n### ")
+    if body.startswith("## "):
+        body = "#" + body
+    return (md + f"\n## On a GPU\n\nThe same benchmark on a lent GPU machine ({grec.get('machine', {}).get('gpu', '?')}), "
+            f"from `{os.path.relpath(g, PROJECT_ROOT) if str(g).startswith(str(PROJECT_ROOT)) else g}`, made with "
+            "`tools/gpu_check.sh` (its data-path figures are that machine's CPU cores and GPU, not this study's "
+            "2-core machine).\n\n" + body)
 
 
 def bench_table_text(record: dict) -> str:

@@ -206,6 +206,23 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+_HASHES: dict[tuple, str] = {}
+
+
+def _sha256_cached(path: str | os.PathLike) -> str:
+    """:func:`sha256_file`, remembered in this process under the file's (path, device, inode,
+    size, modification time in ns): a dataset listed again (every experiment lists its data) is
+    not read again, and a file changed in any way that alters its size or time is hashed anew."""
+    st = os.stat(path)
+    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    h = _HASHES.get(key)
+    if h is None:
+        if len(_HASHES) > 500_000:
+            _HASHES.clear()
+        h = _HASHES[key] = sha256_file(path)
+    return h
+
+
 def _images_in(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
                   key=lambda p: os.fsencode(p.name))
@@ -243,7 +260,7 @@ def _make_table(dataset_id: str, root: Path, rows: list[dict], rule: str, classe
         raise DataError(f"{os.path.abspath(root)}: no images found for {dataset_id!r}; expected layout: "
                         f"{DATASETS[dataset_id].layout}")
     table["path"] = table["path"].map(lambda p: os.path.abspath(p))
-    table["sha256"] = table["path"].map(sha256_file)
+    table["sha256"] = table["path"].map(_sha256_cached)
     table["label"] = table["label"].astype(int)
     table.attrs.update(dataset=dataset_id, root=os.path.abspath(root), root_source=rule, classes=list(classes))
     return table

@@ -700,15 +700,10 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
 
 
 def performance_markdown() -> str:
-    """The performance page's body, rendered from the latest benchmark record (never typed in)."""
-    from .records import results_dir
+    """The performance page's body, rendered from the benchmark records (never typed in)."""
+    from .bench import performance_markdown as render
 
-    path = results_dir() / "bench" / "latest.json"
-    if not path.is_file():
-        return "No benchmark has been recorded yet: run `leukcore bench`.\n"
-    from .bench import bench_markdown
-
-    return bench_markdown(json.loads(path.read_text()))
+    return render()
 
 
 def environment_markdown(records: list[dict]) -> str:

@@ -19,8 +19,8 @@ decay. The logits are cast to float32 before the loss. Model and batches are in 
 memory format (``channels_last=True``, CPU and CUDA: oneDNN and cuDNN both run their fastest
 convolutions on NHWC; on this project's CPU a training step of alnet / dscnet at 224 was
 1.35-1.4x faster than NCHW). On CUDA the forward pass runs under bf16 autocast
-(``amp="auto"``) and Adam is the fused kernel; on the CPU everything is fp32. Per-step loss / accuracy are accumulated on
-the device and synchronised once per epoch.
+(``amp="auto"``); on the CPU everything is fp32. Adam is torch's fused implementation on both.
+Per-step loss / accuracy are accumulated on the device and synchronised once per epoch.
 
 Optimisers (``optimizer_kwargs`` override): ``adam`` (betas 0.9 / 0.999, eps 1e-7, the Keras
 defaults), ``rmsprop`` (``alpha = rho = 0.9``, eps 1e-7, the Keras defaults; torch's own are 0.99
@@ -348,9 +348,10 @@ def _make_optimizer(cfg: TrainConfig, params, device: torch.device | None = None
     kw = dict(cfg.optimizer_kwargs)
     if cfg.optimizer == "adam":
         kw = {"betas": (0.9, 0.999), "eps": 1e-7, **kw}
-        if device is not None and device.type == "cuda" and "foreach" not in kw:
-            # one fused kernel for the whole update instead of a few per parameter group: the step of
-            # a small model (alnet, dscnet) at batch 32 is launch-bound on a GPU
+        if device is not None and device.type in ("cpu", "cuda") and "foreach" not in kw:
+            # the fused update: one pass over each tensor instead of a dozen. On the CPU 7x faster for
+            # VGG-16's 134 M parameters (0.10 s against 0.69 s per step on one core); on a GPU one
+            # kernel instead of several per parameter, where a small model's step is launch-bound
             kw.setdefault("fused", True)
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
     if cfg.optimizer == "rmsprop":

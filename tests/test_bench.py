@@ -215,3 +215,33 @@ def test_study_timing_runs_in_a_temporary_copy(monkeypatch):
     assert calls[1][0][-1] == tmp + "/book/_generated"  # build_pages into the copy
     assert calls[2][0][1:3] == ["build", tmp] and calls[2][2] == tmp  # jupyter-book on the copy
     assert not __import__("os").path.exists(tmp)  # removed afterwards
+
+
+def test_unknown_parts_refused_and_gpu_section_rendered(tmp_path):
+    with pytest.raises(ValueError, match="unknown bench parts"):
+        bench.run_bench(parts=["data", "gpu"], out=tmp_path / "x.json")
+    b = bench.summarize([1.0, 1.1], items=100)
+    b.update(cpu_ms_per_image=1.0)
+    cpu_rec = {"created": "x", "machine": {"cpu": "Test CPU"}, "quick": False}
+    gpu_rec = {"created": "y", "machine": {"cpu": "Host CPU", "gpu": "NVIDIA H200"}, "quick": False,
+               "data_path": {"n_images": 800, "image_size": 224, "batch_size": 32, "augment": "dscnet",
+                             "naive_workers": 2, "ratio": 2.0, "ratio_range": [1.5, 2.5], "cpu_ratio": 1.0,
+                             "note": "synthetic stand-in for taleqani-all: the real data were not found "
+                                     "(looked at /home/someone/data)",
+                             "leukcore": dict(b, device="cpu"), "naive": dict(b, device="cpu"),
+                             "warmup": {"first_decode_s": 1.0, "first_decode_images_per_s": 800,
+                                        "from_disk_cache_s": 0.1, "to_tensor_s": 0.1, "tensor_mb": 1.0}},
+               "train_step": {"cuda_graphs": {"error": "RuntimeError: no graphs", "settings": {"compile": "x"}}},
+               "cpu_runs": {"runs": [{"paper": "p", "experiment": "e", "wall_time_s": 1.0}], "n": 1, "total_s": 1.0}}
+    gpu_rec["targets"] = bench.targets(gpu_rec)
+    assert any(t["measured"].startswith("failed: RuntimeError") and not t["met"] for t in gpu_rec["targets"])
+    (tmp_path / "cpu.json").write_text(json.dumps(cpu_rec))
+    (tmp_path / "gpu.json").write_text(json.dumps(gpu_rec))
+    md = bench.performance_markdown(tmp_path / "cpu.json", tmp_path / "gpu.json")
+    head, gpu = md.split("## On a GPU", 1)
+    assert "Test CPU" in head and "NVIDIA H200" in gpu
+    assert "### Data path" in gpu and "### Whole study" not in gpu and "cpu`-profile runs" not in gpu
+    assert "/home/someone" not in md  # no machine paths from the record's note
+    assert "leukcore (torch backend)" in gpu  # a record from before the OpenCV backend says which ran
+    assert "failed, `RuntimeError: no graphs`" in gpu
+    assert bench.performance_markdown(tmp_path / "cpu.json", tmp_path / "none.json").count("On a GPU") == 0

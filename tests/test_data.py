@@ -327,3 +327,17 @@ def test_fetch_places_download_under_root(tmp_path):
     dest = data.fetch_dataset("taleqani-all", tmp_path / "root", downloader=lambda h: str(src))
     assert dest == tmp_path / "root" / "taleqani-all"
     assert len(data.load_dataset("taleqani-all", tmp_path / "root")) == 4
+
+
+def test_file_hashes_are_remembered_until_the_file_changes(tmp_path):
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"abc")
+    h1 = data._sha256_cached(p)
+    assert h1 == data.sha256_file(p)
+    assert data._sha256_cached(p) == h1  # remembered
+    p.write_bytes(b"abcd")  # size and time change: hashed anew
+    assert data._sha256_cached(p) == data.sha256_file(p) != h1
+    st = os.stat(p)
+    p.write_bytes(b"wxyz")  # same size, a later modification time: hashed anew
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
+    assert data._sha256_cached(p) == data.sha256_file(p)

@@ -110,6 +110,7 @@ def test_run_record_reuse_and_force(tmp_path, shared_data):
     for key in ("paper", "experiment", "profile", "dataset", "split", "seed", "settings", "deviations", "commit",
                 "versions", "device", "wall_time_s", "metrics", "intervals", "predictions", "history"):
         assert key in doc, key
+    assert doc["threads"] == 1  # the smoke profile's setting, recorded beside the device
     preds = records.read_predictions(records.read_record(path))
     assert len(preds) == doc["metrics"]["n"] and np.allclose(preds.filter(like="p_").sum(axis=1), 1, atol=1e-5)
     assert doc["intervals"]["accuracy"]["low"] <= doc["metrics"]["accuracy"] <= doc["intervals"]["accuracy"]["high"]
@@ -184,3 +185,15 @@ def test_run_paper_without_training_renders_only_existing_records(tmp_path, shar
     X.run_experiment("dscnet_vijayalakshmi", "dscnet", "smoke", device="cpu", **kw)
     recs = X.run_paper("dscnet_vijayalakshmi", "smoke", train_missing=False, **kw)
     assert [r["experiment"] for r in recs] == ["dscnet"]
+
+
+def test_profile_threads_are_not_part_of_the_record_key():
+    smoke = profiles.get_profile("smoke")
+    assert smoke.threads == 1 and "threads" not in smoke.settings()
+    assert profiles.get_profile("cpu").threads is None
+    import dataclasses
+
+    other = dataclasses.replace(smoke, threads=2)
+    exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
+    assert records.settings_hash(X._settings("dscnet_vijayalakshmi", exp, smoke)) == records.settings_hash(
+        X._settings("dscnet_vijayalakshmi", exp, other))

@@ -443,3 +443,49 @@ def test_sigkill_mid_epoch_then_restart_matches_uninterrupted(tmp_path):
     a = torch.load(tmp_path / "ref.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------ speed settings (performance issue)
+def test_adam_is_the_fused_update_on_cpu_and_numerically_adam():
+    from leukcore.train import _make_optimizer
+
+    cfg = TrainConfig(lr=1e-2)
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(50, 40))
+    ref = nn.Parameter(w.detach().clone())
+    fused = _make_optimizer(cfg, [w], torch.device("cpu"))
+    plain = torch.optim.Adam([ref], lr=1e-2, betas=(0.9, 0.999), eps=1e-7, foreach=False)
+    assert fused.defaults["fused"] is True
+    for step in range(5):
+        g = torch.randn(50, 40, generator=torch.Generator().manual_seed(step))
+        w.grad, ref.grad = g.clone(), g.clone()
+        fused.step()
+        plain.step()
+    torch.testing.assert_close(w.detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+    assert _make_optimizer(cfg, [nn.Parameter(torch.zeros(2))]).defaults.get("fused") in (None, False)
+    sgd = _make_optimizer(TrainConfig(optimizer="rmsprop"), [nn.Parameter(torch.zeros(2))], torch.device("cpu"))
+    assert sgd.defaults.get("fused") in (None, False)
+
+
+def test_compile_modes_are_validated():
+    assert TrainConfig(compile="reduce-overhead").compile == "reduce-overhead"
+    assert TrainConfig(compile=True).compile is True
+    with pytest.raises(ValueError, match="unknown compile mode"):
+        TrainConfig(compile="fastest")
+
+
+def test_intra_op_threads_sets_and_restores_torch_and_opencv():
+    import cv2
+
+    from leukcore.train import intra_op_threads
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    with intra_op_threads(1):
+        assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    with intra_op_threads(None):
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+    with pytest.raises(RuntimeError):
+        with intra_op_threads(1):
+            raise RuntimeError("boom")
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == before
