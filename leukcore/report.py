@@ -580,12 +580,16 @@ def model_param_line(name: str, num_classes: int, input_size: int | None = None)
 
 
 def best_cnn_record(records: list[dict]) -> dict | None:
-    """The CNN record with the highest accuracy whose final weights were kept (for Grad-CAM)."""
+    """The CNN record with the highest accuracy whose final weights were kept (for Grad-CAM); when
+    no record's weights are on this machine, the most accurate CNN record (whose Grad-CAM then
+    says why it is not shown)."""
     from .experiments import FINAL_WEIGHTS, get_experiment
 
-    cnn = [r for r in records if get_experiment(r["paper"], r["experiment"]).route == "cnn"
-           and (Path(r["_path"]).parent / "checkpoints" / r["experiment"] / "fold0" / FINAL_WEIGHTS).is_file()]
-    return max(cnn, key=lambda r: r["metrics"]["accuracy"]) if cnn else None
+    cnn = [r for r in records if get_experiment(r["paper"], r["experiment"]).route == "cnn"]
+    kept = [r for r in cnn if (Path(r["_path"]).parent / "checkpoints" / r["experiment"] / "fold0"
+                               / FINAL_WEIGHTS).is_file()]
+    pool = kept or cnn
+    return max(pool, key=lambda r: r["metrics"]["accuracy"]) if pool else None
 
 
 def audit_html(paper: str) -> str:

@@ -94,3 +94,16 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     table = (tmp_path / "summary_table.md").read_text()
     assert table.count("<tr>") == len(load_claims())  # body rows (the header row carries a style)
     assert "leukcore reproduce --paper dscnet_kaur2023 --profile paper" in (tmp_path / "rerun_dscnet_kaur2023.md").read_text()
+
+
+def test_grad_cam_says_why_when_the_weights_are_elsewhere(tmp_path, capsys):
+    from leukcore import report
+
+    rec = {"paper": "dscnet_vijayalakshmi", "experiment": "dscnet", "_path": str(tmp_path / "dscnet.json"),
+           "metrics": {"accuracy": 0.9}, "profile": "paper", "dataset": {"id": "taleqani-all"},
+           "device": "NVIDIA H200 (CUDA 13.0)"}
+    other = dict(rec, experiment="vgg16", metrics={"accuracy": 0.3})
+    assert report.best_cnn_record([other, rec]) is rec  # no weights anywhere: the most accurate CNN
+    assert report.plot_grad_cam(rec) is None
+    out = capsys.readouterr().out
+    assert "Grad-CAM of dscnet (paper · taleqani-all) is not shown" in out and "NVIDIA H200" in out
