@@ -986,6 +986,13 @@ def _study_blocks(rec: dict) -> list[tuple[str, dict]]:
     return [(k, v) for k, v in rec.items() if k.startswith("study") and isinstance(v, dict) and "total_s" in v]
 
 
+def _default_study_label() -> str:
+    from .profiles import get_profile
+
+    n = get_profile("smoke").threads
+    return " (default threads" + (f"; experiments on the smoke profile's {n})" if n else ")")
+
+
 def _study_label(st: dict) -> str:
     th = st.get("threads", "default")
     return "" if th in (None, "default") else f" ({th} intra-op thread{'s' if th != 1 else ''})"
@@ -1112,7 +1119,7 @@ def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -
         rows = []
         for _, b in blocks:
             rep, bk = b.get("reproduce", {}), b.get("book", {})
-            lab = _study_label(b) or " (torch's default threads)"
+            lab = _study_label(b) or _default_study_label()
             rows.append([f"smoke reproduction{lab}", f"{rep.get('wall_s', 0):.0f}",
                          "ok" if rep.get("ok") else f"{len(rep.get('failures', {}))} of "
                          f"{len(rep.get('failures', {})) + int(rep.get('experiments', 0))} experiments failed; "
