@@ -37,6 +37,7 @@ __all__ = [
     "compute_metrics",
     "metric_at",
     "bootstrap_ci",
+    "wilson_interval",
     "mcnemar",
     "verdict",
 ]
@@ -364,6 +365,20 @@ def bootstrap_ci(
         "n_boot": int(values.size),
         "level": float(level),
     }
+
+
+def wilson_interval(p: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` observed on ``n`` items (e.g. an accuracy
+    that a training history reports without its predictions, so it cannot be bootstrapped)."""
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    den = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 # ---------------------------------------------------------------------- McNemar

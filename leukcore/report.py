@@ -138,13 +138,19 @@ def _measured(claim: pd.Series, rec: dict) -> tuple[float | None, tuple | None, 
         else:
             paths = [f"{metric}.binary"] if binary else [f"{metric}.macro", f"{metric}.weighted"]
     elif metric in ("train_accuracy", "val_accuracy"):
+        from .metrics import wilson_interval
+
         key = metric
         hist = [h for fold in rec.get("history", []) for h in (fold[-1:] if fold else [])]
         vals = [h.get(key) for h in hist if h.get(key) is not None]
         if not vals:
             return None, None, ""
         v = float(np.mean(vals))
-        return v, (v, v), f"last-epoch {metric} (mean over folds)"
+        # a history holds no predictions to bootstrap: a Wilson interval over the images it was measured on
+        part = "val" if metric == "val_accuracy" else "train"
+        n = sum(int(f.get(part) or 0) for f in rec.get("split", {}).get("folds", []))
+        interval = wilson_interval(min(max(v, 0.0), 1.0), n) if n else (v, v)
+        return v, interval, f"last-epoch {metric} (mean over folds; Wilson interval over {n} images)"
     elif metric == "params":
         v = rec.get("params_trainable")
         return (None, None, "") if v is None else (float(v), (float(v), float(v)), "trainable parameters")

@@ -276,3 +276,18 @@ def test_verdict_rejects_percentages():
     assert list(VERDICTS) == ["reproduced", "lower", "higher", "indicative", "not run"]
     with pytest.raises(ValueError):
         verdict(99.37, (0.9, 0.95), profile="paper", dataset_is_papers=True)
+
+
+def test_wilson_interval_matches_scipy_and_validates():
+    from scipy.stats import binomtest
+
+    from leukcore.metrics import wilson_interval
+
+    for k, n in [(90, 100), (0, 20), (20, 20), (1465, 1500), (3, 7)]:
+        ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        low, high = wilson_interval(k / n, n)
+        assert low == pytest.approx(ref.low, abs=1e-9) and high == pytest.approx(ref.high, abs=1e-9)
+    with pytest.raises(ValueError):
+        wilson_interval(0.5, 0)
+    with pytest.raises(ValueError):
+        wilson_interval(1.5, 10)

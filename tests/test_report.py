@@ -107,3 +107,20 @@ def test_grad_cam_says_why_when_the_weights_are_elsewhere(tmp_path, capsys):
     assert report.plot_grad_cam(rec) is None
     out = capsys.readouterr().out
     assert "Grad-CAM of dscnet (paper · taleqani-all) is not shown" in out and "NVIDIA H200" in out
+
+
+def test_history_accuracies_get_a_wilson_interval_over_their_images():
+    from leukcore.metrics import wilson_interval
+
+    claims = load_claims("dscnet_vijayalakshmi")
+    val = claims[(claims["experiment"] == "dscnet") & (claims["metric"] == "val_accuracy")].iloc[0]
+    rec = _record("dscnet_vijayalakshmi", "dscnet", 0.9, profile="paper")
+    rec["history"] = [[{"epoch": 20, "train_accuracy": 0.946, "val_accuracy": 0.98}]]
+    rec["split"] = {"folds": [{"train": 1465, "val": 162, "test": 1629}]}
+    row = report.claims_vs_measured("dscnet_vijayalakshmi", records=[rec]).set_index("claim").loc[val["id"]]
+    low, high = wilson_interval(0.98, 162)
+    assert (row["low"], row["high"]) == pytest.approx((low, high)) and "162 images" in row["metric_path"]
+    assert row["verdict"] == ("reproduced" if low <= val["value01"] <= high else "lower")
+    rec["split"] = {}  # sizes unknown: the point alone, as before
+    row = report.claims_vs_measured("dscnet_vijayalakshmi", records=[rec]).set_index("claim").loc[val["id"]]
+    assert row["low"] == row["high"] == pytest.approx(0.98)
