@@ -1027,7 +1027,7 @@ def stepwise_losses(model_fn: Callable[[], Any], x: np.ndarray, y: np.ndarray, l
         model = model_fn()
         opt = _make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
         lf = make_loss(loss)
-        norm = _Normalizer(*model_norm_stats(model), dev)
+        norm = _Normalizer(*model_norm_stats(model))
         xt = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).contiguous()
         yt = torch.as_tensor(np.array(y, dtype=np.int64))
         gen = torch.Generator().manual_seed(seed)

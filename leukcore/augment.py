@@ -618,6 +618,7 @@ def _normalizing_lut(ch: int, mean, std) -> np.ndarray:
 
 
 _POOL = None
+_POOL_WORKERS = 0
 
 
 def _in_chunks(fn, n: int) -> None:
@@ -626,15 +627,15 @@ def _in_chunks(fn, n: int) -> None:
     chunks run in parallel; a batch split by image scales better than OpenCV's own row-splitting
     of a 224 px image). One thread: a plain call. Each image is computed alone, so the result does
     not depend on the split."""
-    global _POOL
+    global _POOL, _POOL_WORKERS
     k = max(1, min(torch.get_num_threads(), n))
     if k == 1:
         fn(0, n)
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    if _POOL is None or _POOL._max_workers < k - 1:
-        _POOL = ThreadPoolExecutor(max_workers=k - 1, thread_name_prefix="leukcore-augment")
+    if _POOL_WORKERS < k - 1:
+        _POOL, _POOL_WORKERS = ThreadPoolExecutor(max_workers=k - 1, thread_name_prefix="leukcore-augment"), k - 1
     bounds = [round(j * n / k) for j in range(k + 1)]
     futures = [_POOL.submit(fn, bounds[j], bounds[j + 1]) for j in range(1, k)]
     fn(bounds[0], bounds[1])

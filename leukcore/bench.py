@@ -236,7 +236,7 @@ def bench_table(quick: bool = False, n_images: int | None = None, *, seed: int =
     try:
         table = load_dataset(DATASET, verbose=False)
         real, note = True, f"{DATASET} (Original), real images"
-    except DataError as e:
+    except DataError:
         per_class = 16 if quick else 200
         table = load_dataset("synthetic", layout="taleqani", n_per_class=per_class, size=IMAGE_SIZE, seed=seed)
         real = False
@@ -264,18 +264,6 @@ def to_uint8_tensor(images: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
 
-def _normalizer(mean, std, device):
-    """fit's normaliser (``(x / 255 - mean) / std`` as one multiply-add) when available."""
-    try:
-        from .train import _Normalizer
-
-        return _Normalizer(mean, std, device).from_uint8
-    except ImportError:  # pragma: no cover - fallback if train.py renames it
-        from .augment import to_float_normalized
-
-        return lambda x: to_float_normalized(x, mean, std)
-
-
 def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any = AUGMENT_PRESET,
                      mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), seed: int = 0, shuffle: bool = True,
                      device: str = "cpu", channels_last: bool | None = None,
@@ -283,11 +271,10 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
     """One epoch of leukcore's training batches, made as :func:`leukcore.train.fit` makes them.
 
     ``x``: the uint8 split as fit takes it (numpy NHWC, as :func:`leukcore.data.load_images`
-    returns, or a torch NCHW tensor), held in memory the way fit holds it (fit's own
-    ``_as_nhwc_uint8`` / ``_nchw`` / ``_to_layout`` helpers when it has them: NHWC storage, each
-    batch an NCHW view in channels-last format); ``y``: labels. A permutation is drawn from
-    ``torch.Generator().manual_seed(seed)`` (``shuffle=False``: the stored order), each batch is
-    an ``index_select``, then augmented with the preset (generator seeded ``seed + 1``) and
+    returns, or a torch NCHW tensor), held in memory the way fit holds it (fit's own helpers:
+    NHWC storage, each batch an NCHW view in channels-last format); ``y``: labels. A permutation
+    is drawn from ``torch.Generator().manual_seed(seed)`` (``shuffle=False``: the stored order),
+    each batch is gathered as fit gathers it, then augmented with the preset (generator seeded ``seed + 1``) and
     normalised ``(x / 255 - mean) / std`` in the same pass; the identity preset only normalises.
     ``channels_last``: fit's default (:class:`leukcore.train.TrainConfig`) when ``None``;
     ``backend``: the augmentation backend (``auto``, fit's: OpenCV on the CPU, torch on a GPU).
@@ -300,20 +287,9 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
 
     dev = torch.device(device)
     if channels_last is None:
-        f = getattr(T.TrainConfig, "__dataclass_fields__", {}).get("channels_last")
-        channels_last = bool(f.default) if f is not None else dev.type == "cuda"
+        channels_last = T.TrainConfig().channels_last
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    hold = getattr(T, "_as_nhwc_uint8", None)
-    if hold is not None and hasattr(T, "_nchw"):  # fit holds NHWC; a batch is an NCHW view
-        xs = hold(x, "x").to(dev)
-
-        def batch(idx):
-            return T._nchw(T._take(xs, idx) if hasattr(T, "_take") else xs.index_select(0, idx), channels_last)
-    else:  # fit holds NCHW
-        xs = (to_uint8_tensor(x) if isinstance(x, np.ndarray) else x).to(dev)
-
-        def batch(idx):
-            return xs.index_select(0, idx).contiguous(memory_format=fmt)
+    xs = T._as_nhwc_uint8(x, "x").to(dev)
     aug = make_augment(augment, backend=backend)
     yd = torch.as_tensor(np.array(y, dtype=np.int64)).to(dev)
     n = xs.shape[0]
@@ -321,15 +297,13 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
     g_aug = torch.Generator().manual_seed(seed + 1)
     perm = torch.randperm(n, generator=g_shuffle) if shuffle else torch.arange(n)
     perm_d = perm.to(dev)
-    norm = _normalizer(mean, std, dev)
-    bounds = T._batches(n, batch_size) if hasattr(T, "_batches") else \
-        [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-    for s, e in bounds:
+    norm = T._Normalizer(mean, std)
+    for s, e in T._batches(n, batch_size):
         idx = perm_d[s:e]
-        xb = batch(idx)
+        xb = T._nchw(T._take(xs, idx), channels_last)
         yb = yd.index_select(0, idx)
         if aug.identity:
-            xb = norm(xb)
+            xb = norm.from_uint8(xb)
         else:
             xb = aug(xb, generator=g_aug, mean=mean, std=std)
         yield xb.contiguous(memory_format=fmt), yb, perm[s:e]

@@ -401,7 +401,7 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
                   "test_ids_hash": settings_hash({"ids": sorted(ids)})},
         "skipped": skipped, "deviations": deviations, "params_trainable": params,
         "history": history, "commit": git_commit(), "versions": library_versions(),
-        "device": device_description(str(dev)), "threads": torch_threads(),
+        "device": device_description(str(dev)), "threads": _torch_threads(),
         "wall_time_s": round(time.perf_counter() - t0, 2),
         **block,
     }
@@ -413,11 +413,16 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
     return rec
 
 
-def torch_threads() -> int:
+def _torch_threads() -> int:
     """torch's intra-op thread count now (recorded with each run: it changes the wall time)."""
     import torch
 
     return torch.get_num_threads()
+
+
+def final_weights_path(rec: dict) -> Path:
+    """Where a CNN record's trained weights are kept (fold 0; beside the record, not committed)."""
+    return Path(rec["_path"]).parent / "checkpoints" / rec["experiment"] / "fold0" / FINAL_WEIGHTS
 
 
 def _resolve_device(device: str) -> str:

@@ -195,7 +195,7 @@ def extract_features(model, x_uint8, *, batch_size: int = 64, device: str = "aut
     was_training = model.training
     model.to(dev)
     model.eval()
-    norm = _Normalizer(*model_norm_stats(model), dev)
+    norm = _Normalizer(*model_norm_stats(model))
     out = []
     try:
         with torch.no_grad():

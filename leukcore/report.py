@@ -436,13 +436,13 @@ def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
     import torch
 
     from .data import load_images
-    from .experiments import FINAL_WEIGHTS, experiment_data, get_experiment
+    from .experiments import experiment_data, final_weights_path, get_experiment
     from .profiles import get_profile
 
     if rec is None:
         return None
     exp = get_experiment(rec["paper"], rec["experiment"])
-    weights = Path(rec["_path"]).parent / "checkpoints" / rec["experiment"] / "fold0" / FINAL_WEIGHTS
+    weights = final_weights_path(rec)
     if exp.route != "cnn":
         return None
     if not weights.is_file():
@@ -589,11 +589,10 @@ def best_cnn_record(records: list[dict]) -> dict | None:
     """The CNN record with the highest accuracy whose final weights were kept (for Grad-CAM); when
     no record's weights are on this machine, the most accurate CNN record (whose Grad-CAM then
     says why it is not shown)."""
-    from .experiments import FINAL_WEIGHTS, get_experiment
+    from .experiments import final_weights_path, get_experiment
 
     cnn = [r for r in records if get_experiment(r["paper"], r["experiment"]).route == "cnn"]
-    kept = [r for r in cnn if (Path(r["_path"]).parent / "checkpoints" / r["experiment"] / "fold0"
-                               / FINAL_WEIGHTS).is_file()]
+    kept = [r for r in cnn if final_weights_path(r).is_file()]
     pool = kept or cnn
     return max(pool, key=lambda r: r["metrics"]["accuracy"]) if pool else None
 
@@ -705,15 +704,10 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         put("audit.md", "The audit found no inconsistency.\n")
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
-    put("performance.md", performance_markdown())
+    from .bench import performance_markdown
+
+    put("performance.md", performance_markdown())  # rendered from the benchmark records, never typed in
     return written
-
-
-def performance_markdown() -> str:
-    """The performance page's body, rendered from the benchmark records (never typed in)."""
-    from .bench import performance_markdown as render
-
-    return render()
 
 
 def environment_markdown(records: list[dict]) -> str:

@@ -247,7 +247,7 @@ def model_norm_stats(model: nn.Module):
 class _Normalizer:
     """``x_n = (x / 255 - mean) / std`` of a uint8 batch (:func:`leukcore.augment.uint8_to_normalized`)."""
 
-    def __init__(self, mean, std, device):
+    def __init__(self, mean, std):
         self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
     def from_uint8(self, x: torch.Tensor) -> torch.Tensor:
@@ -587,7 +587,7 @@ def fit(
         loss_fn = _make_loss(cfg).to(device)
         aug = make_augment(cfg.augment, **cfg.augment_kwargs)
         mean, std = model_norm_stats(model)
-        norm = _Normalizer(mean, std, device)
+        norm = _Normalizer(mean, std)
 
         history: List[dict] = []
         start_epoch = 0
@@ -768,7 +768,7 @@ def predict_proba(
         loss = make_loss(loss)
     model.to(dev)
     model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    norm = _Normalizer(*model_norm_stats(model), dev)
+    norm = _Normalizer(*model_norm_stats(model))
     use_amp = _use_amp(amp, dev)
     model.eval()
     out = []
