@@ -230,7 +230,7 @@ def execute_task(paper: str, experiment: str, profile: str, *, data_root: str | 
     where the artifacts are the kept final weights (``checkpoints/<exp>/fold0/final.pt``).
     """
     from .experiments import run_experiment
-    from .records import record_path
+    from .records import record_path, run_name
     from .train import intra_op_threads
 
     work = _work_dir(run_id, paper, experiment, profile)
@@ -243,7 +243,7 @@ def execute_task(paper: str, experiment: str, profile: str, *, data_root: str | 
     if written.get("predictions"):
         out["predictions"] = path.with_name(written["predictions"]).read_text()
     base = record_path(paper, profile, experiment, work).parent
-    ckpt = base / "checkpoints" / experiment
+    ckpt = base / "checkpoints" / run_name(experiment, seed)
     if ckpt.is_dir():
         for f in sorted(ckpt.rglob("*")):
             if f.is_file() and f.name != "last.pt" and not f.name.startswith("."):
@@ -313,7 +313,7 @@ def write_task_output(out: dict, results_dir=None) -> dict:
 
     secrets = all_secrets()
     rec = scrub_record(json.loads(scrub_text(out["record"], secrets)), secrets)
-    path = record_path(rec["paper"], rec["profile"], rec["experiment"], results_dir)
+    path = record_path(rec["paper"], rec["profile"], rec["experiment"], results_dir, rec.get("seed") or 0)
     if out.get("predictions") is not None:
         # Verbatim: the file name and SHA-256 in the record are those the worker's write_record gave it.
         text = scrub_text(out["predictions"], secrets)

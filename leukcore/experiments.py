@@ -26,7 +26,7 @@ import yaml
 from . import data as D
 from .profiles import Profile, get_profile
 from .records import (device_description, git_commit, library_versions, read_predictions,
-                      read_record, record_path, settings_hash, write_record)
+                      read_record, record_path, run_name, settings_hash, write_record)
 
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
 #: Metric paths that get a bootstrap interval in every record.
@@ -362,7 +362,8 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
     skipped = kept.attrs.get("skipped", [])
     table = kept
     y_all = table["label"].to_numpy()
-    ckpt_root = record_path(paper, profile, experiment_id, results_dir).parent / "checkpoints" / experiment_id
+    ckpt_root = record_path(paper, profile, experiment_id, results_dir).parent / "checkpoints" / run_name(experiment_id, seed)
+    commit = git_commit()  # the code that runs, read before training (not after: the tree may change meanwhile)
     weights_dir = ckpt_root
     dev = _resolve_device(device)
     probs, ys, ids, history, deviations, params = [], [], [], [], list(proto.get("deviations", [])), None
@@ -400,7 +401,7 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
         "split": {"folds": [{k: len(v) for k, v in f.items()} for f in folds],
                   "test_ids_hash": settings_hash({"ids": sorted(ids)})},
         "skipped": skipped, "deviations": deviations, "params_trainable": params,
-        "history": history, "commit": git_commit(), "versions": library_versions(),
+        "history": history, "commit": commit, "versions": library_versions(),
         "device": device_description(str(dev)), "threads": _torch_threads(),
         "wall_time_s": round(time.perf_counter() - t0, 2),
         **block,
@@ -422,7 +423,8 @@ def _torch_threads() -> int:
 
 def final_weights_path(rec: dict) -> Path:
     """Where a CNN record's trained weights are kept (fold 0; beside the record, not committed)."""
-    return Path(rec["_path"]).parent / "checkpoints" / rec["experiment"] / "fold0" / FINAL_WEIGHTS
+    return (Path(rec["_path"]).parent / "checkpoints" / run_name(rec["experiment"], rec.get("seed") or 0) / "fold0"
+            / FINAL_WEIGHTS)
 
 
 def _resolve_device(device: str) -> str:
@@ -573,7 +575,7 @@ def find_record(paper: str, experiment_id: str, profile: str, *, results_dir=Non
     exp = get_experiment(paper, experiment_id)
     from .records import read_complete
 
-    rec = read_complete(record_path(paper, profile, experiment_id, results_dir), seed)
+    rec = read_complete(record_path(paper, profile, experiment_id, results_dir, seed), seed)
     if rec is None:
         return None
     if rec.get("skipped") and on_bad != "skip":

@@ -1,7 +1,8 @@
 """Run records: one JSON file per run under ``results/``, written atomically, with provenance.
 
-Layout: ``<results>/<paper>/<profile>/<experiment>.json`` and, beside it,
-``<experiment>.<sha12>.predictions.csv`` (id, y_true, p_0 .. p_{C-1}; ``sha12`` the first 12 hex
+Layout: ``<results>/<paper>/<profile>/<run>.json`` and, beside it, ``<run>.<sha12>.predictions.csv``,
+where ``<run>`` is the experiment id for seed 0 and ``<experiment>.seed<k>`` for seed ``k`` (one
+record per seed, so independent runs of an experiment sit side by side) (id, y_true, p_0 .. p_{C-1}; ``sha12`` the first 12 hex
 digits of the file's SHA-256, also stored in the record).  A record is *complete* only when its
 ``status`` is ``"complete"``; the book renders nothing else as a result.
 
@@ -35,9 +36,15 @@ def results_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("LEUKCORE_RESULTS") or RESULTS_DIR)
 
 
-def record_path(paper: str, profile: str, experiment: str, root: str | os.PathLike | None = None) -> Path:
-    """Where the record of one run lives."""
-    return results_dir(root) / paper / profile / f"{experiment}.json"
+def run_name(experiment: str, seed: int = 0) -> str:
+    """The file stem of one run: the experiment id for seed 0, ``<experiment>.seed<k>`` otherwise."""
+    return experiment if not seed else f"{experiment}.seed{int(seed)}"
+
+
+def record_path(paper: str, profile: str, experiment: str, root: str | os.PathLike | None = None,
+                seed: int = 0) -> Path:
+    """Where the record of one run (one experiment, one seed) lives."""
+    return results_dir(root) / paper / profile / f"{run_name(experiment, seed)}.json"
 
 
 def git_commit(cwd: Path = PROJECT_ROOT) -> str | None:
@@ -125,7 +132,7 @@ def write_record(rec: dict, *, predictions: pd.DataFrame | None = None, root: st
     a missing or foreign file; both go through a temporary file and ``os.replace``, and the
     previous predictions file is removed only once the new record is in place.
     """
-    path = record_path(rec["paper"], rec["profile"], rec["experiment"], root)
+    path = record_path(rec["paper"], rec["profile"], rec["experiment"], root, rec.get("seed") or 0)
     rec = {k: v for k, v in rec.items() if k != "_path"}  # where it was read from: this machine's path
     rec.setdefault("record_version", RECORD_VERSION)
     rec.setdefault("written_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -118,10 +119,17 @@ def test_run_record_reuse_and_force(tmp_path, shared_data):
     assert again["written_at"] == doc["written_at"]  # reused, not rerun
     assert X.find_record("dscnet_vijayalakshmi", "dscnet", "smoke", seed=1, **{k: v for k, v in kw.items()
                                                                              if k != "device"}) is None
+    # another seed is another run: its own record beside seed 0's, which it leaves untouched
+    one = X.get_or_run("dscnet_vijayalakshmi", "dscnet", "smoke", seed=1, **kw)
+    assert Path(one["_path"]).name == "dscnet.seed1.json" and one["seed"] == 1
+    assert json.loads(path.read_text())["written_at"] == doc["written_at"]
+    assert X.find_record("dscnet_vijayalakshmi", "dscnet", "smoke", seed=1, **{k: v for k, v in kw.items()
+                                                                             if k != "device"})["seed"] == 1
+    assert sorted(r["seed"] for r in records.load_records("dscnet_vijayalakshmi", root=tmp_path)) == [0, 1]
     # an incomplete record is never taken as a result
     doc["status"] = "running"
     path.write_text(json.dumps(doc))
-    assert records.load_records("dscnet_vijayalakshmi", root=tmp_path) == []
+    assert [r["seed"] for r in records.load_records("dscnet_vijayalakshmi", root=tmp_path)] == [1]
     assert X.find_record("dscnet_vijayalakshmi", "dscnet", "smoke", data_root=str(shared_data),
                          results_dir=tmp_path) is None
 
