@@ -52,6 +52,9 @@ def _read_protocol(paper: str) -> dict:
     doc = yaml.safe_load(path.read_text())
     if doc.get("paper") != paper:
         raise ValueError(f"{path}: 'paper' field {doc.get('paper')!r} does not match the file name")
+    from .train import check_train_keys
+
+    check_train_keys(doc.get("train", {}), f"{path.name} 'train'")
     return doc
 
 
@@ -244,6 +247,9 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     if unknown:
         raise ValueError(f"unknown override keys {sorted(unknown)}; valid: train, models, logmh")
     proto = _read_protocol(paper)
+    from .train import check_train_keys
+
+    check_train_keys(overrides.get("train", {}), "the 'train' overrides")
     train = {**proto.get("train", {}), **overrides.get("train", {})}
     if exp.loss:
         train["loss"] = exp.loss
@@ -312,13 +318,10 @@ def _metrics_block(y: np.ndarray, prob: np.ndarray, class_names: list[str], posi
 
 
 def _train_config(settings: dict, *, seed: int, device: str, progress: bool):
+    """The run's training configuration: the settings' ``train`` block as it is (one set of defaults, TrainConfig's)."""
     from .train import TrainConfig
 
-    t = dict(settings["train"])
-    return TrainConfig(optimizer=t.get("optimizer", "adam"), lr=float(t.get("lr", 1e-3)), epochs=int(t.get("epochs", 1)),
-                       batch_size=int(t.get("batch_size", 32)), l2=float(t.get("l2", 0.0)),
-                       loss=t.get("loss", "sparse_ce"), augment=t.get("augment", "none") or "none",
-                       seed=seed, device=device, progress=progress)
+    return TrainConfig.from_protocol(settings["train"], seed=seed, device=device, progress=progress)
 
 
 def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, data_root: str | None = None,

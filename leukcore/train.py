@@ -65,7 +65,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -169,10 +169,41 @@ class TrainConfig:
             self.class_weights = [float(w) for w in self.class_weights]
         make_augment(self.augment, **self.augment_kwargs)  # validates the overrides
 
+    #: Fields set by the caller at run time, never by a protocol's ``train`` block.
+    RUNTIME_FIELDS = ("seed", "device", "progress", "num_threads")
+
+    @classmethod
+    def protocol_keys(cls) -> list[str]:
+        """The keys a protocol's ``train`` block may set (every field but the runtime ones)."""
+        return [f.name for f in fields(cls) if f.name not in cls.RUNTIME_FIELDS]
+
+    @classmethod
+    def from_protocol(cls, train: dict, **runtime) -> "TrainConfig":
+        """The configuration a protocol's ``train`` block describes, with this class's defaults.
+
+        The one path from a protocol file to :func:`fit`: every key reaches the trainer, and an
+        unknown (e.g. misspelt) key is an error naming it and the valid ones.
+        """
+        check_train_keys(train)
+        kw = {k: v for k, v in train.items() if not (k == "augment" and v is None)}
+        for f in fields(cls):  # YAML reads 1e-3 as a string: coerce plain numeric fields
+            if f.name in kw and f.type in ("float", "int") and kw[f.name] is not None:
+                kw[f.name] = float(kw[f.name]) if f.type == "float" else int(kw[f.name])
+        return cls(**kw, **runtime)
+
     def to_dict(self) -> dict:
         """Plain-type copy (JSON / checkpoint safe)."""
         return _plain(asdict(self))
 
+
+
+def check_train_keys(train: dict, where: str = "train") -> None:
+    """Raise a ValueError naming every key of ``train`` that :class:`TrainConfig` does not know."""
+    valid = TrainConfig.protocol_keys()
+    unknown = sorted(set(train) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown training key(s) {', '.join(map(repr, unknown))} in {where}; "
+                         f"valid: {', '.join(valid)}")
 
 def _plain(obj):
     """Convert tuples / numpy scalars to JSON-friendly plain types, recursively."""

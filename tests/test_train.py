@@ -489,3 +489,37 @@ def test_intra_op_threads_sets_and_restores_torch_and_opencv():
         with intra_op_threads(1):
             raise RuntimeError("boom")
     assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+
+
+def test_protocol_train_block_is_the_training_configuration(tmp_path, monkeypatch):
+    """One configuration path: every key of a protocol's train block reaches TrainConfig; a misspelt key
+    is an error naming it and the valid ones."""
+    from leukcore import experiments as X
+    from leukcore.train import TrainConfig
+
+    cfg = TrainConfig.from_protocol({"optimizer": "rmsprop", "lr": "1e-4", "epochs": 140, "weight_decay": 0.05,
+                                     "scheduler": "cosine", "augment": None}, seed=3, device="cpu", progress=False)
+    assert (cfg.optimizer, cfg.lr, cfg.epochs, cfg.weight_decay, cfg.scheduler, cfg.augment, cfg.seed) == \
+        ("rmsprop", 1e-4, 140, 0.05, "cosine", "none", 3)
+    assert cfg.batch_size == TrainConfig().batch_size  # unset keys take TrainConfig's own defaults
+    with pytest.raises(ValueError, match=r"'wieght_decay'.*valid: optimizer, lr, epochs"):
+        TrainConfig.from_protocol({"wieght_decay": 0.1})
+    with pytest.raises(ValueError, match="'seed'"):  # a runtime field is not a protocol setting
+        TrainConfig.from_protocol({"seed": 1})
+    # through the experiments layer: an override key reaches the config, a misspelt one is refused
+    exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
+    prof = __import__("leukcore.profiles", fromlist=["get_profile"]).get_profile("smoke")
+    s = X._settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_decay": 0.01}})
+    assert X._train_config(s, seed=0, device="cpu", progress=False).weight_decay == 0.01
+    with pytest.raises(ValueError, match="'weight_dacay'"):
+        X._settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_dacay": 0.01}})
+    # a protocol file with a misspelt key fails when it is read, naming the key and the file
+    proto = (X.PROTOCOL_DIR / "dscnet_vijayalakshmi.yaml").read_text().replace("batch_size: 20", "batchsize: 20")
+    (tmp_path / "dscnet_vijayalakshmi.yaml").write_text(proto)
+    monkeypatch.setattr(X, "PROTOCOL_DIR", tmp_path)
+    X._read_protocol.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"'batchsize'.*dscnet_vijayalakshmi.yaml"):
+            X.load_protocol("dscnet_vijayalakshmi")
+    finally:
+        X._read_protocol.cache_clear()
