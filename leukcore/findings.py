@@ -659,3 +659,76 @@ def build(out: Path) -> list[Path]:
 
 def relpath(p: Path) -> str:
     return os.path.relpath(p, PROJECT_ROOT)
+
+
+# --------------------------------------------------------------------------------------------
+# The check that keeps measurements out of hand-written prose
+# --------------------------------------------------------------------------------------------
+
+import re  # noqa: E402 - kept beside the check that uses it
+
+#: a measurement typed as text: a percentage, percentage points, a decimal number, scientific notation
+LITERAL = re.compile(r"(?<![\w.\-/])(?:\d+(?:[.,]\d+)?\s*(?:%|pp\b|percent\b|per\s?cent\b)"
+                     r"|\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+)(?![\w.]*\w)", re.IGNORECASE)
+#: structural numbers that look like measurements, each with the reason it is allowed
+ALLOWED: tuple[tuple[str, str], ...] = (
+    (r"\b95\s?%(?=\s+(?:bootstrap\s+)?(?:interval|confidence|CI|Wilson)|\s+intervals?\b)",
+     "the confidence level of every interval: a convention, not a measurement"),
+    (r"\b(?:Tables?|Sections?|Sec\.|Figures?|Fig\.|Algorithm|Eq\.|Chapter)\s+\d+(?:\.\d+)+",
+     "a reference into a paper's own numbering"),
+    (r"\b\d+\.\d+\.\d+\b", "a software version"),
+    (r"\bdoi:\s?\S+|\b10\.\d{4,}/\S+", "a DOI"),
+    (r"\bCC[ -]BY(?:[ -][A-Z]{2})*\s+\d+\.\d+", "a licence's version"),
+    (r"\bLeukemia Dataset 0\.2\b", "a dataset's name (leukemia-0.2)"),
+    (r"\bbox of \d+ % x \d+ % of the side", "the scale-bar mask's size: a setting (leukcore.audits.SCALE_BAR_BOX)"),
+    (r"\bv\d+(?:\.\d+)*\b", "a software version"),
+)
+_STRIP = (
+    re.compile(r"\{\{.*?\}\}", re.S),   # template expressions: the references themselves
+    re.compile(r"\{%.*?%\}", re.S),     # template statements
+    re.compile(r"\{#.*?#\}", re.S),     # template comments
+    re.compile(r"^(```+|~~~+)(?!\{)[^\n]*\n.*?^\1[ \t]*$", re.S | re.M),  # code blocks (not directives)
+    re.compile(r"`[^`\n]*`"),           # inline code, role targets, commands
+    re.compile(r"https?://\S+"),        # addresses
+    re.compile(r"\]\([^)]*\)"),         # link targets
+)
+
+
+def scan_prose(text: str) -> list[str]:
+    """The literal measurements in a piece of prose (outside template expressions, code and addresses)."""
+    for rx in _STRIP:
+        text = rx.sub(" ", text)
+    for rx, _why in ALLOWED:
+        text = re.sub(rx, " ", text, flags=re.IGNORECASE)
+    return [mt.group(0) for mt in LITERAL.finditer(text)]
+
+
+def prose_sources(root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """Every piece of hand-written prose: book pages, findings templates, notebook markdown cells."""
+    root = Path(root)
+    out = {}
+    for p in sorted((root / "book").glob("*.md")) + sorted((root / "book" / "findings").glob("*.j2")):
+        out[os.path.relpath(p, root)] = p.read_text(encoding="utf-8")
+    for p in sorted((root / "notebooks").glob("*.py")):
+        out[os.path.relpath(p, root)] = "\n\n".join(_markdown_cells(p.read_text(encoding="utf-8")))
+    return out
+
+
+def _markdown_cells(text: str) -> list[str]:
+    """The markdown cells of a jupytext percent-format script, comment markers removed."""
+    cells, cur = [], None
+    for line in text.splitlines():
+        if line.startswith("# %%"):
+            if cur is not None:
+                cells.append("\n".join(cur))
+            cur = [] if "[markdown]" in line else None
+        elif cur is not None:
+            cur.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+    if cur is not None:
+        cells.append("\n".join(cur))
+    return cells
+
+
+def check_prose(root: Path = PROJECT_ROOT) -> dict[str, list[str]]:
+    """``{file: [literal, ...]}`` for every prose file that holds a typed-in measurement (empty: clean)."""
+    return {name: hits for name, text in prose_sources(root).items() if (hits := scan_prose(text))}
