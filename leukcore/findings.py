@@ -499,8 +499,10 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def verdict_sentence(row: dict) -> str:
-    """One sentence: why this is the verdict, and what would make it firmer."""
+def verdict_sentence(row: dict, short: bool = False) -> str:
+    """One sentence: why this is the verdict, and what would make it firmer (``short``: without commands)."""
+    if short:
+        return _short_sentence(row)
     paper, v, reason = row["paper"], row["verdict"], str(row.get("reason") or "")
     ds = row.get("dataset") or "the paper's dataset"
     n = int(row.get("runs") or 0)
@@ -532,6 +534,25 @@ def verdict_sentence(row: dict) -> str:
     return f"{v.capitalize()}: {reason}." if reason else f"{v.capitalize()}."
 
 
+def _short_sentence(row: dict) -> str:
+    v, reason, ds = row["verdict"], str(row.get("reason") or ""), row.get("dataset") or "the paper's dataset"
+    n = int(row.get("runs") or 0)
+    if v == "not run":
+        return (f"The paper's data (`{ds}`) are not on this machine; downloading them would give a verdict."
+                if "dataset" in reason else f"No comparable measurement yet ({reason or 'no record'}).")
+    if v == "indicative":
+        if "ImageNet" in reason:
+            return "Needs ImageNet weights, which this offline machine lacks: we measure the pipeline, not the claim."
+        if "substitute" in reason:
+            return (f"Measured on a stand-in from {_plural(n, 'run')}; the paper's data (`{ds}`) and "
+                    f"{MIN_RUNS} seeds would make it a verdict.")
+        if "fewer than" in reason:
+            return (f"Paper's settings and data, but {_plural(n, 'run')}; {MIN_RUNS} seeds on a GPU would make it "
+                    f"firm.")
+        return f"Reduced `{row.get('profile')}` profile only; a paper-profile GPU run would make it comparable."
+    return verdict_sentence(row)
+
+
 def paper_card(paper: str) -> str:
     """One sphinx-design card: headline claim, our best measurement, verdict, why and what next."""
     cid = headline_claim(paper)
@@ -548,7 +569,7 @@ def paper_card(paper: str) -> str:
              "",
              f"**Verdict**: {badge(r['verdict'])}",
              "",
-             verdict_sentence(r),
+             verdict_sentence(r, short=True),
              ":::"]
     return "\n".join(lines)
 
@@ -564,14 +585,13 @@ def results_table() -> str:
     """Per paper: claims, how many have a measurement, the verdicts, and the headline's verdict (Markdown)."""
     from .claims import list_papers
 
-    lines = ["| paper | claims | measured | indicative | not run | firm | headline claim | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| paper | claims | measured | firm | headline claim | verdict |",
+             "|---|---|---|---|---|---|"]
     for p in list_papers():
         df = _claims(p)
         v = df["verdict"].value_counts()
         h = claim_row(p, headline_claim(p))
         lines.append(f"| {{doc}}`{paper_name(p)} <{PAPER_DOCS[p]}>` | {len(df)} | {int(df['measured'].notna().sum())} "
-                     f"| {int(v.get('indicative', 0))} | {int(v.get('not run', 0))} "
                      f"| {int(sum(v.get(k, 0) for k in FIRM))} | {_printed(h['printed'], h['unit'])} "
                      f"{h['model']} {h['metric']} | {badge(h['verdict'])} |")
     return "\n".join(lines) + "\n"
@@ -647,6 +667,10 @@ def build(out: Path) -> list[Path]:
     from .data import atomic_write_text
 
     clear_cache()
+    typed = check_prose()
+    if typed:  # a measurement typed into prose instead of referenced: the build fails, naming it
+        raise ValueError("literal measurements in prose (write them as references, see leukcore.findings): "
+                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in typed.items()))
     written = []
     pages = {"landing.md": "landing.md.j2", "report.md": "report.md.j2"}
     pages.update({f"findings_{p}.md": f"{p}.md.j2" for p in list_papers()})
