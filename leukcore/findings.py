@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
 PROFILE_ORDER = ("paper", "cpu", "smoke")  # best first
 FIRM = ("reproduced", "lower", "higher")
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
+NBSP = "\u00a0"  # between a number and its unit
 #: the chapter of each paper, relative to the book root (for links)
 PAPER_DOCS = {p: f"/book/runs/{p}" for p in ("dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024",
                                              "alnet_jawahar2022", "xincept_khan2024")}
@@ -425,13 +427,13 @@ def _need(v: Any, what: str) -> float:
 
 
 def pct(v: Any, digits: int = 1) -> str:
-    """A fraction as a percentage: 0.9760 -> ``97.6 %``."""
-    return f"{100 * _need(v, 'pct'):.{digits}f} %"
+    """A fraction as a percentage: 0.9760 -> ``97.6 %`` (a no-break space: the sign never wraps alone)."""
+    return f"{100 * _need(v, 'pct'):.{digits}f}{NBSP}%"
 
 
 def pp(v: Any, digits: int = 1) -> str:
     """A difference of fractions in percentage points, signed: 0.09 -> ``+9.0 pp``."""
-    return f"{100 * _need(v, 'pp'):+.{digits}f} pp"
+    return f"{100 * _need(v, 'pp'):+.{digits}f}{NBSP}pp"
 
 
 def interval(t: Any, digits: int = 1) -> str:
@@ -459,7 +461,7 @@ def plural(n: Any, word: str) -> str:
 def _printed(printed: Any, unit: str) -> str:
     if printed is None or (isinstance(printed, float) and math.isnan(printed)):
         raise _missing("claim", "no printed value")
-    return f"{printed} %" if unit == "percent" else str(printed)
+    return f"{printed}{NBSP}%" if unit == "percent" else str(printed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,8 +690,6 @@ def relpath(p: Path) -> str:
 # --------------------------------------------------------------------------------------------
 # The check that keeps measurements out of hand-written prose
 # --------------------------------------------------------------------------------------------
-
-import re  # noqa: E402 - kept beside the check that uses it
 
 #: a measurement typed as text: a percentage, percentage points, a decimal number, scientific notation
 LITERAL = re.compile(r"(?<![\w.\-/])(?:\d+(?:[.,]\d+)?\s*(?:%|pp\b|percent\b|per\s?cent\b)"

@@ -30,11 +30,12 @@ def _json(path: str) -> dict:
 
 
 def test_filters_format_hand_computed_values():
-    assert F.pct(0.976044226) == "97.6 %"
-    assert F.pct(0.5, 2) == "50.00 %"
-    assert F.pp(0.0899) == "+9.0 pp"
-    assert F.pp(-0.0325) == "-3.2 pp"
-    assert F.interval((0.97082, 0.98127)) == "[97.1 %, 98.1 %]"
+    nb = "\u00a0"  # no-break space between a number and its unit
+    assert F.pct(0.976044226) == f"97.6{nb}%"
+    assert F.pct(0.5, 2) == f"50.00{nb}%"
+    assert F.pp(0.0899) == f"+9.0{nb}pp"
+    assert F.pp(-0.0325) == f"-3.2{nb}pp"
+    assert F.interval((0.97082, 0.98127)) == f"[97.1{nb}%, 98.1{nb}%]"
     assert F.num(1214) == "1,214"
     assert F.sci(2.384185791015625e-07) == "2.4e-07"
     assert F.plural(1, "run") == "1 run" and F.plural(3, "run") == "3 runs"
@@ -54,7 +55,7 @@ def test_references_read_the_records_and_the_ledger():
     assert F.ci("dscnet_vijayalakshmi", "darknet53", "accuracy") == (iv["low"], iv["high"])
     assert F.prof("dscnet_vijayalakshmi", "darknet53") == "paper"  # paper beats cpu and smoke
     # the claim exactly as printed in the ledger, with its unit
-    assert F.claim("dscnet_vijayalakshmi", "dscnet-accuracy") == "99.85 %"
+    assert F.claim("dscnet_vijayalakshmi", "dscnet-accuracy") == "99.85\u00a0%"
     assert F.claim("xincept_khan2024", "xincept-xgboost-accuracy") == "0.990"
     assert F.claimed("dscnet_vijayalakshmi", "dscnet-accuracy") == pytest.approx(0.9985)
     colour = _json("results/audits/cpu/shortcut_colour.json")["results"]
@@ -208,6 +209,7 @@ def test_paper_notebook_opens_with_what_we_found(paper):
 def test_scan_prose_finds_literal_measurements_and_allows_structural_numbers():
     assert F.scan_prose("Our model scored 97.6 % (0.975), 3 pp and 45% better, 2.4e-07 apart.") == \
         ["97.6 %", "0.975", "3 pp", "45%", "2.4e-07"]
+    assert F.scan_prose("a gain of 9.0\u00a0pp") == ["9.0\u00a0pp"]  # a no-break space hides nothing
     clean = ('Table 5.1 of the thesis, the 95 % interval, torch 2.14.1, CC BY 4.0, doi:10.3390/x, '
              '`--lr 0.001`, {{ m("a", "b") | pct }}, {% if x > 0.5 %}y{% endif %}, 2023, 4 classes.')
     assert F.scan_prose(clean) == []
