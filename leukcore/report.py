@@ -707,6 +707,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     from .bench import performance_markdown
 
     put("performance.md", performance_markdown())  # rendered from the benchmark records, never typed in
+    from .findings import build as build_findings
+
+    written += build_findings(out)  # landing page, reproducibility report, each paper's "What we found"
     return written
 
 

@@ -16,6 +16,17 @@
 # %% [markdown]
 # # ALNet on the C-NMC 2019 folds (Jawahar et al. 2022)
 #
+# ## What we found
+
+# %% tags=["remove-input"]
+# What we found: prose from book/findings/alnet_jawahar2022.md.j2, its numbers filled from the records (leukcore.findings)
+from leukcore.findings import show
+
+show("alnet_jawahar2022")
+
+# %% [markdown]
+# ## The evidence
+#
 # This notebook reruns the paper `alnet_jawahar2022` with `leukcore` at the chosen profile and puts every
 # number the paper claims beside the number we measured. Rerun it with
 # `leukcore reproduce --paper alnet_jawahar2022 --profile cpu` or with papermill

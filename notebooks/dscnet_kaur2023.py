@@ -16,6 +16,17 @@
 # %% [markdown]
 # # DSCNet: dense skip connections on the multi-cancer ALL images (Kaur et al. 2023)
 #
+# ## What we found
+
+# %% tags=["remove-input"]
+# What we found: prose from book/findings/dscnet_kaur2023.md.j2, its numbers filled from the records (leukcore.findings)
+from leukcore.findings import show
+
+show("dscnet_kaur2023")
+
+# %% [markdown]
+# ## The evidence
+#
 # This notebook reruns the paper `dscnet_kaur2023` with `leukcore` at the chosen profile and puts every
 # number the paper claims beside the number we measured. Rerun it with
 # `leukcore reproduce --paper dscnet_kaur2023 --profile cpu` or with papermill

@@ -16,6 +16,17 @@
 # %% [markdown]
 # # DSCNet in Keras on the Taleqani images (Vijayalakshmi & Deepa)
 #
+# ## What we found
+
+# %% tags=["remove-input"]
+# What we found: prose from book/findings/dscnet_vijayalakshmi.md.j2, its numbers filled from the records (leukcore.findings)
+from leukcore.findings import show
+
+show("dscnet_vijayalakshmi")
+
+# %% [markdown]
+# ## The evidence
+#
 # This notebook reruns the paper `dscnet_vijayalakshmi` with `leukcore` at the chosen profile and puts every
 # number the paper claims beside the number we measured. Rerun it with
 # `leukcore reproduce --paper dscnet_vijayalakshmi --profile cpu` or with papermill

@@ -16,6 +16,17 @@
 # %% [markdown]
 # # LoGMH filtering with transfer learning and feature classifiers (Haque et al. 2024)
 #
+# ## What we found
+
+# %% tags=["remove-input"]
+# What we found: prose from book/findings/logmh_haque2024.md.j2, its numbers filled from the records (leukcore.findings)
+from leukcore.findings import show
+
+show("logmh_haque2024")
+
+# %% [markdown]
+# ## The evidence
+#
 # This notebook reruns the paper `logmh_haque2024` with `leukcore` at the chosen profile and puts every
 # number the paper claims beside the number we measured. Rerun it with
 # `leukcore reproduce --paper logmh_haque2024 --profile cpu` or with papermill

@@ -16,6 +16,17 @@
 # %% [markdown]
 # # XIncept-ALL: fused Xception + InceptionV3 features and XGBoost (Khan 2024)
 #
+# ## What we found
+
+# %% tags=["remove-input"]
+# What we found: prose from book/findings/xincept_khan2024.md.j2, its numbers filled from the records (leukcore.findings)
+from leukcore.findings import show
+
+show("xincept_khan2024")
+
+# %% [markdown]
+# ## The evidence
+#
 # This notebook reruns the paper `xincept_khan2024` with `leukcore` at the chosen profile and puts every
 # number the paper claims beside the number we measured. Rerun it with
 # `leukcore reproduce --paper xincept_khan2024 --profile cpu` or with papermill

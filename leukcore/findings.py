@@ -1,0 +1,758 @@
+"""What the study found, in prose whose every number is a reference filled when the book is built.
+
+Hand-written findings are Jinja2 templates under ``book/findings/`` (``*.md.j2``).  A number
+in them is never typed: it is a call that reads a run record, an audit record or the claims
+ledger, piped through a formatting filter, for example::
+
+    {{ m("dscnet_vijayalakshmi", "darknet53", "accuracy") | pct }}   our measurement
+    {{ ci("dscnet_vijayalakshmi", "darknet53", "accuracy") | interval }}
+    {{ claim("dscnet_vijayalakshmi", "dscnet-accuracy") }}          a claimed value, as printed
+    {{ audit("shortcut_colour", "hist.accuracy.point") | pct }}     an audit record's number
+    {{ audit_errors() }}                                            the consistency audit
+
+A reference that nothing fills raises :class:`MissingReference` naming it (the build fails; a
+blank is never printed).  ``build_pages`` writes ``book/_generated/landing.md``,
+``report.md`` and ``findings_<paper>.md``; a paper notebook's first code cell calls
+:func:`show` to put its "What we found" at the top of the page.
+
+The claims table comes from one accessor, :func:`_claims`: ``leukcore.verdicts.claims_table``
+when that module exists, else an adapter over :func:`leukcore.report.claims_vs_measured`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .data import PROJECT_ROOT
+
+TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
+PROFILE_ORDER = ("paper", "cpu", "smoke")  # best first
+FIRM = ("reproduced", "lower", "higher")
+MIN_RUNS = 3  # runs behind a firm verdict (project standard)
+NBSP = "\u00a0"  # between a number and its unit
+#: the chapter of each paper, relative to the book root (for links)
+PAPER_DOCS = {p: f"/book/runs/{p}" for p in ("dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024",
+                                             "alnet_jawahar2022", "xincept_khan2024")}
+CLAIM_COLUMNS = ("paper", "claim", "model", "experiment", "metric", "averaging", "class", "epoch", "claimed",
+                 "measured", "low", "high", "runs", "profile", "dataset", "verdict", "reason", "unit", "printed",
+                 "source", "difference")
+
+
+class MissingReference(LookupError):
+    """A reference in the prose that no record, audit or claim fills (the build must fail)."""
+
+
+def _missing(name: str, why: str) -> MissingReference:
+    return MissingReference(f"reference {name} is not filled by any record: {why}")
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+# --------------------------------------------------------------------------------------------
+# Sources: records, audits, the claims ledger, the claims table (one accessor)
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _records_cached() -> tuple:
+    from .records import load_records
+
+    return tuple(load_records())
+
+
+def clear_cache() -> None:
+    """Forget cached records and tables (after new runs were written, or in tests)."""
+    _records_cached.cache_clear()
+    _claims_cached.cache_clear()
+    _audit_findings.cache_clear()
+
+
+def _real(rec: dict) -> bool:
+    return rec.get("status") == "complete" and rec.get("dataset", {}).get("id") != "synthetic"
+
+
+def _records(paper: str, experiment: str | None = None, profile: str | None = None) -> list[dict]:
+    return [r for r in _records_cached() if r["paper"] == paper and _real(r)
+            and (experiment is None or r["experiment"] == experiment)
+            and (profile is None or r["profile"] == profile)]
+
+
+def _best_profile(recs: list[dict]) -> str | None:
+    profs = {r["profile"] for r in recs}
+    return next((p for p in PROFILE_ORDER if p in profs), None)
+
+
+def _record(paper: str, experiment: str, profile: str | None = None) -> dict:
+    """The record the prose cites: the highest profile on real data, seed 0 first."""
+    name = f"record({paper!r}, {experiment!r}{', ' + repr(profile) if profile else ''})"
+    recs = _records(paper, experiment, profile)
+    if not recs:
+        raise _missing(name, "no complete real-data record")
+    prof = profile or _best_profile(recs)
+    recs = sorted((r for r in recs if r["profile"] == prof), key=lambda r: r.get("seed", 0))
+    return recs[0]
+
+
+def _runs_table(paper: str, experiment: str | None, profile: str | None) -> int:
+    if not experiment or not profile:
+        return 0
+    return len({r.get("seed", 0) for r in _records(paper, experiment, profile)})
+
+
+@lru_cache(maxsize=None)
+def _claims_cached(paper: str) -> pd.DataFrame:
+    try:
+        from .verdicts import claims_table  # the verdicts module, when merged
+    except ImportError:
+        return _claims_from_report(paper)
+    return claims_table(paper=paper)
+
+
+def _claims(paper: str = "all") -> pd.DataFrame:
+    """The claims table (columns :data:`CLAIM_COLUMNS`): the one place this module reads verdicts from."""
+    return _claims_cached(paper).copy()
+
+
+def _reason(row: pd.Series, runs: int, needs_imagenet: bool = False, substitute: str | None = None) -> str:
+    """Why a claim has no firm verdict (the verdicts module's reasons, in the fallback)."""
+    if row["verdict"] == "not run":
+        from .data import resolve_root
+
+        ds = row.get("dataset")
+        if isinstance(ds, str) and ds:
+            try:
+                resolve_root(ds, verbose=False)
+            except Exception:  # noqa: BLE001 - absent data is the answer, not an error
+                return "dataset not available here"
+        return "no comparable measurement" if isinstance(row.get("experiment"), str) else "no experiment measures it"
+    if row["verdict"] == "indicative":
+        if needs_imagenet:
+            return "needs ImageNet weights"
+        if row.get("profile") != "paper":
+            return f"reduced profile ({row.get('profile')})"
+        if substitute:
+            return f"substitute dataset ({substitute})"
+        if runs < MIN_RUNS:
+            return f"fewer than {MIN_RUNS} runs"
+    return ""
+
+
+def _record_dataset(relpath: Any) -> str | None:
+    """The dataset id a cited record (path relative to the project) was measured on."""
+    if not isinstance(relpath, str):
+        return None
+    for r in _records_cached():
+        if os.path.relpath(r["_path"], PROJECT_ROOT) == relpath:
+            return r["dataset"]["id"]
+    return None
+
+
+def _needs_imagenet(paper: str, experiment: Any, profile: Any) -> bool:
+    """Whether the cited record's model was meant to start from ImageNet weights that were unavailable."""
+    if not isinstance(experiment, str) or not isinstance(profile, str):
+        return False
+    recs = _records(paper, experiment, profile)
+    return any(r.get("settings", {}).get("pretrained") and any(
+        "ImageNet weights unavailable" in d or "ImageNet weights are unavailable" in d
+        for d in r.get("deviations", [])) for r in recs)
+
+
+def _claims_from_report(paper: str) -> pd.DataFrame:
+    """Today's ``claims_vs_measured`` in the verdicts module's columns (dropped when verdicts.py lands).
+
+    A firm verdict from fewer than :data:`MIN_RUNS` runs becomes *indicative* (project rule).
+    """
+    from .claims import load_claims
+    from .report import claims_vs_measured
+
+    df = claims_vs_measured(None if paper == "all" else paper)
+    led = load_claims(None if paper == "all" else paper).set_index(["paper", "id"])
+    rows = []
+    for _, r in df.iterrows():
+        c = led.loc[(r["paper"], r["claim"])]
+        runs = _runs_table(r["paper"], r["experiment"], r["profile"])
+        verdict = r["verdict"]
+        if verdict in FIRM and r["metric"] != "params" and runs < MIN_RUNS:
+            verdict = "indicative"
+        row = {"paper": r["paper"], "claim": r["claim"], "model": r["model"], "experiment": r["experiment"],
+               "metric": r["metric"], "averaging": c["averaging"], "class": c["class"],
+               "epoch": (c["setting"] or {}).get("epoch"), "claimed": c["value01"] if c["unit"] in (
+                   "percent", "fraction") else c["value"], "measured": r["ours"], "low": r["low"],
+               "high": r["high"], "runs": runs if _finite(r["ours"]) else 0, "profile": r["profile"],
+               "dataset": r["dataset"], "verdict": verdict, "unit": c["unit"], "printed": c["printed"],
+               "source": c["source"],
+               "difference": r["difference"] if verdict in FIRM else None}
+        rec_ds = _record_dataset(r["record"])
+        substitute = rec_ds if rec_ds and rec_ds != r["dataset"] else None
+        row["reason"] = _reason(pd.Series(row), runs, _needs_imagenet(r["paper"], r["experiment"], r["profile"]),
+                                substitute)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+
+
+def headline_claim(paper: str) -> str:
+    """The claim id marked ``headline:`` at the top of the paper's ledger file."""
+    from .claims import ledger_path
+
+    doc = yaml.safe_load(ledger_path(paper).read_text(encoding="utf-8"))
+    cid = doc.get("headline")
+    if not cid:
+        raise _missing(f"headline({paper!r})", f"no 'headline:' in {ledger_path(paper).name}")
+    return cid
+
+
+@lru_cache(maxsize=None)
+def _audit_findings() -> pd.DataFrame:
+    from .audit import audit_claims
+
+    return audit_claims()
+
+
+def _audit_record(audit_id: str, profile: str | None = None) -> dict:
+    recs = [r for r in _records("audits", audit_id, profile) if r.get("results")]
+    if not recs:
+        raise _missing(f"audit({audit_id!r})", "no complete audit record with results")
+    prof = profile or _best_profile(recs)
+    return sorted((r for r in recs if r["profile"] == prof), key=lambda r: r.get("seed", 0))[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The template functions (each raises MissingReference when nothing fills it)
+# --------------------------------------------------------------------------------------------
+
+
+def m(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> float:
+    """A measured metric (dotted path, e.g. ``f1.weighted``) of the record :func:`_record` picks."""
+    from .metrics import metric_at
+
+    rec = _record(paper, experiment, profile)
+    try:
+        v = metric_at(rec["metrics"], metric)
+    except (ValueError, KeyError, TypeError):
+        raise _missing(f"m({paper!r}, {experiment!r}, {metric!r})", "the record has no such metric") from None
+    if not _finite(v):
+        raise _missing(f"m({paper!r}, {experiment!r}, {metric!r})", "the value is missing")
+    return float(v)
+
+
+def ci(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> tuple[float, float]:
+    """The 95 % interval the record stores for ``metric``."""
+    rec = _record(paper, experiment, profile)
+    iv = rec.get("intervals", {}).get(metric)
+    if not iv or not _finite(iv.get("low")) or not _finite(iv.get("high")):
+        raise _missing(f"ci({paper!r}, {experiment!r}, {metric!r})", "the record has no interval for it")
+    return float(iv["low"]), float(iv["high"])
+
+
+def prof(paper: str, experiment: str) -> str:
+    """The profile of the record the prose cites."""
+    return _record(paper, experiment)["profile"]
+
+
+def runs(paper: str, experiment: str, profile: str | None = None) -> int:
+    """Independent runs (seeds) at the cited profile."""
+    rec = _record(paper, experiment, profile)
+    return _runs_table(paper, experiment, rec["profile"])
+
+
+def claim_row(paper: str, claim_id: str) -> dict:
+    """One row of the claims table, as a mapping."""
+    df = _claims(paper)
+    hit = df[df["claim"] == claim_id]
+    if hit.empty:
+        raise _missing(f"claim({paper!r}, {claim_id!r})", "no such claim in the ledger")
+    return hit.iloc[0].to_dict()
+
+
+def claim(paper: str, claim_id: str) -> str:
+    """A claimed value exactly as printed, with its unit (``99.85 %``, ``0.990``, ``1,214``)."""
+    r = claim_row(paper, claim_id)
+    return _printed(r["printed"], r["unit"])
+
+
+def claimed(paper: str, claim_id: str) -> float:
+    """A claimed value as a number (a fraction for percent and fraction units), for arithmetic."""
+    v = claim_row(paper, claim_id)["claimed"]
+    if not _finite(v) or isinstance(v, (list, tuple)):
+        raise _missing(f"claimed({paper!r}, {claim_id!r})", "the claim is not a single number")
+    return float(v)
+
+
+def audit(audit_id: str, path: str, profile: str | None = None) -> Any:
+    """A number from an audit record's ``results`` at a dotted path (``hist.accuracy.point``)."""
+    node: Any = _audit_record(audit_id, profile)["results"]
+    for part in _split(path):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise _missing(f"audit({audit_id!r}, {path!r})", f"no key {part!r}")
+    if isinstance(node, (int, float)) and not isinstance(node, bool) and not _finite(float(node)):
+        raise _missing(f"audit({audit_id!r}, {path!r})", "the value is missing")
+    return node
+
+
+def _split(path: str) -> list[str]:
+    """Dotted path; a key holding a dot or colon is written in brackets: ``models.[dscnet:original].point``."""
+    out, buf, depth = [], "", 0
+    for ch in path:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "." and depth == 0:
+            out.append(buf)
+            buf = ""
+        else:
+            buf += ch
+    out.append(buf)
+    return out
+
+
+def audit_profile(audit_id: str) -> str:
+    """The profile of the audit record the prose cites."""
+    return _audit_record(audit_id)["profile"]
+
+
+def audit_errors(paper: str | None = None, rule: str | None = None, severity: str = "error") -> int:
+    """How many findings of the consistency audit (``leukcore.audit.audit_claims``) match."""
+    f = _audit_findings()
+    if paper:
+        f = f[f["paper"] == paper]
+    if rule:
+        f = f[f["rule"] == rule]
+    if severity:
+        f = f[f["severity"] == severity]
+    return int(len(f))
+
+
+def audit_papers(severity: str = "error") -> int:
+    """How many papers have at least one finding of that severity."""
+    f = _audit_findings()
+    return int(f[f["severity"] == severity]["paper"].nunique())
+
+
+def count_claims(paper: str = "all", verdict: str | None = None) -> int:
+    """Claims in the ledger (of one paper, with one verdict)."""
+    df = _claims(paper)
+    return int(len(df if verdict is None else df[df["verdict"] == verdict]))
+
+
+def n_firm(paper: str = "all") -> int:
+    """Claims with a firm verdict (reproduced, lower or higher)."""
+    return int(_claims(paper)["verdict"].isin(FIRM).sum())
+
+
+def headline_verdicts() -> list[str]:
+    """The verdict on each paper's headline claim, in paper order."""
+    from .claims import list_papers
+
+    return [claim_row(p, headline_claim(p))["verdict"] for p in list_papers()]
+
+
+def mean(*values: float) -> float:
+    """The arithmetic mean of the values (e.g. of a paper's per-fold claims)."""
+    if not values:
+        raise _missing("mean()", "no values")
+    return float(sum(values) / len(values))
+
+
+def compute() -> dict:
+    """The compute the recorded runs used: CPU and GPU hours from their ``wall_time_s`` and ``device``."""
+    out = {"cpu_hours": 0.0, "gpu_hours": 0.0, "cpu_runs": 0, "gpu_runs": 0, "gpus": set(), "cpus": set()}
+    for r in _records_cached():
+        if r.get("status") != "complete" or not _finite(r.get("wall_time_s")):
+            continue
+        dev = str(r.get("device") or "")
+        gpu = "CUDA" in dev or "NVIDIA" in dev or dev.startswith("cuda")
+        key = "gpu" if gpu else "cpu"
+        out[f"{key}_hours"] += float(r["wall_time_s"]) / 3600.0
+        out[f"{key}_runs"] += 1
+        out[f"{key}s"].add(dev)
+    if not out["cpu_runs"] and not out["gpu_runs"]:
+        raise _missing("compute()", "no run record with a wall time")
+    out["gpus"] = ", ".join(sorted(out["gpus"])) or "none"
+    out["cpus"] = ", ".join(sorted(out["cpus"])) or "none"
+    out["runs"] = out["cpu_runs"] + out["gpu_runs"]
+    return out
+
+
+def identical_predictions(paper: str, *experiments: str) -> bool:
+    """Whether the cited records of these experiments predict the same class for every test image."""
+    import numpy as np
+
+    from .records import read_predictions
+
+    labels = []
+    for e in experiments:
+        pr = read_predictions(_record(paper, e)).sort_values("id")
+        probs = pr[[c for c in pr.columns if c.startswith("p_")]].to_numpy()
+        labels.append((tuple(pr["id"]), np.argmax(probs, axis=1)))
+    if len(labels) < 2:
+        raise _missing(f"identical_predictions({paper!r}, ...)", "needs two experiments or more")
+    ids0, y0 = labels[0]
+    return all(ids == ids0 and bool((y == y0).all()) for ids, y in labels[1:])
+
+
+def params(model: str, num_classes: int, input_size: int | None = None) -> int:
+    """Trainable parameters of a leukcore model, counted when the page is built."""
+    from .models import model_summary
+
+    return int(model_summary(model, num_classes, input_size=input_size)["params_trainable"])
+
+
+def n_records(paper: str | None = None, profile: str | None = None) -> int:
+    """Complete real-data run records (of a paper, at a profile)."""
+    return sum(1 for r in _records_cached() if _real(r) and (paper is None or r["paper"] == paper)
+               and (profile is None or r["profile"] == profile))
+
+
+# --------------------------------------------------------------------------------------------
+# Filters (formatting only; a missing value raises)
+# --------------------------------------------------------------------------------------------
+
+
+def _need(v: Any, what: str) -> float:
+    if not _finite(v):
+        raise _missing(what, "the value is missing")
+    return float(v)
+
+
+def pct(v: Any, digits: int = 1) -> str:
+    """A fraction as a percentage: 0.9760 -> ``97.6 %`` (a no-break space: the sign never wraps alone)."""
+    return f"{100 * _need(v, 'pct'):.{digits}f}{NBSP}%"
+
+
+def pp(v: Any, digits: int = 1) -> str:
+    """A difference of fractions in percentage points, signed: 0.09 -> ``+9.0 pp``."""
+    return f"{100 * _need(v, 'pp'):+.{digits}f}{NBSP}pp"
+
+
+def interval(t: Any, digits: int = 1) -> str:
+    """``(low, high)`` fractions as ``[97.1 %, 98.1 %]``."""
+    if not isinstance(t, (tuple, list)) or len(t) != 2:
+        raise _missing("interval", f"not an interval: {t!r}")
+    return f"[{pct(t[0], digits)}, {pct(t[1], digits)}]"
+
+
+def num(v: Any, digits: int = 0) -> str:
+    """A count or a plain number: 1214 -> ``1,214``."""
+    return f"{_need(v, 'num'):,.{digits}f}"
+
+
+def sci(v: Any, digits: int = 1) -> str:
+    """A small number in scientific notation: ``2.4e-07``."""
+    return f"{_need(v, 'sci'):.{digits}e}"
+
+
+def plural(n: Any, word: str) -> str:
+    """``1 run``, ``3 runs``."""
+    return _plural(int(_need(n, "plural")), word)
+
+
+def _printed(printed: Any, unit: str) -> str:
+    if printed is None or (isinstance(printed, float) and math.isnan(printed)):
+        raise _missing("claim", "no printed value")
+    return f"{printed}{NBSP}%" if unit == "percent" else str(printed)
+
+
+# --------------------------------------------------------------------------------------------
+# Generated blocks that are the same for every paper (landing cards, the verdict sentence)
+# --------------------------------------------------------------------------------------------
+
+
+def badge(verdict: str) -> str:
+    from .report import verdict_badge
+
+    return verdict_badge(verdict)
+
+
+def paper_name(paper: str) -> str:
+    from .report import PAPER_NAMES
+
+    return PAPER_NAMES.get(paper, paper)
+
+
+def _fmt_value(v: float, unit: str) -> str:
+    return pct(v, 1) if unit == "percent" else f"{_need(v, 'value'):.3f}"
+
+
+def measurement_text(row: dict) -> str:
+    """``96.7 % [95.9 %, 97.6 %] (profile paper, 1 run)``, or why there is none."""
+    if not _finite(row.get("measured")):
+        return "no measurement"
+    s = _fmt_value(row["measured"], row["unit"])
+    if _finite(row.get("low")) and _finite(row.get("high")) and row["low"] != row["high"]:
+        f = (lambda x: pct(x, 1)) if row["unit"] == "percent" else (lambda x: f"{x:.3f}")
+        s += f" [{f(row['low'])}, {f(row['high'])}]"
+    n = int(row.get("runs") or 0)
+    return s + f" (profile `{row['profile']}`, {_plural(n, 'run')})"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def verdict_sentence(row: dict, short: bool = False) -> str:
+    """One sentence: why this is the verdict, and what would make it firmer (``short``: without commands)."""
+    if short:
+        return _short_sentence(row)
+    paper, v, reason = row["paper"], row["verdict"], str(row.get("reason") or "")
+    ds = row.get("dataset") or "the paper's dataset"
+    n = int(row.get("runs") or 0)
+    cmd = f"`leukcore reproduce --paper {paper} --profile paper --device cuda`"
+    if v == "not run":
+        if "dataset" in reason:
+            return (f"Nothing to compare yet: the paper's data (`{ds}`) are not on this machine; download them "
+                    f"and run `leukcore reproduce --paper {paper} --profile paper --data-root DIR` "
+                    f"(on a GPU) for a verdict.")
+        return f"No measurement comparable with this claim yet ({reason or 'no record'})."
+    if v == "indicative":
+        if "ImageNet" in reason:
+            return (f"Indicative only: the model starts from ImageNet weights, which this offline machine lacks, "
+                    f"so we measure the pipeline, not the claim; with the weights, {MIN_RUNS} seeds at the paper "
+                    f"profile ({cmd}) would give a firm verdict.")
+        if "substitute" in reason:
+            stand_in = reason.split("(", 1)[-1].rstrip(")") if "(" in reason else "another dataset"
+            return (f"Indicative: measured at the paper's settings but on a stand-in (`{stand_in}`), from "
+                    f"{_plural(n, 'run')}; the paper's own data (`{ds}`) and {MIN_RUNS} seeds would make it "
+                    f"a verdict.")
+        if "fewer than" in reason:
+            return (f"Indicative: measured at the paper's profile on its own data, but from {_plural(n, 'run')}; "
+                    f"{MIN_RUNS} seeds on a GPU ({cmd} with `--seed` 0, 1, 2) would make it a firm verdict.")
+        return (f"Indicative: measured only at the reduced `{row.get('profile')}` profile; a paper-profile GPU run "
+                f"({cmd}) would make it comparable.")
+    if v in FIRM:
+        side = {"reproduced": "contains", "lower": "lies wholly below", "higher": "lies wholly above"}[v]
+        return f"Our interval over {_plural(n, 'run')} {side} the claimed value; more seeds would only narrow it."
+    return f"{v.capitalize()}: {reason}." if reason else f"{v.capitalize()}."
+
+
+def _short_sentence(row: dict) -> str:
+    v, reason, ds = row["verdict"], str(row.get("reason") or ""), row.get("dataset") or "the paper's dataset"
+    n = int(row.get("runs") or 0)
+    if v == "not run":
+        return (f"The paper's data (`{ds}`) are not on this machine; downloading them would give a verdict."
+                if "dataset" in reason else f"No comparable measurement yet ({reason or 'no record'}).")
+    if v == "indicative":
+        if "ImageNet" in reason:
+            return "Needs ImageNet weights, which this offline machine lacks: we measure the pipeline, not the claim."
+        if "substitute" in reason:
+            return (f"Measured on a stand-in from {_plural(n, 'run')}; the paper's data (`{ds}`) and "
+                    f"{MIN_RUNS} seeds would make it a verdict.")
+        if "fewer than" in reason:
+            return (f"Paper's settings and data, but {_plural(n, 'run')}; {MIN_RUNS} seeds on a GPU would make it "
+                    f"firm.")
+        return f"Reduced `{row.get('profile')}` profile only; a paper-profile GPU run would make it comparable."
+    return verdict_sentence(row)
+
+
+def paper_card(paper: str) -> str:
+    """One sphinx-design card: headline claim, our best measurement, verdict, why and what next."""
+    cid = headline_claim(paper)
+    r = claim_row(paper, cid)
+    claimed_txt = _printed(r["printed"], r["unit"])
+    lines = [f":::{{grid-item-card}} {paper_name(paper)}",
+             f":link: {PAPER_DOCS[paper]}",
+             ":link-type: doc",
+             "",
+             f"**Claim** ({r['source'].split(';')[0]}): {r['model']} {r['metric']} **{claimed_txt}**"
+             f" on `{r['dataset']}`",
+             "",
+             f"**Ours**: {measurement_text(r)}",
+             "",
+             f"**Verdict**: {badge(r['verdict'])}",
+             "",
+             verdict_sentence(r, short=True),
+             ":::"]
+    return "\n".join(lines)
+
+
+def cards() -> str:
+    """The landing page's five paper cards, in a responsive grid."""
+    from .claims import list_papers
+
+    return "::::{grid} 1 1 2 2\n:gutter: 3\n\n" + "\n\n".join(paper_card(p) for p in list_papers()) + "\n::::\n"
+
+
+def results_table() -> str:
+    """Per paper: claims, how many have a measurement, the verdicts, and the headline's verdict (Markdown)."""
+    from .claims import list_papers
+
+    lines = ["| paper | claims | measured | firm | headline claim | verdict |",
+             "|---|---|---|---|---|---|"]
+    for p in list_papers():
+        df = _claims(p)
+        v = df["verdict"].value_counts()
+        h = claim_row(p, headline_claim(p))
+        lines.append(f"| {{doc}}`{paper_name(p)} <{PAPER_DOCS[p]}>` | {len(df)} | {int(df['measured'].notna().sum())} "
+                     f"| {int(sum(v.get(k, 0) for k in FIRM))} | {_printed(h['printed'], h['unit'])} "
+                     f"{h['model']} {h['metric']} | {badge(h['verdict'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def verdict_counts(paper: str = "all") -> str:
+    """``reproduced 0 · lower 0 · ...`` with badges, from the claims table."""
+    c = _claims(paper)["verdict"].value_counts()
+    return " · ".join(f"{badge(k)} {int(v)}" for k, v in c.items())
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+
+def environment(template_dir: Path | str = TEMPLATE_DIR):
+    """The Jinja2 environment: strict (an unknown name fails), the functions and filters above."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
+                             autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
+    env.globals.update(m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
+                       audit=audit, audit_profile=audit_profile, audit_errors=audit_errors,
+                       audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
+                       n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
+                       paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
+                       verdict_sentence=verdict_sentence, identical_predictions=identical_predictions,
+                       params=params, results_table=results_table, MIN_RUNS=MIN_RUNS, n_papers=len(PAPER_DOCS), abs=abs, min=min, max=max)
+    env.filters.update(pct=pct, pp=pp, interval=interval, num=num, sci=sci, plural=plural)
+    return env
+
+
+def render(name: str, template_dir: Path | str = TEMPLATE_DIR, **context) -> str:
+    """Render one template; a reference nothing fills raises MissingReference naming template and reference."""
+    import jinja2
+
+    try:
+        return environment(template_dir).get_template(name).render(**context)
+    except MissingReference as e:
+        raise MissingReference(f"{name}: {e}") from None
+    except jinja2.UndefinedError as e:
+        raise MissingReference(f"{name}: reference {e}") from None
+
+
+def render_string(text: str, name: str = "<string>", **context) -> str:
+    """Render a template given as text (tests, notebooks)."""
+    import jinja2
+
+    try:
+        return environment().from_string(text).render(**context)
+    except MissingReference as e:
+        raise MissingReference(f"{name}: {e}") from None
+    except jinja2.UndefinedError as e:
+        raise MissingReference(f"{name}: reference {e}") from None
+
+
+def paper_findings(paper: str) -> str:
+    """The "What we found" prose of one paper (``book/findings/<paper>.md.j2``)."""
+    return render(f"{paper}.md.j2", paper=paper)
+
+
+def show(paper: str) -> None:
+    """Display a paper's "What we found" in a notebook (its first code cell, input removed)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(paper_findings(paper)))
+
+
+def build(out: Path) -> list[Path]:
+    """Write the landing page, the reproducibility report and each paper's findings into ``out``."""
+    from .claims import list_papers
+    from .data import atomic_write_text
+
+    clear_cache()
+    typed = check_prose()
+    if typed:  # a measurement typed into prose instead of referenced: the build fails, naming it
+        raise ValueError("literal measurements in prose (write them as references, see leukcore.findings): "
+                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in typed.items()))
+    written = []
+    pages = {"landing.md": "landing.md.j2", "report.md": "report.md.j2"}
+    pages.update({f"findings_{p}.md": f"{p}.md.j2" for p in list_papers()})
+    for target, tmpl in pages.items():
+        p = Path(out) / target
+        atomic_write_text(p, render(tmpl))
+        written.append(p)
+    return written
+
+
+def relpath(p: Path) -> str:
+    return os.path.relpath(p, PROJECT_ROOT)
+
+
+# --------------------------------------------------------------------------------------------
+# The check that keeps measurements out of hand-written prose
+# --------------------------------------------------------------------------------------------
+
+#: a measurement typed as text: a percentage, percentage points, a decimal number, scientific notation
+LITERAL = re.compile(r"(?<![\w.\-/])(?:\d+(?:[.,]\d+)?\s*(?:%|pp\b|percent\b|per\s?cent\b)"
+                     r"|\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+)(?![\w.]*\w)", re.IGNORECASE)
+#: structural numbers that look like measurements, each with the reason it is allowed
+ALLOWED: tuple[tuple[str, str], ...] = (
+    (r"\b95\s?%(?=\s+(?:bootstrap\s+)?(?:interval|confidence|CI|Wilson)|\s+intervals?\b)",
+     "the confidence level of every interval: a convention, not a measurement"),
+    (r"\b(?:Tables?|Sections?|Sec\.|Figures?|Fig\.|Algorithm|Eq\.|Chapter)\s+\d+(?:\.\d+)+",
+     "a reference into a paper's own numbering"),
+    (r"\b\d+\.\d+\.\d+\b", "a software version"),
+    (r"\bdoi:\s?\S+|\b10\.\d{4,}/\S+", "a DOI"),
+    (r"\bCC[ -]BY(?:[ -][A-Z]{2})*\s+\d+\.\d+", "a licence's version"),
+    (r"\bLeukemia Dataset 0\.2\b", "a dataset's name (leukemia-0.2)"),
+    (r"\bbox of \d+ % x \d+ % of the side", "the scale-bar mask's size: a setting (leukcore.audits.SCALE_BAR_BOX)"),
+    (r"\bv\d+(?:\.\d+)*\b", "a software version"),
+)
+_STRIP = (
+    re.compile(r"\{\{.*?\}\}", re.S),   # template expressions: the references themselves
+    re.compile(r"\{%.*?%\}", re.S),     # template statements
+    re.compile(r"\{#.*?#\}", re.S),     # template comments
+    re.compile(r"^(```+|~~~+)(?!\{)[^\n]*\n.*?^\1[ \t]*$", re.S | re.M),  # code blocks (not directives)
+    re.compile(r"`[^`\n]*`"),           # inline code, role targets, commands
+    re.compile(r"https?://\S+"),        # addresses
+    re.compile(r"\]\([^)]*\)"),         # link targets
+)
+
+
+def scan_prose(text: str) -> list[str]:
+    """The literal measurements in a piece of prose (outside template expressions, code and addresses)."""
+    for rx in _STRIP:
+        text = rx.sub(" ", text)
+    for rx, _why in ALLOWED:
+        text = re.sub(rx, " ", text, flags=re.IGNORECASE)
+    return [mt.group(0) for mt in LITERAL.finditer(text)]
+
+
+def prose_sources(root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """Every piece of hand-written prose: book pages, findings templates, notebook markdown cells."""
+    root = Path(root)
+    out = {}
+    for p in sorted((root / "book").glob("*.md")) + sorted((root / "book" / "findings").glob("*.j2")):
+        out[os.path.relpath(p, root)] = p.read_text(encoding="utf-8")
+    for p in sorted((root / "notebooks").glob("*.py")):
+        out[os.path.relpath(p, root)] = "\n\n".join(_markdown_cells(p.read_text(encoding="utf-8")))
+    return out
+
+
+def _markdown_cells(text: str) -> list[str]:
+    """The markdown cells of a jupytext percent-format script, comment markers removed."""
+    cells, cur = [], None
+    for line in text.splitlines():
+        if line.startswith("# %%"):
+            if cur is not None:
+                cells.append("\n".join(cur))
+            cur = [] if "[markdown]" in line else None
+        elif cur is not None:
+            cur.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+    if cur is not None:
+        cells.append("\n".join(cur))
+    return cells
+
+
+def check_prose(root: Path = PROJECT_ROOT) -> dict[str, list[str]]:
+    """``{file: [literal, ...]}`` for every prose file that holds a typed-in measurement (empty: clean)."""
+    return {name: hits for name, text in prose_sources(root).items() if (hits := scan_prose(text))}
