@@ -87,14 +87,11 @@ def tree_changes(cwd: Path = PROJECT_ROOT) -> str | None:
 
 def gpu_driver_version() -> str | None:
     """The NVIDIA driver version (``nvidia-smi``, else NVML), or None without one."""
-    try:
-        r = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                           capture_output=True, text=True, timeout=20)
-        v = r.stdout.strip().splitlines()
-        if r.returncode == 0 and v:
-            return v[0].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
+    from .records import _nvidia_driver
+
+    v = _nvidia_driver()
+    if v:
+        return v
     try:
         import pynvml
 
@@ -130,9 +127,9 @@ def pack_dataset(data_root: str | os.PathLike, out: str | os.PathLike = PACK_DIR
     """
     table = D.load_dataset(dataset, data_root, variant=variant, verbose=False)
     root = Path(table.attrs["root"])
-    files = [(Path(p).relative_to(root.parent).as_posix(), Path(p)) for p in sorted(table["path"])]
+    files = [(f"{dataset}/{Path(p).relative_to(root).as_posix()}", Path(p)) for p in sorted(table["path"])]
     sums = root / "SHA256SUMS"
-    extra = [(f"{root.name}/SHA256SUMS", sums)] if sums.is_file() else []
+    extra = [(f"{dataset}/SHA256SUMS", sums)] if sums.is_file() else []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(f"{dataset}.part*.tar"):
@@ -579,10 +576,7 @@ def execute(item: dict, profile: str, *, data_root=None, device: str = "auto", r
     elif it.kind == "fold":
         rec = run_fold(it.paper, it.experiment, profile, it.fold, data_root=data_root, device=device, seed=it.seed,
                        results_dir=results_dir)
-        recs = [rec]
-        pooled = pool_folds(it.paper, it.experiment, profile, seed=it.seed, results_dir=results_dir, data_root=data_root)
-        if pooled is not None:
-            recs.append(pooled)
+        recs = [rec]  # pooled by the lease's own process (pool_folds), never by two workers at once
     else:
         from .experiments import run_experiment
 
@@ -783,6 +777,14 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
         if err is None:
             row.update(seconds=result["seconds"], accuracy=result["accuracy"], record=result["record"])
             files = list(result["files"])
+            if it.kind == "fold":
+                try:
+                    pooled = pool_folds(it.paper, it.experiment, profile, seed=it.seed, results_dir=res,
+                                        data_root=data_root)
+                    files += [pooled["_path"], str(Path(pooled["_path"]).with_name(pooled["predictions"]))]
+                    row["pooled"] = f"{pooled['status']} ({len(pooled['pooled_from_folds'])} folds)"
+                except Exception as e:  # noqa: BLE001 - the fold record is kept; `leukcore gpu pool` redoes it
+                    _log(f"pooling {it.label} failed: {type(e).__name__}: {e}")
             if gradcam and it.kind != "audit" and it.fold in (None, 0):
                 try:
                     png = _gradcam_for(result["record"], data_root)
