@@ -46,11 +46,14 @@ if [ -n "$changes" ] && [ "${ALLOW_DIRTY:-0}" != 1 ]; then
 fi
 DIRTY=(); [ -n "$changes" ] && DIRTY=(--allow-dirty)
 
+REQ=()
 if [ "$PROFILE" = paper ] || [ -d .gpu-pack ]; then
   [ -d .gpu-pack ] && $PY -m leukcore.gpu_lease unpack --src .gpu-pack --dest "$DATA"
   $PY -m leukcore.gpu_lease check-data --root "$DATA" || { echo "REFUSED: no complete dataset at $DATA"; exit 4; }
   DATA_ARGS=(--data-root "$DATA")
+  REQ=(--require-data)
 else
+  REQ=()
   DATA_ARGS=()
 fi
 
@@ -65,5 +68,5 @@ if [ "$GRID_EPOCHS" -gt 0 ] && [ "$(left)" -gt 200 ]; then
 fi
 
 timeout $(( $(left) - 5 )) $PY -m leukcore.gpu_lease run --budget $(( $(left) - 15 )) --out "$OUT" --profile "$PROFILE" \
-  --device "$DEVICE" --workers "$WORKERS" "${DATA_ARGS[@]}" "${DIRTY[@]}" ${LEASE_ARGS:-} | grep -v Warning
+  --device "$DEVICE" --workers "$WORKERS" "${DATA_ARGS[@]}" "${REQ[@]}" "${DIRTY[@]}" ${LEASE_ARGS:-} | grep -v Warning
 echo "lease rc=$? after $(( $(date +%s) - T0 )) s"; ls -la "$OUT"
