@@ -166,6 +166,22 @@ def pack_dataset(data_root: str | os.PathLike, out: str | os.PathLike = PACK_DIR
     return manifest
 
 
+def travel_sizes(pack: Path, manifest: dict, root: Path = PROJECT_ROOT) -> list[tuple[str, float]]:
+    """MiB each lease call would carry: the working tree that travels (tracked and untracked,
+    not ignored) plus the manifest and one part (and ``.whl/`` with the last part)."""
+    r = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                       capture_output=True, text=True)
+    tree = sum((root / f).stat().st_size for f in r.stdout.split("\0") if f and (root / f).is_file())
+    whl = sum(p.stat().st_size for p in (root / ".whl").glob("*.whl")) if (root / ".whl").is_dir() else 0
+    man = _manifest_path(pack).stat().st_size
+    out = []
+    for i, name in enumerate(manifest["parts"], 1):
+        extra = whl if i == len(manifest["parts"]) else 0
+        out.append((f"call {i} ({name}{' + .whl' if extra else ''})",
+                    (tree + man + (pack / name).stat().st_size + extra) / 2**20))
+    return out
+
+
 def _safe_members(tar: tarfile.TarFile):
     for m in tar.getmembers():
         p = Path(m.name)
@@ -1046,7 +1062,11 @@ def _cmd(args: argparse.Namespace) -> int:
         for name in m["parts"]:
             print(f"{Path(args.out) / name}: {(Path(args.out) / name).stat().st_size / 2**20:.1f} MiB")
         print(f"{_manifest_path(Path(args.out))}: {m['n_images']} images, fingerprint {m['fingerprint']}")
-        return 0
+        ok = True
+        for line, mib in travel_sizes(Path(args.out), m):
+            ok &= mib <= 64
+            print(f"{line}: {mib:.1f} MiB with the working tree" + ("" if mib <= 64 else " -- OVER the 64 MiB a call carries"))
+        return 0 if ok else 1
     if c == "unpack":
         r = unpack_parts(args.src, args.dest)
         print(f"parts unpacked in {args.dest}: {', '.join(r['have']) or 'none'}; missing: {', '.join(r['missing']) or 'none'}")
