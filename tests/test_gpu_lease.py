@@ -192,3 +192,15 @@ def test_concurrent_grid_gives_the_sequential_records(tmp_path):
                                                                 rel=0.01)
     path = G.write_grid_block(block, tmp_path / "gpu.json")
     assert json.loads(path.read_text())["grid"]["workers"] == 2
+
+
+def test_cuda_device_description_names_the_driver(monkeypatch):
+    import torch
+
+    from leukcore import records
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA H200")
+    monkeypatch.setattr(records, "_nvidia_driver", lambda: "580.95.05")
+    assert records.device_description("cuda") == f"NVIDIA H200 (CUDA {torch.version.cuda}, driver 580.95.05)"
+    monkeypatch.setattr(records, "_nvidia_driver", lambda: None)
+    assert records.device_description("cuda") == f"NVIDIA H200 (CUDA {torch.version.cuda})"
