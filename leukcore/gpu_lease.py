@@ -209,7 +209,7 @@ def unpack_parts(src: str | os.PathLike = PACK_DIR, dest: str | os.PathLike = DE
         p = src / name
         if p.is_file():
             with tarfile.open(p) as tar:
-                tar.extractall(dest, members=list(_safe_members(tar)))
+                tar.extractall(dest, members=list(_safe_members(tar)), filter="data")
             (done / name).write_text("ok\n")
     have = [n for n in manifest["parts"] if (done / n).is_file()]
     return {"have": have, "missing": [n for n in manifest["parts"] if n not in have]}
@@ -1033,7 +1033,7 @@ def collect(src: str | os.PathLike, results: str | os.PathLike | None = None) ->
     for t in sorted(src.glob("*.tar.gz")):
         with tarfile.open(t) as tar:
             members = list(_safe_members(tar))
-            tar.extractall(res, members=members)
+            tar.extractall(res, members=members, filter="data")
         for m in members:
             if m.name.endswith(".json"):
                 rec = read_record(res / m.name)
