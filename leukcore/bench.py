@@ -1160,7 +1160,33 @@ def performance_markdown(path: str | os.PathLike | None = None, gpu_path: str | 
     return (md + f"\n## On a GPU\n\nThe same benchmark on a lent GPU machine ({grec.get('machine', {}).get('gpu', '?')}), "
             f"from `{os.path.relpath(g, PROJECT_ROOT) if str(g).startswith(str(PROJECT_ROOT)) else g}`, made with "
             "`tools/gpu_check.sh` (its data-path figures are that machine's CPU cores and GPU, not this study's "
-            "2-core machine).\n\n" + body)
+            "2-core machine).\n\n" + body + "\n\n" + grid_markdown(grec.get("grid")))
+
+
+def grid_markdown(grid: dict | None) -> str:
+    """The GPU record's ``grid`` block (``leukcore gpu grid``): the experiment grid run one at a
+    time against several at once on one GPU, as a table; "not measured yet" without one."""
+    head = "### Experiment grid on one GPU\n\n"
+    if not grid:
+        return head + ("Not measured yet: `leukcore gpu grid` (run by `tools/gpu_lease.sh` on a lent GPU) "
+                       "times the same experiments one at a time and several at once on one GPU.\n")
+    rows = []
+    for key, label in (("sequential", "one at a time (1 process, every CPU core)"),
+                       ("concurrent", f"{grid.get('workers', '?')} at once ({grid.get('threads_per_worker', '?')} "
+                                      "CPU threads each, same GPU)")):
+        b = grid.get(key) or {}
+        rows.append([label, _f(b.get("wall_s"), ".0f"), _f(b.get("images_per_s"), ".0f")])
+    same = "identical" if grid.get("identical_keys") else "**different**"
+    diff = grid.get("max_abs_metric_diff")
+    text = (head + f"{len(grid.get('experiments', []))} experiments ({', '.join(grid.get('experiments', []))}) at the "
+            f"`{grid.get('profile')}` profile" + (f" with {grid['epochs']} epochs" if grid.get("epochs") else "") +
+            f" on {grid.get('device', '?')}; images/s counts the training images of the whole grid (epochs x "
+            f"training images, summed) over its wall time, process start and data loading included.\n\n")
+    text += _md(rows, ["how", "wall time (s)", "training images/s"])
+    text += (f"\n\nSpeed-up of running them at once: **{_f(grid.get('speedup'), '.2f')}x**. Record keys: {same}; "
+             f"largest difference of any metric between the two runs: {_f(diff, '.2g')}"
+             f" ({grid.get('note', '')}).\n")
+    return text
 
 
 def bench_table_text(record: dict) -> str:

@@ -5,6 +5,7 @@
     leukcore experiments --paper ID --profile P
     leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
     leukcore bench [--quick]
+    leukcore gpu pack|unpack|check-data|run|grid|pool|collect   (a lent GPU: see README)
 """
 from __future__ import annotations
 
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         register_cli = None
     if register_cli is not None:
         register_cli(sub)
+    from .gpu_lease import register_cli as register_gpu
+
+    register_gpu(sub)
     return p
 
 

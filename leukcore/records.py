@@ -81,10 +81,23 @@ def device_description(device: str) -> str:
         try:
             import torch
 
-            return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+            driver = _nvidia_driver()
+            return (f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}"
+                    + (f", driver {driver})" if driver else ")"))
         except Exception:  # noqa: BLE001 - description only
             return device
     return f"CPU: {cpu_model()}, {os.cpu_count()} cores"
+
+
+def _nvidia_driver() -> str | None:
+    """The NVIDIA driver version (``nvidia-smi``), or None where it cannot be read."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+        line = out.stdout.strip().splitlines()
+        return line[0].strip() if out.returncode == 0 and line else None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def cpu_model() -> str:

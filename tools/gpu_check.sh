@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The GPU checks of this study, in one call on a lent GPU machine (see DEVELOPERS.md, "GPU").
+# The GPU benchmark of this study, in one call on a lent GPU machine (see DEVELOPERS.md, "GPU").
+# For paper-profile records use tools/gpu_lease.sh (README, "The next GPU lease, step by step"):
+# it carries the full dataset, runs the pending work in the study's order and packs it as it goes.
 #
 #   bash tools/gpu_check.sh OUT_DIR [DATA_ROOT] [SECONDS]
 #
