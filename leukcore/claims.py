@@ -20,6 +20,11 @@ averaging      no        as stated by the paper: null (unstated) or one of :data
 class          no        class name for per-class claims
 source         yes       table / section / figure (several separated by ``;``)
 note           no        free text
+actual_metric  no        the quantity the number really is, when the paper names it wrongly
+                         (one of :data:`METRICS`; e.g. a training accuracy printed as
+                         "accuracy"); the audit reports such claims as mislabelled only
+actual_of      no        id of the claim (same paper) that prints the same quantity under its
+                         right name (e.g. Table 2's recall for a recall the text calls accuracy)
 =============  ========  ===================================================================
 
 Values are written in the YAML exactly as printed (``98.90`` stays ``98.90``); the loader
@@ -70,7 +75,7 @@ AVERAGINGS: tuple[str, ...] = ("macro", "weighted", "binary", "per-class", "micr
 REQUIRED: tuple[str, ...] = (
     "id", "model", "experiment", "dataset", "metric", "value", "unit", "source",
 )
-OPTIONAL: tuple[str, ...] = ("setting", "std", "averaging", "class", "note")
+OPTIONAL: tuple[str, ...] = ("setting", "std", "averaging", "class", "note", "actual_metric", "actual_of")
 ANNOTATION_KEYS: frozenset[str] = frozenset({
     "sum_of", "difference_of", "total_ref", "labels", "eval_pool", "balanced_eval",
     "positive", "rounded_display",
@@ -78,8 +83,10 @@ ANNOTATION_KEYS: frozenset[str] = frozenset({
 COLUMNS: tuple[str, ...] = (
     "paper", "id", "model", "experiment", "dataset", "setting", "metric", "value", "unit",
     "std", "averaging", "class", "source", "note", "printed", "resolution", "value01",
+    "actual_metric", "actual_of",
 )
-_TEXT_COLUMNS = ("model", "experiment", "dataset", "averaging", "class", "note", "printed")
+_TEXT_COLUMNS = ("model", "experiment", "dataset", "averaging", "class", "note", "printed", "actual_metric",
+                 "actual_of")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 LEDGER_DIR = Path(__file__).resolve().parent / "ledger"
 #: libyaml's safe loader when available (same semantics as yaml.safe_load, faster)
@@ -177,6 +184,17 @@ def validate(doc: Any, filename: str | None = None) -> dict:
             fail("std", f"must be a non-negative number, got {std!r}")
         if not isinstance(c["source"], str) or not c["source"].strip():
             fail("source", "must be a non-empty string")
+        actual = c.get("actual_metric")
+        if actual is not None and (actual not in METRICS or actual == metric):
+            fail("actual_metric", f"must be a metric other than {metric!r}, one of {', '.join(METRICS)}")
+        if c.get("actual_of") is not None and actual is None:
+            fail("actual_of", "needs actual_metric (what the number really is)")
+    ids = {c["id"] for c in claims}
+    for c in claims:
+        ref = c.get("actual_of")
+        if ref is not None and (ref not in ids or ref == c["id"]):
+            raise ValueError(f"{where}: claim {c['id']!r}: field 'actual_of': {ref!r} is not another claim "
+                             f"of this ledger")
     return doc
 
 
@@ -258,6 +276,8 @@ def claims_frame(doc: dict, printed: dict[str, str] | None = None):
             "printed": text,
             "resolution": resolution_of(text) if text is not None else float("nan"),
             "value01": v01,
+            "actual_metric": c.get("actual_metric"),
+            "actual_of": c.get("actual_of"),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     for col in _TEXT_COLUMNS:
