@@ -365,8 +365,9 @@ def _letter_heading(line: str) -> str | None:
 def locate(text: str, location: str) -> list[tuple[int, int]]:
     """Line ranges ``[start, end)`` of ``text`` that a source location names.
 
-    ``Table N`` / ``Table N.M``: the lines around each caption line (``Table N.`` / ``Table N:``); ``Section 4.7`` (numbered, with its subsections) up to the next heading that
-    is not inside it; ``Section III.B`` (roman, then lettered) up to the next heading of the same
+    ``Table N`` / ``Table N.M``: the lines around each caption line (``Table N.`` / ``Table N:``);
+    ``Section 4.7`` (numbered, with its subsections) up to the next heading that is not inside
+    it, or the next chapter; ``Section III.B`` (roman, then lettered) up to the next heading of the same
     kind; ``Chapter N`` up to the next chapter; ``Abstract`` up to the next heading. Empty
     when the location is not found.
     """
@@ -402,7 +403,8 @@ def locate(text: str, location: str) -> list[tuple[int, int]]:
         for i, line in enumerate(lines):
             if _section_number(line) == num:
                 end = next((j for j in range(i + 1, len(lines))
-                            if (n := _section_number(lines[j])) and not n.startswith(num + ".")), len(lines))
+                            if ((n := _section_number(lines[j])) and not n.startswith(num + "."))
+                            or re.match(r"(?i)^chapter\s+\d+\s*$", _clean(lines[j]))), len(lines))
                 out.append((i, end))
         return out
     m = re.fullmatch(r"(?i)section\s+([IVX]+)(?:\.([A-H]))?", loc)

@@ -53,7 +53,83 @@ def _read_protocol(paper: str) -> dict:
     doc = yaml.safe_load(path.read_text())
     if doc.get("paper") != paper:
         raise ValueError(f"{path}: 'paper' field {doc.get('paper')!r} does not match the file name")
+    check_sources(doc, path.name)
     return doc
+
+
+#: train keys a protocol may leave to their defaults (see ``_train_config``) and still annotate
+TRAIN_DEFAULT_KEYS = ("optimizer", "lr", "loss", "augment", "l2")
+
+
+def _models_of(doc: dict) -> tuple[set, set, dict]:
+    """(models and classifiers, fusion classifiers, {model: model_kw keys}) named by a protocol."""
+    models, classifiers, kws = set(), set(), {}
+    for spec in doc.get("experiments", []):
+        if spec.get("route") == "aggregate":
+            continue
+        if spec.get("model"):
+            models.add(spec["model"])
+            kws.setdefault(spec["model"], set()).update(spec.get("model_kw", {}))
+        if spec.get("route") == "fusion" and spec.get("classifier"):
+            classifiers.add(spec["classifier"])
+    for key, field_ in (("grid", "model"), ("feature_grid", "classifier")):
+        g = doc.get(key) or {}
+        vals = g.get(field_) or []
+        models.update(vals.values() if isinstance(vals, dict) else vals)
+    return models, classifiers, kws
+
+
+def setting_paths(doc: dict) -> tuple[list[str], set[str]]:
+    """(the setting paths a protocol must annotate in ``sources``, every path it may annotate).
+
+    Required: each key of ``train`` and ``split``, ``image_size``, ``preprocess`` and
+    ``center_crop`` when set, ``pretrained`` when set, ``models.<m>`` for each model or
+    classifier, ``classifiers.<c>`` for a fusion's classifier, ``model_kw.<m>.<k>`` for each
+    model option set, and ``grid.<k>`` for each grid dimension other than model / classifier.
+    Also allowed: the defaults a protocol relies on (``train.augment`` ...) and ``model_kw.<m>``.
+    """
+    req = [f"train.{k}" for k in doc.get("train", {})] + [f"split.{k}" for k in doc.get("split", {})]
+    req += [k for k in ("image_size", "preprocess", "center_crop", "pretrained") if doc.get(k) not in (None, False)]
+    models, classifiers, kws = _models_of(doc)
+    req += [f"models.{m}" for m in sorted(models)] + [f"classifiers.{c}" for c in sorted(classifiers)]
+    req += [f"model_kw.{m}.{k}" for m in sorted(kws) for k in sorted(kws[m])]
+    for key in ("grid", "feature_grid"):
+        req += [f"grid.{k}" for k in (doc.get(key) or {}) if k not in ("id", "model", "classifier")]
+    req = list(dict.fromkeys(req))
+    allowed = set(req) | {f"train.{k}" for k in TRAIN_DEFAULT_KEYS} | {f"model_kw.{m}" for m in models}
+    return req, allowed
+
+
+def check_sources(doc: dict, name: str = "<protocol>") -> None:
+    """Every setting of a protocol is annotated in its ``sources`` block, as ``{stated: where,
+    quote?: words, note?: ...}`` or ``{chosen: why, note?: ...}``, and every annotation names a real
+    setting; ValueError naming the file and the path otherwise."""
+    src = doc.get("sources")
+    if not isinstance(src, dict):
+        raise ValueError(f"{name}: missing 'sources' block (where each setting comes from)")
+    req, allowed = setting_paths(doc)
+    missing = [p for p in req if p not in src]
+    if missing:
+        raise ValueError(f"{name}: sources: no annotation for {missing}")
+    unknown = sorted(set(src) - allowed)
+    if unknown:
+        raise ValueError(f"{name}: sources: {unknown} are not settings of this protocol")
+    for path, ann in src.items():
+        if not isinstance(ann, dict) or len({"stated", "chosen"} & set(ann)) != 1:
+            raise ValueError(f"{name}: sources.{path}: needs exactly one of 'stated' (where) or 'chosen' (why)")
+        extra = set(ann) - {"stated", "chosen", "quote", "note"}
+        if extra or ("quote" in ann and "stated" not in ann):
+            raise ValueError(f"{name}: sources.{path}: unknown keys {sorted(extra) or ['quote (without stated)']}")
+        if not all(isinstance(v, str) and v.strip() for v in ann.values()):
+            raise ValueError(f"{name}: sources.{path}: values must be non-empty text")
+
+
+def setting_source(paper: str, path: str) -> str:
+    """``stated: <where>`` or ``chosen: <why>`` for one setting path of ``paper`` ('' if none)."""
+    ann = _read_protocol(paper).get("sources", {}).get(path)
+    if not ann:
+        return ""
+    return f"stated: {ann['stated']}" if "stated" in ann else f"chosen: {ann['chosen']}"
 
 
 def load_protocol(paper: str) -> dict:
@@ -290,7 +366,7 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
 # Deviation lines, generated from a run's settings
 # --------------------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)(:%)?\}")  # {path} or {path:%} (a fraction as a percentage)
 #: keys of a deviation entry in a protocol file (a plain string is ``{text: ...}``)
 DEVIATION_KEYS = ("text", "when")
 #: conditions a deviation entry may be limited by
@@ -339,10 +415,15 @@ def deviation_context(paper: str, exp: Experiment, settings: dict, *, seed: int 
 def _fill(text: str, ctx: dict) -> str | None:
     """``text`` with its ``{path}`` placeholders filled from ``ctx``; None when one is missing (the
     line does not apply to this run)."""
-    missing = [m for m in _PLACEHOLDER.findall(text) if m not in ctx]
+    missing = [m for m, _ in _PLACEHOLDER.findall(text) if m not in ctx]
     if missing:
         return None
-    return " ".join(_PLACEHOLDER.sub(lambda m: _show_value(ctx[m.group(1)]), text).split())
+
+    def show(m):
+        v = ctx[m.group(1)]
+        return f"{100 * float(v):g} %" if m.group(2) else _show_value(v)
+
+    return " ".join(_PLACEHOLDER.sub(show, text).split())
 
 
 def _applies(when: dict, ctx: dict) -> bool:
@@ -388,16 +469,17 @@ def _model_lines(lines: list[str], settings: dict, exp: Experiment) -> list[str]
     (an option given in ``model_kw``, the input size); the settings' own lines replace them."""
     kw = settings.get("model_kw") or {}
     size = settings.get("image_size")
-    out = []
+    out, dropped = [], False
     for line in lines:
         low = line.lower()
         if any(re.search(rf"\b{re.escape(k.replace('_', ' '))}\b|\b{re.escape(k)}\b", low) for k in kw):
+            dropped = True
             continue
         m = re.search(r"\binput (\d+)x(\d+)", low)
         if m and size is not None and int(m.group(1)) != size:
             continue
         out.append(line)
-    if kw:
+    if dropped:
         out.append(f"{exp.model} options as run: " + ", ".join(f"{k} {_show_value(v)}" for k, v in sorted(kw.items()))
                    + ".")
     return out
