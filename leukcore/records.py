@@ -17,6 +17,8 @@ any point leaves either the old record with its own predictions or the new recor
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import hashlib
 import json
@@ -128,19 +130,43 @@ def allow_dirty_default() -> bool:
     return os.environ.get(ALLOW_DIRTY_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def check_code(state: dict, profile: str, allow_dirty: bool | None = None) -> None:
+def check_code(state: dict, profile, allow_dirty: bool | None = None) -> None:
     """Refuse a ``paper``-profile run on a dirty tree unless ``allow_dirty`` (then its diff is recorded).
 
     Reduced profiles always run; their records carry the diff when the tree is dirty.
     """
     if allow_dirty is None:
         allow_dirty = allow_dirty_default()
+    profile = getattr(profile, "name", profile)  # a Profile or its name
     if profile == "paper" and state.get("dirty") and not allow_dirty:
         raise DirtyTreeError(
             f"refusing a paper-profile run: the code ({', '.join(CODE_PATHS)}) differs from commit "
             f"{(state.get('commit') or '?')[:12]}. Commit your changes, or pass allow_dirty=True "
             f"(leukcore reproduce --allow-dirty, or {ALLOW_DIRTY_ENV}=1) to run anyway with the diff "
             f"stored beside the record.")
+
+
+_SNAPSHOT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("leukcore_code_snapshot", default=None)
+
+
+@contextlib.contextmanager
+def code_snapshot(profile: str | None = None, allow_dirty: bool | None = None):
+    """Read the code state once, at the start of a run (refusing a dirty paper-profile run, see
+    :func:`check_code`); :func:`current_code_state` inside the block returns it, so a record
+    written at the end names the code that started, even if the tree changed meanwhile."""
+    state = code_state()
+    if profile is not None:
+        check_code(state, profile, allow_dirty)
+    token = _SNAPSHOT.set(state)
+    try:
+        yield state
+    finally:
+        _SNAPSHOT.reset(token)
+
+
+def current_code_state() -> dict:
+    """The state read by the enclosing :func:`code_snapshot`, else the code as it is now."""
+    return _SNAPSHOT.get() or code_state()
 
 
 def code_block(state: dict) -> tuple[dict, str | None]:

@@ -182,3 +182,20 @@ def test_committed_records_keep_their_settings_hash():
             continue
         now = X._settings(r["paper"], exp, get_profile(r["profile"]))
         assert R.settings_hash(now) == r["settings_hash"], r["_path"]
+
+
+def test_audits_read_the_code_before_running(monkeypatch):
+    from leukcore import audits as A
+
+    states = iter([{"commit": "d" * 40, "dirty": True, "source_sha256": "0" * 64, "diff": "x"}])
+    monkeypatch.setattr(R, "code_state", lambda *a: next(states))
+    monkeypatch.delenv(R.ALLOW_DIRTY_ENV, raising=False)
+    with pytest.raises(R.DirtyTreeError):
+        A.run_audit("shortcut_colour", "paper")
+    # inside a snapshot, the state read at the start is what a record names, however the tree changes
+    states = iter([{"commit": "e" * 40, "dirty": False, "source_sha256": "1" * 64, "diff": None},
+                   {"commit": "f" * 40, "dirty": True, "source_sha256": "2" * 64, "diff": "later"}])
+    with R.code_snapshot("paper"):
+        assert R.current_code_state()["commit"] == "e" * 40
+        assert R.current_code_state()["commit"] == "e" * 40
+    assert R.current_code_state()["commit"] == "f" * 40  # outside: read now
