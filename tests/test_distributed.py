@@ -39,7 +39,7 @@ needs_ray = pytest.mark.skipif(not HAVE_RAY, reason='ray is not installed (pip i
 
 #: What may differ between two runs of the same experiment: when and how long, and the commit
 #: (others may commit between the two runs of a long test session).
-VOLATILE = {"wall_time_s", "written_at", "_path", "commit", "history"}
+VOLATILE = {"wall_time_s", "written_at", "_path", "commit", "code", "history"}
 
 #: The Ray run (a subprocess): run_grid's pending list gains one experiment that does not exist
 #: (patched in the driver only), so its task raises on the worker while the others must go on.
