@@ -2,7 +2,9 @@
 
 A paper's protocol (``leukcore/protocols/<paper>.yaml``) is data: dataset, split rule, image
 size, training recipe, the experiments (listed, or a ``grid`` that expands to them), and the
-deviations we had to make.  :func:`list_experiments` expands it at a profile;
+deviations we had to make (templates filled from each run's settings: :func:`deviation_lines`), and
+``sources``, where each setting comes from (``stated`` by the paper, with where and a quote, or
+``chosen`` by us, with why; :func:`check_sources`; not hashed).  :func:`list_experiments` expands it at a profile;
 :func:`run_experiment` trains and evaluates one experiment and writes its run record;
 :func:`get_or_run` returns an existing complete record with the same key instead of rerunning.
 :func:`run_grid` runs many, in process (``executor="local"``, the default) or as Ray tasks.
@@ -506,6 +508,20 @@ def deviation_lines(paper: str, exp: Experiment, settings: dict, *, seed: int = 
     out += _profile_lines(paper, settings, ctx)
     out += _model_lines(list(model_lines), settings, exp)
     return list(dict.fromkeys(out))
+
+
+def record_deviations(rec: dict) -> list[str]:
+    """A record's deviation lines regenerated from its own settings by today's templates (for
+    records written before the lines were generated, whose fixed text can contradict their
+    settings); the model's interpretation lines it stored (``interpretation:`` / ``deviation:``
+    / the ImageNet line) pass through the same filter as at run time."""
+    exp = get_experiment(rec["paper"], rec["experiment"])
+    if exp.route == "aggregate":
+        return list(rec.get("deviations", []))
+    model = [d for d in rec.get("deviations", []) if d.startswith(("interpretation:", "deviation:"))
+             or d.startswith("ImageNet weights unavailable")]
+    n = len(rec.get("split", {}).get("folds", [])) or None
+    return deviation_lines(rec["paper"], exp, rec["settings"], seed=rec.get("seed") or 0, model_lines=model, n_folds=n)
 
 
 def protocol_deviations(paper: str, profile: str = "paper") -> pd.DataFrame:

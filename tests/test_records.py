@@ -199,3 +199,15 @@ def test_audits_read_the_code_before_running(monkeypatch):
         assert R.current_code_state()["commit"] == "e" * 40
         assert R.current_code_state()["commit"] == "e" * 40
     assert R.current_code_state()["commit"] == "f" * 40  # outside: read now
+
+
+def test_old_records_deviations_regenerate_from_their_settings():
+    """Vijayalakshmi's DSCNet record (written with fixed text) says dropout 0.3 / 0.2 but trained with
+    0.1; regenerated from its settings, its lines agree with them."""
+    path = ROOT / "results" / "dscnet_vijayalakshmi" / "paper" / "dscnet.json"
+    rec = R.read_record(path)
+    assert rec["settings"]["model_kw"]["dropout"] == [0.1, 0.1]
+    lines = X.record_deviations(rec)
+    assert not any("0.3 / 0.2" in d for d in lines)
+    assert any("dropout 0.1 / 0.1" in d for d in lines)
+    assert any(d.startswith("interpretation: conv blocks") for d in lines)  # the model's other lines stay
