@@ -461,8 +461,9 @@ def _trainings(proto: dict, exp, prof) -> int:
     if exp.route == "aggregate":
         return 0
     split = proto["split"]
-    if split["kind"] == "kfold":
-        k = int(split["k"])
+    cv = split.get("cv")  # a held-out test part and k-fold CV over the rest (Haque's CNNs)
+    if split["kind"] == "kfold" or (cv and exp.route in cv.get("routes", ["cnn"])):
+        k = int(split["k"] if split["kind"] == "kfold" else cv["k"])
         return min(k, prof.max_folds) if prof.max_folds else k
     return 1
 
@@ -482,6 +483,10 @@ def _sizes(proto: dict, exp) -> tuple[float, float, float]:
         fr = split["within_fold"]
     else:
         fr = split["fractions"]
+        cv = split.get("cv")
+        if cv and exp.route in cv.get("routes", ["cnn"]):
+            k, dev = int(cv["k"]), n * (1 - fr.get("test", 0))
+            return dev * (k - 1) / k, dev / k, n * fr.get("test", 0)
     return n * fr.get("train", 0), n * fr.get("val", 0), n * fr.get("test", 0)
 
 
