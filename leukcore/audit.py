@@ -22,6 +22,11 @@ enter the rules written for them (:func:`difference_recompute`, :func:`per_class
 :func:`text_vs_table`). "The same row" means the same paper, model, dataset and setting (the
 setting compared without the annotation keys :data:`leukcore.claims.ANNOTATION_KEYS`).
 
+Mislabelled numbers. A claim with ``actual_metric`` is a number the paper prints under the
+wrong name (a training accuracy in a column of test accuracies, a recall called accuracy). Only
+:func:`mislabelled` sees it, and reports it as what it is; the other rules see the ledger without
+it, so the same number is not also reported as a bad average or a conflicting printing.
+
 Notation used in the docstrings: for a class ``c`` with ``TP_c, FP_c, FN_c, TN_c`` counted one
 versus rest, recall ``R_c = TP_c/(TP_c+FN_c)``, precision ``P_c = TP_c/(TP_c+FP_c)``,
 specificity ``S_c = TN_c/(TN_c+FP_c)``, ``F1_c = 2 P_c R_c/(P_c+R_c)``; ``N`` test images,
@@ -113,6 +118,7 @@ def _records(df) -> list[SimpleNamespace]:
             v01=v01, h01=h01, skey=_skey(setting),
             plain=("bound" not in setting and "statistic" not in setting),
             rate=(not is_cm and unit in ("percent", "fraction")),
+            actual_metric=_none(row.get("actual_metric")), actual_of=_none(row.get("actual_of")),
         ))
     return recs
 
@@ -198,6 +204,45 @@ def _pool_composition(recs) -> dict:
 
 
 # --------------------------------------------------------------------------- rules
+
+_LONG = {"sensitivity": "recall (sensitivity)", "f1": "F1", "auc": "AUC", "train_accuracy": "training accuracy",
+         "val_accuracy": "validation accuracy", "train_loss": "training loss", "val_loss": "validation loss",
+         "error_rate": "error rate", "time_s": "time"}
+
+
+@rule("mislabelled")
+def mislabelled(recs) -> list[dict]:
+    """A number printed under the wrong name (ledger field ``actual_metric``), checked against the
+    claim that prints the same quantity under its right name (``actual_of``).
+
+    The finding says what the number is and where the paper prints it correctly; when the two
+    printings differ beyond rounding, the mislabelled one is also a misprint and the finding says
+    so. **Error**: a reader taking the label at its word compares the wrong quantity.
+    """
+    out = []
+    by_id = {(r.paper, r.id): r for r in recs}
+    for r in recs:
+        if r.actual_metric is None:
+            continue
+        ref = by_id.get((r.paper, r.actual_of)) if r.actual_of else None
+        said, actual = _LONG.get(r.metric, r.metric), _LONG.get(r.actual_metric, r.actual_metric)
+        where = r.source.split(";")[0].strip()
+        text = f"{where} calls {r.printed} {said}; it is {actual}"
+        rows = [r]
+        if ref is not None:
+            rows.append(ref)
+            text += f", printed as {_show(ref)}"
+            if r.rate and ref.rate:
+                apart = abs(r.v01 - ref.v01) > r.h01 + ref.h01 + EPS
+            else:
+                apart = abs(float(r.value) - float(ref.value)) > r.half + ref.half + EPS
+            if apart:
+                text += f", and misprinted ({r.printed} for {ref.printed})"
+        text += (f". A mislabelled number, not a second measurement of {said}: compare it with "
+                 f"the {actual} it is.")
+        out.append(_finding("mislabelled", rows, text, "error"))
+    return out
+
 
 @rule("f1_outside_pr")
 def f1_outside_pr(recs) -> list[dict]:
@@ -881,9 +926,10 @@ def audit_claims(claims_df=None, rules: list[str] | None = None):
     if unknown:
         raise ValueError(f"unknown audit rule(s) {unknown}; valid: {', '.join(RULES)}")
     recs = _records(claims_df)
+    named_right = [r for r in recs if r.actual_metric is None]  # mislabelled numbers: their own rule only
     findings = []
     for n in names:
-        findings.extend(RULES[n](recs))
+        findings.extend(RULES[n](recs if n == "mislabelled" else named_right))
     df = pd.DataFrame(findings, columns=list(FINDING_COLUMNS))
     if len(df):
         order = {"error": 0, "warning": 1}
@@ -891,3 +937,18 @@ def audit_claims(claims_df=None, rules: list[str] | None = None):
                 .sort_values(["paper", "_s", "rule"], kind="stable")
                 .drop(columns="_s").reset_index(drop=True))
     return df
+
+
+CONSISTENCY_COLUMNS = ("rule", "paper", "claims", "printed", "implication", "severity")
+
+
+def consistency_findings(paper: str | None = None):
+    """The ledger's consistency findings for one paper (or all): a DataFrame with the columns
+    :data:`CONSISTENCY_COLUMNS` (``claims``: the claim ids, comma-separated), errors first.
+
+    What ``leukcore claims --consistency`` prints; unknown paper ids raise ValueError.
+    """
+    df = audit_claims(load_claims(paper))
+    df = df.rename(columns={"claim_ids": "claims"})
+    df["claims"] = [", ".join(ids) for ids in df["claims"]]
+    return df[list(CONSISTENCY_COLUMNS)].reset_index(drop=True)

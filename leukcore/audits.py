@@ -77,8 +77,8 @@ import pandas as pd
 
 from . import data as D
 from .profiles import Profile, get_profile
-from .records import (device_description, git_commit, library_versions, read_complete, record_path, settings_hash,
-                      write_record)
+from .records import (code_block, code_snapshot, current_code_state, device_description, git_commit, library_versions,
+                      read_complete, record_path, settings_hash, write_record)
 
 PAPER = "audits"
 
@@ -503,11 +503,13 @@ def _resolve_device(device: str) -> str:
 def _record(audit_id: str, prof: Profile, seed: int, settings: dict, dataset: dict, t0: float, device: str,
             results: dict, rows: list[dict], headline: str, deviations: list[str], *, status: str = "complete",
             **extra) -> dict:
+    code = current_code_state()  # read when the audit started (run_audit's snapshot)
     return {"status": status, "paper": PAPER, "experiment": audit_id, "title": AUDITS[audit_id]["title"],
             "question": AUDITS[audit_id]["question"], "profile": prof.name, "seed": int(seed),
             "settings": settings, "settings_hash": settings_hash(settings), "dataset": dataset,
             "results": results, "rows": rows, "headline": headline, "deviations": deviations,
-            "commit": git_commit(), "versions": library_versions(), "device": device_description(device),
+            "commit": git_commit(state=code), "code": code_block(code)[0], "_diff": code_block(code)[1],
+            "versions": library_versions(), "device": device_description(device),
             "wall_time_s": round(time.perf_counter() - t0, 2), **extra}
 
 
@@ -1194,7 +1196,8 @@ AUDIT_FUNCTIONS: dict[str, Callable[..., dict]] = {
 def run_audit(audit_id: str, profile: str = "smoke", **kw) -> dict:
     """Run one audit by id (keyword arguments as the audit functions); write and return its record."""
     _check_audit(audit_id)
-    return AUDIT_FUNCTIONS[audit_id](profile, **kw)
+    with code_snapshot(profile, kw.pop("allow_dirty", None)):  # the code, read before training
+        return AUDIT_FUNCTIONS[audit_id](profile, **kw)
 
 
 def audit_fingerprint(audit_id: str, profile: str = "smoke", data_root=None, seed: int = 0) -> str | None:

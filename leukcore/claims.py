@@ -20,6 +20,11 @@ averaging      no        as stated by the paper: null (unstated) or one of :data
 class          no        class name for per-class claims
 source         yes       table / section / figure (several separated by ``;``)
 note           no        free text
+actual_metric  no        the quantity the number really is, when the paper names it wrongly
+                         (one of :data:`METRICS`; e.g. a training accuracy printed as
+                         "accuracy"); the audit reports such claims as mislabelled only
+actual_of      no        id of the claim (same paper) that prints the same quantity under its
+                         right name (e.g. Table 2's recall for a recall the text calls accuracy)
 =============  ========  ===================================================================
 
 Values are written in the YAML exactly as printed (``98.90`` stays ``98.90``); the loader
@@ -70,7 +75,7 @@ AVERAGINGS: tuple[str, ...] = ("macro", "weighted", "binary", "per-class", "micr
 REQUIRED: tuple[str, ...] = (
     "id", "model", "experiment", "dataset", "metric", "value", "unit", "source",
 )
-OPTIONAL: tuple[str, ...] = ("setting", "std", "averaging", "class", "note")
+OPTIONAL: tuple[str, ...] = ("setting", "std", "averaging", "class", "note", "actual_metric", "actual_of")
 ANNOTATION_KEYS: frozenset[str] = frozenset({
     "sum_of", "difference_of", "total_ref", "labels", "eval_pool", "balanced_eval",
     "positive", "rounded_display",
@@ -78,8 +83,10 @@ ANNOTATION_KEYS: frozenset[str] = frozenset({
 COLUMNS: tuple[str, ...] = (
     "paper", "id", "model", "experiment", "dataset", "setting", "metric", "value", "unit",
     "std", "averaging", "class", "source", "note", "printed", "resolution", "value01",
+    "actual_metric", "actual_of",
 )
-_TEXT_COLUMNS = ("model", "experiment", "dataset", "averaging", "class", "note", "printed")
+_TEXT_COLUMNS = ("model", "experiment", "dataset", "averaging", "class", "note", "printed", "actual_metric",
+                 "actual_of")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 LEDGER_DIR = Path(__file__).resolve().parent / "ledger"
 #: libyaml's safe loader when available (same semantics as yaml.safe_load, faster)
@@ -177,6 +184,17 @@ def validate(doc: Any, filename: str | None = None) -> dict:
             fail("std", f"must be a non-negative number, got {std!r}")
         if not isinstance(c["source"], str) or not c["source"].strip():
             fail("source", "must be a non-empty string")
+        actual = c.get("actual_metric")
+        if actual is not None and (actual not in METRICS or actual == metric):
+            fail("actual_metric", f"must be a metric other than {metric!r}, one of {', '.join(METRICS)}")
+        if c.get("actual_of") is not None and actual is None:
+            fail("actual_of", "needs actual_metric (what the number really is)")
+    ids = {c["id"] for c in claims}
+    for c in claims:
+        ref = c.get("actual_of")
+        if ref is not None and (ref not in ids or ref == c["id"]):
+            raise ValueError(f"{where}: claim {c['id']!r}: field 'actual_of': {ref!r} is not another claim "
+                             f"of this ledger")
     return doc
 
 
@@ -258,6 +276,8 @@ def claims_frame(doc: dict, printed: dict[str, str] | None = None):
             "printed": text,
             "resolution": resolution_of(text) if text is not None else float("nan"),
             "value01": v01,
+            "actual_metric": c.get("actual_metric"),
+            "actual_of": c.get("actual_of"),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     for col in _TEXT_COLUMNS:
@@ -297,3 +317,170 @@ def load_claims(paper_id: str | None = None):
     for col in _TEXT_COLUMNS:  # missing text fields are None (never NaN), whatever concat did
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
+
+
+# --------------------------------------------------------------------------- source locations
+#: Where the papers' plain-text copies live (``../shared/papers`` from the project root).
+PAPERS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "papers"
+#: Lines around a table caption that belong to the table: tables are flattened before or after
+#: their caption (Vijayalakshmi prints captions below), so a few lines either side.
+TABLE_BEFORE, TABLE_AFTER = 12, 30
+_ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
+
+
+def paper_source(paper_id: str, papers_dir: str | Path | None = None) -> Path:
+    """The paper's plain-text file named by its ledger's ``source`` (in ``papers_dir``)."""
+    ledger_path(paper_id)
+    doc = yaml.load(ledger_path(paper_id).read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+    return Path(papers_dir or PAPERS_DIR) / doc["source"]
+
+
+def _clean(line: str) -> str:
+    return re.sub(r"[*#]", "", line).strip()
+
+
+def _is_toc(line: str) -> bool:
+    return "....." in line
+
+
+def _section_number(line: str) -> str | None:
+    """``'4.7.1'`` for a numbered heading line (``4.7.1 Title``, ``### **3.2 Title**``), else None."""
+    text = _clean(line)
+    if _is_toc(line) or len(text) > 120:
+        return None
+    m = re.match(r"^(\d+(?:\.\d+)*)\.?\s+[A-Z]", text)
+    return m.group(1) if m else None
+
+
+def _roman_heading(line: str) -> str | None:
+    m = re.match(r"^([IVX]+)\.\s+[A-Z]", _clean(line))
+    return m.group(1) if m and m.group(1) in _ROMAN and len(_clean(line)) < 80 else None
+
+
+def _letter_heading(line: str) -> str | None:
+    m = re.match(r"^([A-H])\.\s+[A-Z]", _clean(line))
+    return m.group(1) if m and len(_clean(line)) < 80 else None
+
+
+def locate(text: str, location: str) -> list[tuple[int, int]]:
+    """Line ranges ``[start, end)`` of ``text`` that a source location names.
+
+    ``Table N`` / ``Table N.M``: the lines around each caption line (``Table N.`` / ``Table N:``);
+    ``Section 4.7`` (numbered, with its subsections) up to the next heading that is not inside
+    it, or the next chapter; ``Section III.B`` (roman, then lettered) up to the next heading of the same
+    kind; ``Chapter N`` up to the next chapter; ``Abstract`` up to the next heading. Empty
+    when the location is not found.
+    """
+    lines = text.splitlines()
+    loc = re.sub(r"\s*\(.*$", "", location.strip())
+    out: list[tuple[int, int]] = []
+    m = re.fullmatch(r"(?i)table\s+(\d+(?:\.\d+)?)", loc)
+    if m:
+        # a caption: "Table 2." / "Table 2:" / "TABLE 2:" / "Table 5.1." (not "Table 2 presents ...")
+        pat = re.compile(rf"(?i)^table\s+{re.escape(m.group(1))}(?![\d])(?!\.\d)\s*[.:]")
+        for i, line in enumerate(lines):
+            if pat.match(_clean(line)) and not _is_toc(line):
+                out.append((max(0, i - TABLE_BEFORE), min(len(lines), i + TABLE_AFTER)))
+        return out
+    m = re.fullmatch(r"(?i)chapter\s+(\d+)", loc)
+    if m:
+        heads = [i for i, line in enumerate(lines) if re.match(r"(?i)^chapter\s+\d+\s*$", _clean(line))]
+        for k, i in enumerate(heads):
+            if re.match(rf"(?i)^chapter\s+{m.group(1)}\s*$", _clean(lines[i])):
+                out.append((i, heads[k + 1] if k + 1 < len(heads) else len(lines)))
+        return out
+    if loc.lower() == "abstract":
+        for i, line in enumerate(lines):
+            if re.match(r"(?i)^abstract\b", _clean(line)):
+                end = next((j for j in range(i + 1, len(lines)) if _section_number(lines[j]) or
+                            _roman_heading(lines[j]) or lines[j].startswith("#")), len(lines))
+                out.append((i, end))
+                break
+        return out
+    m = re.fullmatch(r"(?i)section\s+(\d+(?:\.\d+)*)", loc)
+    if m:
+        num = m.group(1)
+        for i, line in enumerate(lines):
+            if _section_number(line) == num:
+                end = next((j for j in range(i + 1, len(lines))
+                            if ((n := _section_number(lines[j])) and not n.startswith(num + "."))
+                            or re.match(r"(?i)^chapter\s+\d+\s*$", _clean(lines[j]))), len(lines))
+                out.append((i, end))
+        return out
+    m = re.fullmatch(r"(?i)section\s+([IVX]+)(?:\.([A-H]))?", loc)
+    if m:
+        roman, letter = m.group(1), m.group(2)
+        for i, line in enumerate(lines):
+            if _roman_heading(line) != roman:
+                continue
+            end = next((j for j in range(i + 1, len(lines)) if _roman_heading(lines[j])), len(lines))
+            if letter is None:
+                out.append((i, end))
+                continue
+            for j in range(i + 1, end):
+                if _letter_heading(lines[j]) == letter:
+                    e = next((k for k in range(j + 1, end) if _letter_heading(lines[k])), end)
+                    out.append((j, e))
+        return out
+    return out
+
+
+def region_text(text: str, location: str) -> str:
+    """The text of every range :func:`locate` finds for ``location`` (empty when none)."""
+    lines = text.splitlines()
+    return "\n".join("\n".join(lines[a:b]) for a, b in locate(text, location))
+
+
+def _number_text(text: str) -> str:
+    """Numbers as plain digits: thousands separators dropped (``535,010`` -> ``535010``)."""
+    return re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text)
+
+
+def printed_in(region: str, printed: str) -> bool:
+    """Whether the number ``printed`` appears in ``region`` as a number (not inside a longer one)."""
+    p = _number_text(printed.strip())
+    return re.search(rf"(?<![\d.]){re.escape(p)}(?![\d])(?!\.\d)", _number_text(region)) is not None
+
+
+def _numbers(region: str) -> list[float]:
+    out = []
+    for tok in re.findall(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?", _number_text(region)):
+        try:
+            out.append(float(tok))
+        except ValueError:
+            continue
+    return out
+
+
+def value_in(region: str, value: float, printed: str | None = None, *, first: bool = True) -> bool:
+    """Whether a claim's value appears in ``region``.
+
+    At a claim's first location the number must appear as printed (``printed``), or, for a
+    number the paper prints with limited digits, in scientific notation of the same value
+    (``1.8e+02`` for 180). At a further location the paper may print it otherwise (``0.90`` in a
+    table, ``90%`` in the text): any number in the region equal to the value, or to it as a
+    percentage or a fraction, will do.
+    """
+    if printed is not None and printed_in(region, printed):
+        return True
+    v = float(value)
+    if first:
+        sci = re.findall(r"(?<![\d.])\d+(?:\.\d+)?e[+-]?\d+", region)
+        return any(math.isclose(float(t), v, rel_tol=1e-9) for t in sci)
+    return any(math.isclose(c, v, rel_tol=1e-9, abs_tol=1e-12) for t in _numbers(region) for c in (t, t / 100, t * 100))
+
+
+def quotes_of(location: str) -> list[str]:
+    """The single-quoted passages in a source's parenthetical (``Section 4.8 ('around 90%')``),
+    split at ellipses (``...`` marks words left out), each fragment of at least 4 characters."""
+    m = re.search(r"\((.*)\)\s*$", location)
+    if not m:
+        return []
+    out = []
+    for q in re.findall(r"'([^']{4,})'", m.group(1)):
+        out += [f.strip() for f in re.split(r"\.\.\.|…", q) if len(f.strip()) >= 4]
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 
@@ -68,6 +69,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .runner import list_notebooks, reproduce
 
     get_profile(args.profile)
+    if getattr(args, "allow_dirty", False):  # paper-profile runs on uncommitted code record its diff
+        from .records import ALLOW_DIRTY_ENV
+
+        os.environ[ALLOW_DIRTY_ENV] = "1"
     papers = list_notebooks() if args.paper == "all" else [args.paper]
     for p in papers:
         if p not in list_notebooks():
@@ -124,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-train", action="store_true",
                    help="render pages from existing records only; experiments without one show as 'not run'")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--allow-dirty", action="store_true",
+                   help="let paper-profile runs use uncommitted code; its diff is stored beside each record")
     r.set_defaults(func=_cmd_reproduce)
 
     try:

@@ -242,6 +242,8 @@ def execute_task(paper: str, experiment: str, profile: str, *, data_root: str | 
     written = json.loads(out["record"])
     if written.get("predictions"):
         out["predictions"] = path.with_name(written["predictions"]).read_text()
+    if (written.get("code") or {}).get("diff"):  # the uncommitted code the worker ran, kept beside its record
+        out["diff"] = path.with_name(written["code"]["diff"]).read_text()
     base = record_path(paper, profile, experiment, work).parent
     ckpt = base / "checkpoints" / run_name(experiment, seed)
     if ckpt.is_dir():
@@ -320,6 +322,8 @@ def write_task_output(out: dict, results_dir=None) -> dict:
         if text != out["predictions"] and rec.get("predictions_sha256"):
             rec["predictions_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         atomic_write_text(path.with_name(rec["predictions"]), text)
+    if out.get("diff") is not None and (rec.get("code") or {}).get("diff"):
+        atomic_write_text(path.with_name(rec["code"]["diff"]), out["diff"])  # verbatim: its name carries its hash
     for rel, blob in (out.get("artifacts") or {}).items():
         dest = path.parent / rel
         if path.parent.resolve() not in dest.resolve().parents:
@@ -457,8 +461,9 @@ def _trainings(proto: dict, exp, prof) -> int:
     if exp.route == "aggregate":
         return 0
     split = proto["split"]
-    if split["kind"] == "kfold":
-        k = int(split["k"])
+    cv = split.get("cv")  # a held-out test part and k-fold CV over the rest (Haque's CNNs)
+    if split["kind"] == "kfold" or (cv and exp.route in cv.get("routes", ["cnn"])):
+        k = int(split["k"] if split["kind"] == "kfold" else cv["k"])
         return min(k, prof.max_folds) if prof.max_folds else k
     return 1
 
@@ -478,6 +483,10 @@ def _sizes(proto: dict, exp) -> tuple[float, float, float]:
         fr = split["within_fold"]
     else:
         fr = split["fractions"]
+        cv = split.get("cv")
+        if cv and exp.route in cv.get("routes", ["cnn"]):
+            k, dev = int(cv["k"]), n * (1 - fr.get("test", 0))
+            return dev * (k - 1) / k, dev / k, n * fr.get("test", 0)
     return n * fr.get("train", 0), n * fr.get("val", 0), n * fr.get("test", 0)
 
 

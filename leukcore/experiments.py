@@ -2,7 +2,9 @@
 
 A paper's protocol (``leukcore/protocols/<paper>.yaml``) is data: dataset, split rule, image
 size, training recipe, the experiments (listed, or a ``grid`` that expands to them), and the
-deviations we had to make.  :func:`list_experiments` expands it at a profile;
+deviations we had to make (templates filled from each run's settings: :func:`deviation_lines`), and
+``sources``, where each setting comes from (``stated`` by the paper, with where and a quote, or
+``chosen`` by us, with why; :func:`check_sources`; not hashed).  :func:`list_experiments` expands it at a profile;
 :func:`run_experiment` trains and evaluates one experiment and writes its run record;
 :func:`get_or_run` returns an existing complete record with the same key instead of rerunning.
 :func:`run_grid` runs many, in process (``executor="local"``, the default) or as Ray tasks.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import re
 import sys
 import time
 import traceback
@@ -25,8 +28,8 @@ import yaml
 
 from . import data as D
 from .profiles import Profile, get_profile
-from .records import (device_description, git_commit, library_versions, read_predictions,
-                      read_record, record_path, run_name, settings_hash, write_record)
+from .records import (check_code, code_block, code_state, device_description, git_commit, library_versions,
+                      read_predictions, read_record, record_path, run_name, settings_hash, write_record)
 
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
 #: Metric paths that get a bootstrap interval in every record.
@@ -55,7 +58,83 @@ def _read_protocol(paper: str) -> dict:
     from .train import check_train_keys
 
     check_train_keys(doc.get("train", {}), f"{path.name} 'train'")
+    check_sources(doc, path.name)
     return doc
+
+
+#: train keys a protocol may leave to their defaults (see ``_train_config``) and still annotate
+TRAIN_DEFAULT_KEYS = ("optimizer", "lr", "loss", "augment", "l2")
+
+
+def _models_of(doc: dict) -> tuple[set, set, dict]:
+    """(models and classifiers, fusion classifiers, {model: model_kw keys}) named by a protocol."""
+    models, classifiers, kws = set(), set(), {}
+    for spec in doc.get("experiments", []):
+        if spec.get("route") == "aggregate":
+            continue
+        if spec.get("model"):
+            models.add(spec["model"])
+            kws.setdefault(spec["model"], set()).update(spec.get("model_kw", {}))
+        if spec.get("route") == "fusion" and spec.get("classifier"):
+            classifiers.add(spec["classifier"])
+    for key, field_ in (("grid", "model"), ("feature_grid", "classifier")):
+        g = doc.get(key) or {}
+        vals = g.get(field_) or []
+        models.update(vals.values() if isinstance(vals, dict) else vals)
+    return models, classifiers, kws
+
+
+def setting_paths(doc: dict) -> tuple[list[str], set[str]]:
+    """(the setting paths a protocol must annotate in ``sources``, every path it may annotate).
+
+    Required: each key of ``train`` and ``split``, ``image_size``, ``preprocess`` and
+    ``center_crop`` when set, ``pretrained`` when set, ``models.<m>`` for each model or
+    classifier, ``classifiers.<c>`` for a fusion's classifier, ``model_kw.<m>.<k>`` for each
+    model option set, and ``grid.<k>`` for each grid dimension other than model / classifier.
+    Also allowed: the defaults a protocol relies on (``train.augment`` ...) and ``model_kw.<m>``.
+    """
+    req = [f"train.{k}" for k in doc.get("train", {})] + [f"split.{k}" for k in doc.get("split", {})]
+    req += [k for k in ("image_size", "preprocess", "center_crop", "pretrained") if doc.get(k) not in (None, False)]
+    models, classifiers, kws = _models_of(doc)
+    req += [f"models.{m}" for m in sorted(models)] + [f"classifiers.{c}" for c in sorted(classifiers)]
+    req += [f"model_kw.{m}.{k}" for m in sorted(kws) for k in sorted(kws[m])]
+    for key in ("grid", "feature_grid"):
+        req += [f"grid.{k}" for k in (doc.get(key) or {}) if k not in ("id", "model", "classifier")]
+    req = list(dict.fromkeys(req))
+    allowed = set(req) | {f"train.{k}" for k in TRAIN_DEFAULT_KEYS} | {f"model_kw.{m}" for m in models}
+    return req, allowed
+
+
+def check_sources(doc: dict, name: str = "<protocol>") -> None:
+    """Every setting of a protocol is annotated in its ``sources`` block, as ``{stated: where,
+    quote?: words, note?: ...}`` or ``{chosen: why, note?: ...}``, and every annotation names a real
+    setting; ValueError naming the file and the path otherwise."""
+    src = doc.get("sources")
+    if not isinstance(src, dict):
+        raise ValueError(f"{name}: missing 'sources' block (where each setting comes from)")
+    req, allowed = setting_paths(doc)
+    missing = [p for p in req if p not in src]
+    if missing:
+        raise ValueError(f"{name}: sources: no annotation for {missing}")
+    unknown = sorted(set(src) - allowed)
+    if unknown:
+        raise ValueError(f"{name}: sources: {unknown} are not settings of this protocol")
+    for path, ann in src.items():
+        if not isinstance(ann, dict) or len({"stated", "chosen"} & set(ann)) != 1:
+            raise ValueError(f"{name}: sources.{path}: needs exactly one of 'stated' (where) or 'chosen' (why)")
+        extra = set(ann) - {"stated", "chosen", "quote", "note"}
+        if extra or ("quote" in ann and "stated" not in ann):
+            raise ValueError(f"{name}: sources.{path}: unknown keys {sorted(extra) or ['quote (without stated)']}")
+        if not all(isinstance(v, str) and v.strip() for v in ann.values()):
+            raise ValueError(f"{name}: sources.{path}: values must be non-empty text")
+
+
+def setting_source(paper: str, path: str) -> str:
+    """``stated: <where>`` or ``chosen: <why>`` for one setting path of ``paper`` ('' if none)."""
+    ann = _read_protocol(paper).get("sources", {}).get(path)
+    if not ann:
+        return ""
+    return f"stated: {ann['stated']}" if "stated" in ann else f"chosen: {ann['chosen']}"
 
 
 def load_protocol(paper: str) -> dict:
@@ -211,12 +290,25 @@ def experiment_split(paper: str, exp: Experiment, table: pd.DataFrame, profile: 
     """The protocol's split of ``table`` for this experiment: a list of ``{train, val?, test}`` parts.
 
     One element for a fixed split or a fold experiment; several for a cross-validated
-    experiment (capped at ``profile.max_folds``; their test predictions are pooled).
+    experiment (capped at ``profile.max_folds``; their test predictions are pooled).  A
+    ``fractions`` split with a ``cv`` block (``{k, routes}``) holds its test part out and runs
+    stratified k-fold over the rest for the experiments of those routes: fold ``f`` trains on
+    the other folds, validates on fold ``f`` and is tested on the held-out part.
     """
     split = _read_protocol(paper)["split"]
     kind = split["kind"]
     if kind == "fractions":
-        return [D.split_fractions(table, split["fractions"], seed=seed, group_by=split.get("group_by"))]
+        part = D.split_fractions(table, split["fractions"], seed=seed, group_by=split.get("group_by"))
+        cv = split.get("cv")
+        if not cv or exp.route not in cv.get("routes", ["cnn"]):
+            return [part]
+        # Haque et al.: the test part is held out; stratified k-fold over the rest (train + val),
+        # each fold validating on one k-th and training on the others, every fold tested on the test part
+        dev = [i for name in part if name != "test" for i in part[name]]
+        dev_table = table[table["id"].isin(set(dev))].reset_index(drop=True)
+        folds = D.split_kfold(dev_table, int(cv["k"]), seed=seed, group_by=split.get("group_by"))
+        folds = folds[: profile.max_folds] if profile.max_folds else folds
+        return [{"train": f["train"], "val": f["test"], "test": list(part["test"])} for f in folds]
     if kind == "kfold":
         folds = D.split_kfold(table, split["k"], seed=seed, group_by=split.get("group_by"))
         return folds[: profile.max_folds] if profile.max_folds else folds
@@ -278,6 +370,182 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# Deviation lines, generated from a run's settings
+# --------------------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)(:%)?\}")  # {path} or {path:%} (a fraction as a percentage)
+#: keys of a deviation entry in a protocol file (a plain string is ``{text: ...}``)
+DEVIATION_KEYS = ("text", "when")
+#: conditions a deviation entry may be limited by
+WHEN_KEYS = ("model", "route", "profile", "reduced_folds")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out[key] = v
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+    return out
+
+
+def _show_value(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return " / ".join(_show_value(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def deviation_context(paper: str, exp: Experiment, settings: dict, *, seed: int = 0, n_folds: int | None = None) -> dict:
+    """What a deviation template may name: every settings path (``train.lr``, ``model_kw.dropout``,
+    ``profile.name``, ``split.cv.k`` ...) plus ``seed``, ``model``, ``experiment``, ``folds_total``
+    (folds of the protocol's cross-validation, if any) and ``folds_run``."""
+    ctx = _flat(settings)
+    ctx.update({"seed": seed, "model": exp.model, "experiment": exp.id, "route": exp.route})
+    split = settings.get("split", {})
+    total = None
+    if split.get("kind") == "kfold":
+        total = int(split["k"])
+    elif split.get("cv") and exp.route in split["cv"].get("routes", ["cnn"]):
+        total = int(split["cv"]["k"])
+    if total is not None:
+        cap = settings.get("profile", {}).get("max_folds")
+        ctx["folds_total"] = total
+        ctx["folds_run"] = n_folds if n_folds is not None else min(total, cap or total)
+    return {k: v for k, v in ctx.items() if v is not None}
+
+
+def _fill(text: str, ctx: dict) -> str | None:
+    """``text`` with its ``{path}`` placeholders filled from ``ctx``; None when one is missing (the
+    line does not apply to this run)."""
+    missing = [m for m, _ in _PLACEHOLDER.findall(text) if m not in ctx]
+    if missing:
+        return None
+
+    def show(m):
+        v = ctx[m.group(1)]
+        return f"{100 * float(v):g} %" if m.group(2) else _show_value(v)
+
+    return " ".join(_PLACEHOLDER.sub(show, text).split())
+
+
+def _applies(when: dict, ctx: dict) -> bool:
+    for key, want in (when or {}).items():
+        if key not in WHEN_KEYS:
+            raise ValueError(f"unknown deviation condition {key!r}; valid: {', '.join(WHEN_KEYS)}")
+        if key == "reduced_folds":
+            reduced = "folds_total" in ctx and ctx["folds_run"] < ctx["folds_total"]
+            if reduced != bool(want):
+                return False
+            continue
+        have = ctx.get("profile.name") if key == "profile" else ctx.get(key)
+        if have not in (want if isinstance(want, list) else [want]):
+            return False
+    return True
+
+
+def _profile_lines(paper: str, settings: dict, ctx: dict) -> list[str]:
+    """Deviations a reduced profile makes, in words, from the run's settings (none at ``paper``)."""
+    proto = _read_protocol(paper)
+    prof = settings.get("profile", {})
+    name = prof.get("name", "?")
+    out = []
+    size, psize = settings.get("image_size"), proto.get("image_size")
+    if psize is not None and size != psize:
+        out.append(f"Input size {size}x{size} px ({name} profile, or the model's minimum); the protocol's is "
+                   f"{psize}x{psize}.")
+    t, pt = settings.get("train", {}), proto.get("train", {})
+    if "epochs" in pt and t.get("epochs") != pt["epochs"]:
+        out.append(f"Epochs: {t.get('epochs')} ({name} profile); the protocol's are {pt['epochs']}.")
+    if "batch_size" in pt and t.get("batch_size") != pt["batch_size"]:
+        out.append(f"Batch size: {t.get('batch_size')} ({name} profile); the protocol's is {pt['batch_size']}.")
+    if prof.get("max_per_class"):
+        out.append(f"At most {prof['max_per_class']} images per class ({name} profile; seeded, stratified).")
+    if "folds_total" in ctx and ctx["folds_run"] < ctx["folds_total"]:
+        out.append(f"Cross-validation: {ctx['folds_run']} of the {ctx['folds_total']} folds run ({name} profile, "
+                   f"max_folds {prof.get('max_folds')}); the protocol runs all {ctx['folds_total']}.")
+    return out
+
+
+def _model_lines(lines: list[str], settings: dict, exp: Experiment) -> list[str]:
+    """A model's interpretation lines, less those that state a value the run's settings set otherwise
+    (an option given in ``model_kw``, the input size); the settings' own lines replace them."""
+    kw = settings.get("model_kw") or {}
+    size = settings.get("image_size")
+    out, dropped = [], False
+    for line in lines:
+        low = line.lower()
+        if any(re.search(rf"\b{re.escape(k.replace('_', ' '))}\b|\b{re.escape(k)}\b", low) for k in kw):
+            dropped = True
+            continue
+        m = re.search(r"\binput (\d+)x(\d+)", low)
+        if m and size is not None and int(m.group(1)) != size:
+            continue
+        out.append(line)
+    if dropped:
+        out.append(f"{exp.model} options as run: " + ", ".join(f"{k} {_show_value(v)}" for k, v in sorted(kw.items()))
+                   + ".")
+    return out
+
+
+def deviation_lines(paper: str, exp: Experiment, settings: dict, *, seed: int = 0, model_lines: list[str] = (),
+                    n_folds: int | None = None) -> list[str]:
+    """A run's deviation lines, each generated from its settings, so that none can contradict them.
+
+    The protocol's ``deviations`` entries are templates (``"Learning rate: {train.lr}"``), with an
+    optional ``when`` (``model``, ``route``, ``profile``, ``reduced_folds``); an entry naming a
+    setting the run does not have does not apply to it. Then the reduced profile's own lines,
+    then the model's interpretation lines less those its settings override.
+    """
+    ctx = deviation_context(paper, exp, settings, seed=seed, n_folds=n_folds)
+    out = []
+    for entry in _read_protocol(paper).get("deviations", []):
+        entry = {"text": entry} if isinstance(entry, str) else entry
+        if not _applies(entry.get("when"), ctx):
+            continue
+        line = _fill(entry["text"], ctx)
+        if line is not None:
+            out.append(line)
+    out += _profile_lines(paper, settings, ctx)
+    out += _model_lines(list(model_lines), settings, exp)
+    return list(dict.fromkeys(out))
+
+
+def record_deviations(rec: dict) -> list[str]:
+    """A record's deviation lines regenerated from its own settings by today's templates (for
+    records written before the lines were generated, whose fixed text can contradict their
+    settings); the model's interpretation lines it stored (``interpretation:`` / ``deviation:``
+    / the ImageNet line) pass through the same filter as at run time."""
+    exp = get_experiment(rec["paper"], rec["experiment"])
+    if exp.route == "aggregate":
+        return list(rec.get("deviations", []))
+    model = [d for d in rec.get("deviations", []) if d.startswith(("interpretation:", "deviation:"))
+             or d.startswith("ImageNet weights unavailable")]
+    n = len(rec.get("split", {}).get("folds", [])) or None
+    return deviation_lines(rec["paper"], exp, rec["settings"], seed=rec.get("seed") or 0, model_lines=model, n_folds=n)
+
+
+def protocol_deviations(paper: str, profile: str = "paper") -> pd.DataFrame:
+    """Every deviation line of ``paper`` at ``profile`` (protocol templates filled from each
+    experiment's settings), with the experiments it applies to (``all`` when every one)."""
+    prof = get_profile(profile)
+    exps = list_experiments(paper, profile)
+    seen: dict[str, list[str]] = {}
+    for e in exps:
+        if e.route == "aggregate":
+            continue
+        for line in deviation_lines(paper, e, _settings(paper, e, prof)):
+            seen.setdefault(line, []).append(e.id)
+    n = len([e for e in exps if e.route != "aggregate"])
+    return pd.DataFrame([(line, "all" if len(ids) == n else ", ".join(ids)) for line, ids in seen.items()],
+                        columns=["deviation or interpretation", "applies to"])
+
+
 def _images(table: pd.DataFrame, settings: dict, on_bad: str) -> tuple[np.ndarray, pd.DataFrame]:
     x, kept = D.load_images(table, settings["image_size"], on_bad=on_bad)
     preprocess = settings.get("preprocess")
@@ -327,7 +595,7 @@ def _train_config(settings: dict, *, seed: int, device: str, progress: bool):
 def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, data_root: str | None = None,
                    device: str = "auto", seed: int = 0, results_dir: str | os.PathLike | None = None,
                    progress: bool = False, on_bad: str = "raise", write: bool = True,
-                   overrides: dict | None = None) -> dict:
+                   overrides: dict | None = None, allow_dirty: bool | None = None) -> dict:
     """Train and evaluate one experiment; write and return its run record.
 
     The record holds: paper, experiment, profile, dataset (id, fingerprint, counts, whether it
@@ -335,25 +603,32 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
     commit, library versions, device, wall time, history, metrics with 95 % intervals and the
     saved predictions.  A run interrupted mid-way leaves a checkpoint but no complete record, and
     resumes from that checkpoint when called again.
+
+    Provenance: the code is read before training (:func:`leukcore.records.code_state`); a dirty
+    tree's diff is stored beside the record.  At the ``paper`` profile a dirty tree is refused
+    (:class:`leukcore.records.DirtyTreeError`) unless ``allow_dirty`` (default:
+    ``$LEUKCORE_ALLOW_DIRTY``).
     """
     from .train import intra_op_threads
 
     with intra_op_threads(get_profile(profile).threads):
         return _run_experiment(paper, experiment_id, profile, data_root=data_root, device=device, seed=seed,
                                results_dir=results_dir, progress=progress, on_bad=on_bad, write=write,
-                               overrides=overrides)
+                               overrides=overrides, allow_dirty=allow_dirty)
 
 
 def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, results_dir, progress, on_bad, write,
-                    overrides) -> dict:
+                    overrides, allow_dirty=None) -> dict:
     prof = get_profile(profile)
     exp = get_experiment(paper, experiment_id)
     proto = _read_protocol(paper)
     t0 = time.perf_counter()
+    code = code_state()  # the code that runs, read before training (not after: the tree may change meanwhile)
+    check_code(code, prof.name, allow_dirty)
     if exp.route == "aggregate":
         return _run_aggregate(paper, exp, prof, data_root=data_root, device=device, seed=seed,
                               results_dir=results_dir, progress=progress, on_bad=on_bad, write=write,
-                              overrides=overrides)
+                              overrides=overrides, code=code, allow_dirty=allow_dirty)
     settings = _settings(paper, exp, prof, overrides)
     edata = experiment_data(paper, exp, prof, data_root, seed=seed)
     table = edata.table
@@ -366,10 +641,9 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
     table = kept
     y_all = table["label"].to_numpy()
     ckpt_root = record_path(paper, profile, experiment_id, results_dir).parent / "checkpoints" / run_name(experiment_id, seed)
-    commit = git_commit()  # the code that runs, read before training (not after: the tree may change meanwhile)
     weights_dir = ckpt_root
     dev = _resolve_device(device)
-    probs, ys, ids, history, deviations, params = [], [], [], [], list(proto.get("deviations", [])), None
+    probs, ys, ids, fold_of, history, model_lines, params = [], [], [], [], [], [], None
     for k, part in enumerate(folds):
         tr, te = _index(table, part["train"]), _index(table, part["test"])
         va = _index(table, part["val"]) if "val" in part else None
@@ -390,13 +664,17 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
         probs.append(prob)
         ys.append(y_all[te])
         ids += list(table["id"].to_numpy()[te])
+        fold_of += [k] * len(te)
         history.append(hist)
         params = p
-        deviations += [d for d in devs if d not in deviations]
+        model_lines += [d for d in devs if d not in model_lines]
+    deviations = deviation_lines(paper, exp, settings, seed=seed, model_lines=model_lines, n_folds=len(folds))
     prob = np.concatenate(probs)
     y = np.concatenate(ys)
     block = _metrics_block(y, prob, class_names, task.get("positive"), prof.bootstrap, seed)
     preds = pd.DataFrame({"id": ids, "y_true": y, **{f"p_{c}": prob[:, c] for c in range(prob.shape[1])}})
+    if len(folds) > 1:  # cross-validated: which fold's model made each prediction (ids repeat under a held-out test)
+        preds["fold"] = fold_of
     rec = {
         "status": "complete", "paper": paper, "experiment": experiment_id, "profile": profile, "seed": seed,
         "spec": exp.spec(), "settings": settings, "settings_hash": settings_hash(settings),
@@ -404,11 +682,12 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
         "split": {"folds": [{k: len(v) for k, v in f.items()} for f in folds],
                   "test_ids_hash": settings_hash({"ids": sorted(ids)})},
         "skipped": skipped, "deviations": deviations, "params_trainable": params,
-        "history": history, "commit": commit, "versions": library_versions(),
+        "history": history, "commit": git_commit(state=code), "versions": library_versions(),
         "device": device_description(str(dev)), "threads": _torch_threads(),
         "wall_time_s": round(time.perf_counter() - t0, 2),
         **block,
     }
+    rec["code"], rec["_diff"] = code_block(code)
     if write:
         path = write_record(rec, predictions=preds, root=results_dir)
         rec = read_record(path)  # what the book will read: with its predictions file name and hash
@@ -536,11 +815,16 @@ def _run_fusion(exp, settings, n_classes, x, y, tr, va, te, *, seed, device, pro
     return _full_proba(clf, f_te, n_classes), res.history, _n_params(model), devs
 
 
-def _run_aggregate(paper, exp, prof, *, data_root, device, seed, results_dir, progress, on_bad, write, overrides):
-    """Pool the test predictions of other experiments (ALNet's three folds) into one record."""
+def _run_aggregate(paper, exp, prof, *, data_root, device, seed, results_dir, progress, on_bad, write, overrides,
+                   code=None, allow_dirty=None):
+    """Pool the test predictions of other experiments (ALNet's three folds) into one record.
+
+    ``code``: the code state read before its parts ran (read now when absent)."""
     t0 = time.perf_counter()
+    code = code if code is not None else code_state()
     parts = [get_or_run(paper, e, prof.name, data_root=data_root, device=device, seed=seed,
-                        results_dir=results_dir, progress=progress, on_bad=on_bad, overrides=overrides)
+                        results_dir=results_dir, progress=progress, on_bad=on_bad, overrides=overrides,
+                        allow_dirty=allow_dirty)
              for e in exp.of]
     preds = pd.concat([read_predictions(r) for r in parts], ignore_index=True)
     y = preds["y_true"].to_numpy()
@@ -554,9 +838,12 @@ def _run_aggregate(paper, exp, prof, *, data_root, device, seed, results_dir, pr
            "spec": exp.spec(), "settings": settings, "settings_hash": settings_hash(settings), "dataset": ds,
            "class_names": first["class_names"], "positive": first.get("positive"),
            "split": {"pooled_from": list(exp.of)}, "skipped": sum((r.get("skipped", []) for r in parts), []),
-           "deviations": first.get("deviations", []), "params_trainable": first.get("params_trainable"),
-           "history": [], "commit": git_commit(), "versions": library_versions(), "device": first.get("device"),
+           "deviations": list(dict.fromkeys(d for r in parts for d in r.get("deviations", []))),
+           "params_trainable": first.get("params_trainable"),
+           "history": [], "commit": git_commit(state=code), "versions": library_versions(),
+           "device": first.get("device"),
            "wall_time_s": round(sum(r["wall_time_s"] for r in parts) + time.perf_counter() - t0, 2), **block}
+    rec["code"], rec["_diff"] = code_block(code)
     if write:
         rec = read_record(write_record(rec, predictions=preds, root=results_dir))
     return rec

@@ -6,12 +6,19 @@ record per seed, so independent runs of an experiment sit side by side) (id, y_t
 digits of the file's SHA-256, also stored in the record).  A record is *complete* only when its
 ``status`` is ``"complete"``; the book renders nothing else as a result.
 
+Provenance: ``commit`` (``<sha>`` or ``<sha>+dirty``) and ``code`` (commit, dirty, the SHA-256 of
+the package source, protocol and ledger files, and, for a dirty tree, the name and SHA-256 of
+``<run>.<sha12>.diff`` beside the record: ``git diff HEAD`` of the code plus its untracked package
+files), read before training; see :func:`code_state` and :func:`check_code`.
+
 Writes are atomic (temporary file, fsync, ``os.replace``): the new predictions file gets a new
 name, then the record is replaced, then the previous predictions file is removed, so a crash at
 any point leaves either the old record with its own predictions or the new record with its own.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import hashlib
 import json
@@ -47,22 +54,135 @@ def record_path(paper: str, profile: str, experiment: str, root: str | os.PathLi
     return results_dir(root) / paper / profile / f"{run_name(experiment, seed)}.json"
 
 
-def git_commit(cwd: Path = PROJECT_ROOT) -> str | None:
-    """The checkout's commit (with ``+dirty`` when the work tree has changes), or None outside git."""
+#: What "the code that made a record" is: the package (its source, protocol and ledger files) and
+#: its build file. Records, the book and notebooks are not code: a run that writes a record must not
+#: make the next run's tree dirty.
+CODE_PATHS = ("leukcore", "pyproject.toml")
+#: Set to 1 (``leukcore reproduce --allow-dirty``) to let a paper-profile run use a dirty tree.
+ALLOW_DIRTY_ENV = "LEUKCORE_ALLOW_DIRTY"
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+def source_files(root: Path = PROJECT_ROOT) -> list[Path]:
+    """The files hashed into ``code.source_sha256``: the package's .py / .yaml files and pyproject.toml."""
+    pkg = root / "leukcore"
+    files = [f for f in pkg.rglob("*") if f.is_file() and f.suffix in (".py", ".yaml", ".yml")
+             and "__pycache__" not in f.parts]
+    if (root / "pyproject.toml").is_file():
+        files.append(root / "pyproject.toml")
+    return sorted(files, key=lambda f: f.relative_to(root).as_posix())
+
+
+def source_hash(root: Path = PROJECT_ROOT) -> str:
+    """SHA-256 of the package source, protocol and ledger files as they are on disk (path + content)."""
+    h = hashlib.sha256()
+    for f in source_files(root):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def code_state(cwd: Path = PROJECT_ROOT) -> dict:
+    """The code a run is about to use: ``commit`` (HEAD, None outside git), ``dirty``, ``source_sha256``
+    and ``diff`` (``git diff HEAD`` of the tracked code plus the untracked package files, as text;
+    None when clean). Read it *before* training: the tree may change while a run goes on."""
+    out = {"commit": None, "dirty": False, "source_sha256": source_hash(cwd), "diff": None}
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        if not sha:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
+        sha = _git(["rev-parse", "HEAD"], cwd).strip()
     except (OSError, subprocess.SubprocessError):
+        return out
+    if not sha:
+        return out
+    out["commit"] = sha
+    try:
+        diff = _git(["diff", "HEAD", "--binary", "--", *CODE_PATHS], cwd)
+        untracked = [f for f in _git(["ls-files", "--others", "--exclude-standard", "-z", "--", *CODE_PATHS],
+                                     cwd).split("\0") if f]
+        for f in sorted(untracked):
+            # git diff --no-index exits 1 when the files differ (always, against /dev/null)
+            diff += subprocess.run(["git", "diff", "--no-index", "--binary", "--", "/dev/null", f], cwd=cwd,
+                                   capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        diff = None
+        out["dirty"] = None  # unknown
+        return out
+    if diff:
+        out["dirty"], out["diff"] = True, diff
+    return out
+
+
+def git_commit(cwd: Path = PROJECT_ROOT, state: dict | None = None) -> str | None:
+    """The checkout's commit (with ``+dirty`` when the code differs from it), or None outside git."""
+    state = state if state is not None else code_state(cwd)
+    if state["commit"] is None:
         return None
+    return state["commit"] + ("+dirty" if state["dirty"] else "")
+
+
+class DirtyTreeError(RuntimeError):
+    """A paper-profile run was asked for on code that differs from its commit."""
+
+
+def allow_dirty_default() -> bool:
+    """``$LEUKCORE_ALLOW_DIRTY`` set to 1 / true / yes."""
+    return os.environ.get(ALLOW_DIRTY_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def check_code(state: dict, profile, allow_dirty: bool | None = None) -> None:
+    """Refuse a ``paper``-profile run on a dirty tree unless ``allow_dirty`` (then its diff is recorded).
+
+    Reduced profiles always run; their records carry the diff when the tree is dirty.
+    """
+    if allow_dirty is None:
+        allow_dirty = allow_dirty_default()
+    profile = getattr(profile, "name", profile)  # a Profile or its name
+    if profile == "paper" and state.get("dirty") and not allow_dirty:
+        raise DirtyTreeError(
+            f"refusing a paper-profile run: the code ({', '.join(CODE_PATHS)}) differs from commit "
+            f"{(state.get('commit') or '?')[:12]}. Commit your changes, or pass allow_dirty=True "
+            f"(leukcore reproduce --allow-dirty, or {ALLOW_DIRTY_ENV}=1) to run anyway with the diff "
+            f"stored beside the record.")
+
+
+_SNAPSHOT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("leukcore_code_snapshot", default=None)
+
+
+@contextlib.contextmanager
+def code_snapshot(profile: str | None = None, allow_dirty: bool | None = None):
+    """Read the code state once, at the start of a run (refusing a dirty paper-profile run, see
+    :func:`check_code`); :func:`current_code_state` inside the block returns it, so a record
+    written at the end names the code that started, even if the tree changed meanwhile."""
+    state = code_state()
+    if profile is not None:
+        check_code(state, profile, allow_dirty)
+    token = _SNAPSHOT.set(state)
+    try:
+        yield state
+    finally:
+        _SNAPSHOT.reset(token)
+
+
+def current_code_state() -> dict:
+    """The state read by the enclosing :func:`code_snapshot`, else the code as it is now."""
+    return _SNAPSHOT.get() or code_state()
+
+
+def code_block(state: dict) -> tuple[dict, str | None]:
+    """(the record's ``code`` entry, the diff text to store beside it) from :func:`code_state`."""
+    block = {"commit": state["commit"], "dirty": state["dirty"], "source_sha256": state["source_sha256"]}
+    return block, state.get("diff")
+
+
+#: Libraries every record names, installed or not ("not installed" then).
+ALWAYS_VERSIONS = ("leukcore", "xgboost")
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries a result depends on (only those already imported or importable)."""
+    """Versions of the libraries a result depends on; ``leukcore`` and ``xgboost`` always appear
+    (``"not installed"`` when absent; leukcore from its pyproject.toml when not installed as a
+    distribution, e.g. a fresh clone on ``PYTHONPATH``)."""
     from importlib import metadata
 
     out = {"python": platform.python_version()}
@@ -72,6 +192,13 @@ def library_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    if "leukcore" not in out:
+        m = re.search(r'(?m)^version\s*=\s*"([^"]+)"', (PROJECT_ROOT / "pyproject.toml").read_text()) \
+            if (PROJECT_ROOT / "pyproject.toml").is_file() else None
+        if m:
+            out["leukcore"] = m.group(1)
+    for name in ALWAYS_VERSIONS:
+        out.setdefault(name, "not installed")
     return out
 
 
@@ -146,7 +273,15 @@ def write_record(rec: dict, *, predictions: pd.DataFrame | None = None, root: st
     previous predictions file is removed only once the new record is in place.
     """
     path = record_path(rec["paper"], rec["profile"], rec["experiment"], root, rec.get("seed") or 0)
-    rec = {k: v for k, v in rec.items() if k != "_path"}  # where it was read from: this machine's path
+    diff = rec.get("_diff")
+    rec = {k: v for k, v in rec.items() if k not in ("_path", "_diff")}  # _path: this machine's; _diff: stored beside
+    dpath = None
+    if diff:
+        # the code that made the record differs from its commit: keep the difference beside it
+        ddigest = hashlib.sha256(diff.encode("utf-8")).hexdigest()
+        dpath = path.with_name(f"{path.stem}.{ddigest[:12]}.diff")
+        atomic_write_text(dpath, diff)
+        rec["code"] = {**rec.get("code", {}), "diff": dpath.name, "diff_sha256": ddigest}
     rec.setdefault("record_version", RECORD_VERSION)
     rec.setdefault("written_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     ppath = None
@@ -163,7 +298,26 @@ def write_record(rec: dict, *, predictions: pd.DataFrame | None = None, root: st
     for old in path.parent.glob(f"{path.stem}.*predictions.csv"):
         if mine.fullmatch(old.name) and old.name != keep:
             old.unlink(missing_ok=True)
+    mydiff = re.compile(re.escape(path.stem) + r"\.[0-9a-f]{12}\.diff")
+    for old in path.parent.glob(f"{path.stem}.*.diff"):
+        if mydiff.fullmatch(old.name) and (dpath is None or old.name != dpath.name):
+            old.unlink(missing_ok=True)
     return path
+
+
+def read_diff(rec: dict) -> str | None:
+    """The diff a record's code carried (None for a clean commit); ValueError if missing or altered."""
+    name = (rec.get("code") or {}).get("diff")
+    if not name:
+        return None
+    path = Path(rec["_path"]).with_name(name)
+    if not path.is_file():
+        raise ValueError(f"{path}: the code diff of {rec['_path']} is missing")
+    raw = path.read_bytes()
+    text = raw.decode("utf-8")
+    if hashlib.sha256(raw).hexdigest() != rec["code"].get("diff_sha256"):
+        raise ValueError(f"{path}: does not match its record {rec['_path']} (SHA-256 differs)")
+    return text
 
 
 def read_record(path: str | os.PathLike) -> dict:

@@ -69,35 +69,72 @@ def df_to_html(df: pd.DataFrame, css_class: str, escape: bool = False) -> str:
 
 
 def protocol_table(paper: str) -> pd.DataFrame:
-    """The paper's protocol as a two-column table (from its protocol file)."""
-    from .experiments import list_experiments, load_protocol
+    """The paper's protocol (from its protocol file): ``setting``, ``value`` and ``source``, which
+    says whether the paper states the setting (``stated: <where>``) or we chose it (``chosen: <why>``),
+    from the protocol's ``sources`` block."""
+    from .experiments import list_experiments, load_protocol, setting_paths, setting_source
 
     p = load_protocol(paper)
+    src = lambda *paths: "; ".join(dict.fromkeys(x for x in (setting_source(paper, q) for q in paths) if x))  # noqa: E731
     rows = []
     if "tasks" in p:
         for name, t in p["tasks"].items():
-            rows.append((f"dataset ({name})", f"{t['dataset']['id']} ({t['classes']} classes)"))
+            rows.append((f"dataset ({name})", f"{t['dataset']['id']} ({t['classes']} classes)", ""))
     else:
-        rows.append(("dataset", f"{p['dataset']['id']} ({p['classes']} classes)"))
+        rows.append(("dataset", f"{p['dataset']['id']} ({p['classes']} classes)", ""))
     if p.get("substitute"):
-        rows.append(("stand-in here", p["substitute"]["id"]))
+        rows.append(("stand-in here", p["substitute"]["id"], ""))
     s = p["split"]
-    rows.append(("split", ", ".join(f"{k}: {v}" for k, v in s.items() if k != "kind") + f" ({s['kind']})"))
-    rows.append(("image size", f"{p.get('image_size')} px"))
+    rows.append(("split", ", ".join(f"{k}: {v}" for k, v in s.items() if k != "kind") + f" ({s['kind']})",
+                 src(*(f"split.{k}" for k in s))))
+    rows.append(("image size", f"{p.get('image_size')} px", src("image_size")))
+    if p.get("center_crop"):
+        rows.append(("centre crop", "yes", src("center_crop")))
     if p.get("preprocess"):
-        rows.append(("pre-processing", p["preprocess"]))
+        rows.append(("pre-processing", p["preprocess"], src("preprocess")))
     for k, v in p.get("train", {}).items():
-        rows.append((k.replace("_", " "), str(v)))
+        rows.append((k.replace("_", " "), str(v), src(f"train.{k}")))
+    required, allowed = setting_paths(p)
+    for k in ("augment", "loss"):
+        if k not in p.get("train", {}) and f"train.{k}" in p["sources"]:
+            rows.append((k, "none" if k == "augment" else "(per experiment)", src(f"train.{k}")))
+    for path in required:
+        if path.startswith(("grid.", "models.", "classifiers.", "model_kw.")):
+            kind, _, name = path.partition(".")
+            label = {"grid": "grid", "models": "model", "classifiers": "classifier", "model_kw": "model option"}[kind]
+            rows.append((f"{label} {name}", _grid_value(p, name) if kind == "grid" else
+                         (_kw_value(p, name) if kind == "model_kw" else name), src(path)))
+    if p.get("pretrained"):
+        rows.append(("ImageNet weights (paper)", ", ".join(m for m, v in p["pretrained"].items() if v), src("pretrained")))
     exps = list_experiments(paper)
-    rows.append(("experiments", f"{len(exps)}: " + ", ".join(e.id for e in exps)))
-    return pd.DataFrame(rows, columns=["setting", "value"])
+    rows.append(("experiments", f"{len(exps)}: " + ", ".join(e.id for e in exps), ""))
+    return pd.DataFrame(rows, columns=["setting", "value", "source"])
 
 
-def deviations_table(paper: str) -> pd.DataFrame:
-    """Our deviations and interpretations, one row each (from the protocol file)."""
-    from .experiments import load_protocol
+def _grid_value(p: dict, key: str) -> str:
+    for g in ("grid", "feature_grid"):
+        v = (p.get(g) or {}).get(key)
+        if v is not None:
+            return ", ".join(f"{k}: {x}" for k, x in v.items()) if isinstance(v, dict) else \
+                (", ".join(map(str, v)) if isinstance(v, list) else str(v))
+    return ""
 
-    return pd.DataFrame({"deviation or interpretation": load_protocol(paper).get("deviations", [])})
+
+def _kw_value(p: dict, name: str) -> str:
+    model, _, key = name.partition(".")
+    for e in p.get("experiments", []):
+        if e.get("model") == model and key in (e.get("model_kw") or {}):
+            return str(e["model_kw"][key])
+    return ""
+
+
+def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
+    """Our deviations and interpretations at ``profile``, one row each, with the experiments each
+    applies to: the protocol's templates filled from each experiment's settings (the lines its
+    records carry, less the model's own interpretation lines)."""
+    from .experiments import protocol_deviations
+
+    return protocol_deviations(paper, profile)
 
 
 # --------------------------------------------------------------------------------------------

@@ -346,3 +346,54 @@ def test_known_paper_discrepancies_are_recorded(ledger):
     # ALNet: Table 3's total 10662 vs 10661 in Section 4.2
     assert k.loc[("alnet_jawahar2022", "count-images-training-table3"), "value"] == 10662
     assert k.loc[("alnet_jawahar2022", "count-images-training"), "value"] == 10661
+
+
+# ------------------------------------------------------------------ values at their stated source location
+
+def _cells(r):
+    if r.metric == "confusion_matrix":
+        return [(x, str(int(x)) if float(x).is_integer() else str(x)) for row in r.value for x in row]
+    return [(r.value, r.printed)]
+
+
+def test_every_value_is_at_its_stated_location(ledger, paper_text):
+    """Each value is printed in the table / section its ``source`` names (first location: as
+    printed; further locations: the same number, possibly as a percentage), and each quoted
+    passage of a source is in that location; not merely somewhere in the paper."""
+    problems = []
+    for r in ledger.itertuples():
+        text = paper_text[r.paper]
+        for k, loc in enumerate(t.strip() for t in r.source.split(";") if t.strip()):
+            region = C.region_text(text, loc)
+            if not region:
+                problems.append((r.paper, r.id, loc, "location not found"))
+                continue
+            miss = [p for v, p in _cells(r) if not C.value_in(region, v, p, first=k == 0)]
+            quotes = [q for q in C.quotes_of(loc) if C._norm(q) not in C._norm(region)]
+            if miss or quotes:
+                problems.append((r.paper, r.id, loc, miss, quotes))
+    assert not problems
+
+
+def test_locations_are_regions_not_the_whole_paper(paper_text):
+    v, h, a = paper_text["dscnet_vijayalakshmi"], paper_text["logmh_haque2024"], paper_text["alnet_jawahar2022"]
+    # Section V prints 98.87 and 96.65; Table 2 prints 96.55 (the recall) and not the misprint
+    assert C.printed_in(C.region_text(v, "Section V"), "96.65")
+    assert not C.printed_in(C.region_text(v, "Section V"), "96.55")
+    assert C.printed_in(C.region_text(v, "Table 2"), "96.55")
+    assert not C.printed_in(C.region_text(v, "Table 2"), "96.65")
+    # "Section III.B" is the evaluation-criteria subsection: VGG-16's '90.00 each', not Table 1's batch size
+    assert "90.00 each" in C.region_text(v, "Section III.B")
+    assert "Batch size" not in C.region_text(v, "Section III.B")
+    # Haque's binary table (Table 1) does not reach the multi-class one (Table 2: 95.79)
+    assert C.printed_in(C.region_text(h, "Table 1"), "96.89")
+    assert not C.printed_in(C.region_text(h, "Table 1"), "95.79")
+    # a numbered section includes its subsections and stops at the next one outside it
+    s47 = C.region_text(a, "Section 4.7.3")
+    assert "99.73" in s47 and "Grid search" not in s47
+    assert C.locate(a, "Table 42") == [] and C.locate(a, "Section 9.9") == []
+    # thousands separators and limited-digit printings
+    assert C.printed_in("has 535,010 trainable", "535010") and not C.printed_in("5350101", "535010")
+    assert C.value_in("<td>1.8e+02</td>", 180, "180") and not C.value_in("<td>1.9e+02</td>", 180, "180")
+    assert C.value_in("about 90% of", 0.90, "0.90", first=False)
+    assert not C.value_in("about 90% of", 0.90, "0.90", first=True)

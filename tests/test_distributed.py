@@ -39,7 +39,7 @@ needs_ray = pytest.mark.skipif(not HAVE_RAY, reason='ray is not installed (pip i
 
 #: What may differ between two runs of the same experiment: when and how long, and the commit
 #: (others may commit between the two runs of a long test session).
-VOLATILE = {"wall_time_s", "written_at", "_path", "commit", "history"}
+VOLATILE = {"wall_time_s", "written_at", "_path", "commit", "code", "history"}
 
 #: The Ray run (a subprocess): run_grid's pending list gains one experiment that does not exist
 #: (patched in the driver only), so its task raises on the worker while the others must go on.
@@ -249,6 +249,9 @@ def test_planning_table_counts():
     # ALNet: 7 trainings (three folds + four baselines); alnet-cv pools the folds' records.
     assert df.loc["alnet_jawahar2022", "experiments"] == 8 and df.loc["alnet_jawahar2022", "trainings_paper"] == 7
     assert df.loc["dscnet_kaur2023", "trainings_paper"] == 24
+    # Haque: 10 transfer-learning experiments x 5-fold CV at paper (2 at smoke, 1 at cpu) + 10 feature-route ones
+    assert df.loc["logmh_haque2024", "trainings_paper"] == 10 * 5 + 10
+    assert df.loc["logmh_haque2024", "trainings_smoke"] == 10 * 2 + 10
     assert df.loc["total", "experiments"] == sum(len(list_experiments(p)) for p in list_papers())
     assert (df["gpu_hours_h100_paper"] > 0).all() and set(df["throughput"]) == {"assumed"}
 

@@ -205,3 +205,153 @@ def test_profile_threads_are_not_part_of_the_record_key():
     exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
     assert records.settings_hash(X._settings("dscnet_vijayalakshmi", exp, smoke)) == records.settings_hash(
         X._settings("dscnet_vijayalakshmi", exp, other))
+
+
+# ------------------------------------------------------------------ deviation lines from settings
+
+def _lines(paper, exp_id, profile="paper", overrides=None, model_lines=()):
+    exp = X.get_experiment(paper, exp_id)
+    st = X._settings(paper, exp, profiles.get_profile(profile), overrides)
+    return X.deviation_lines(paper, exp, st, model_lines=list(model_lines))
+
+
+def test_deviation_lines_follow_the_settings_not_fixed_text():
+    from leukcore.models import create_model
+
+    exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
+    model = create_model("dscnet", num_classes=4, **exp.model_kw)
+    assert any("0.3 / 0.2" in d for d in model.leukcore_deviations)  # the model's own (Kaur's) text
+    paper = _lines("dscnet_vijayalakshmi", "dscnet", model_lines=model.leukcore_deviations)
+    assert not any("0.3 / 0.2" in d for d in paper)  # it trained with 0.1: no line may say otherwise
+    assert any("dropout 0.1 / 0.1" in d and "leaky_relu" in d for d in paper)
+    assert any("input 224x224" in d for d in paper)  # true at the paper profile ...
+    smoke = _lines("dscnet_vijayalakshmi", "dscnet", "smoke", model_lines=model.leukcore_deviations)
+    assert not any("input 224x224" in d for d in smoke)  # ... not at 32 px
+    assert "Input size 32x32 px (smoke profile, or the model's minimum); the protocol's is 224x224." in smoke
+    assert "Epochs: 1 (smoke profile); the protocol's are 20." in smoke
+    # the baselines' lines name the model they apply to, and only to it
+    assert _lines("dscnet_vijayalakshmi", "vgg16")[-1] == "ImageNet weights are unavailable; vgg16 trains from scratch."
+    assert not any("Darknet-53" in d for d in _lines("dscnet_vijayalakshmi", "vgg16"))
+
+
+def test_deviation_lines_take_overrides_and_profiles():
+    assert "Batch size: not stated; 32." in _lines("alnet_jawahar2022", "alnet-fold0")
+    smoke = _lines("alnet_jawahar2022", "alnet-fold0", "smoke")
+    assert "Batch size: not stated; 16." in smoke and "Batch size: 16 (smoke profile); the protocol's is 32." in smoke
+    assert "Dropout: 0.2 (Section 4.3; the model text also says 30 %)." in smoke
+    assert not any(d.startswith("Dropout") for d in _lines("alnet_jawahar2022", "vgg16"))
+    lr = _lines("dscnet_kaur2023", "dscnet-kl-aug", overrides={"train": {"lr": 0.01}})
+    assert "Optimizer: not stated; adam (lr 0.01 as printed)." in lr
+    assert "Cross-validation: 2 of the 10 folds run (smoke profile, max_folds 2); the protocol runs all 10." \
+        in _lines("xincept_khan2024", "vgg16", "smoke")
+    assert not any(d.startswith("Cross-validation") for d in _lines("xincept_khan2024", "vgg16"))
+
+
+def test_every_deviation_template_applies_somewhere_and_fills():
+    """No template is silently dropped: each fills for at least one experiment, with no brace left."""
+    for paper in PAPERS:
+        entries = X.load_protocol(paper)["deviations"]
+        filled = {p: [] for p in ("paper", "smoke")}
+        for prof in filled:
+            for e in X.list_experiments(paper, prof):
+                if e.route != "aggregate":
+                    filled[prof] += _lines(paper, e.id, prof)
+        for entry in entries:
+            text = entry if isinstance(entry, str) else entry["text"]
+            stem = text.split("{")[0].strip()
+            assert any(line.startswith(stem) for lines in filled.values() for line in lines), (paper, text)
+        assert not any("{" in d or "}" in d for lines in filled.values() for d in lines)
+
+
+def test_haque_cross_validates_the_transfer_learning_models(tmp_path):
+    paper = "logmh_haque2024"
+    cnn, feat = X.get_experiment(paper, "binary-xception"), X.get_experiment(paper, "binary-rf")
+    prof = profiles.get_profile("paper")
+    table = X.experiment_data(paper, cnn, profiles.get_profile("smoke"), str(tmp_path)).table  # synthetic, 20 images
+    from leukcore import data as D
+
+    base = D.split_fractions(table, {"train": 0.75, "val": 0.05, "test": 0.20}, seed=0)
+    folds = X.experiment_split(paper, cnn, table, prof)
+    assert len(folds) == 5
+    dev = set(base["train"]) | set(base["val"])
+    for f in folds:
+        assert sorted(f["test"]) == sorted(base["test"])  # the 20 % held out, the same for every fold
+        assert set(f["train"]) | set(f["val"]) == dev and not set(f["train"]) & set(f["val"])
+    vals = [set(f["val"]) for f in folds]
+    assert set().union(*vals) == dev and sum(map(len, vals)) == len(dev)  # each image validates once
+    lab = dict(zip(table["id"], table["label"]))
+    for v in vals:  # stratified: 16 development images, 8 per class -> each fold holds 1 or 2 of each
+        counts = pd.Series([lab[i] for i in v]).value_counts()
+        assert set(counts.index) == {0, 1} and counts.max() - counts.min() <= 1
+    assert len(X.experiment_split(paper, cnn, table, profiles.get_profile("smoke"))) == 2  # max_folds
+    assert len(X.experiment_split(paper, cnn, table, profiles.get_profile("cpu"))) == 1
+    assert X.experiment_split(paper, feat, table, prof) == [base]  # the ML models: one split
+
+
+def test_protocol_sources_cover_every_setting():
+    import copy
+
+    for paper in PAPERS:
+        doc = X.load_protocol(paper)
+        req, _ = X.setting_paths(doc)
+        assert set(req) <= set(doc["sources"]) and len(req) >= 12
+        bad = copy.deepcopy(doc)
+        del bad["sources"][req[0]]
+        with pytest.raises(ValueError, match="no annotation"):
+            X.check_sources(bad, paper)
+        bad = copy.deepcopy(doc)
+        bad["sources"]["train.momentum"] = {"chosen": "x"}
+        with pytest.raises(ValueError, match="not settings"):
+            X.check_sources(bad, paper)
+        bad = copy.deepcopy(doc)
+        bad["sources"][req[0]] = {"stated": "Table 1", "chosen": "x"}
+        with pytest.raises(ValueError, match="exactly one"):
+            X.check_sources(bad, paper)
+    # a new setting without an annotation is refused
+    doc = X.load_protocol("xincept_khan2024")
+    doc["train"]["momentum"] = 0.9
+    with pytest.raises(ValueError, match="train.momentum"):
+        X.check_sources(doc)
+
+
+def test_protocol_sources_say_what_the_issue_found():
+    src = lambda paper, path: next(iter(X.load_protocol(paper)["sources"][path]))  # noqa: E731
+    for path in ("train.optimizer", "train.lr", "train.batch_size", "train.loss"):
+        assert src("xincept_khan2024", path) == "chosen"  # not in the thesis
+    assert src("logmh_haque2024", "train.lr") == "chosen"
+    assert src("dscnet_vijayalakshmi", "train.loss") == "chosen" and src("dscnet_vijayalakshmi", "train.augment") == "chosen"
+    assert src("alnet_jawahar2022", "train.lr") == "stated"
+
+
+def test_protocol_sources_are_where_the_paper_says_them():
+    from leukcore import claims as C
+
+    papers_dir = Path(__file__).resolve().parents[1].parent / "shared" / "papers"
+    if not papers_dir.is_dir():
+        pytest.skip(f"papers not found at {papers_dir}")
+    n = 0
+    for paper in PAPERS:
+        text = C.paper_source(paper, papers_dir).read_text(encoding="utf-8")
+        for path, ann in X.load_protocol(paper)["sources"].items():
+            if "stated" not in ann:
+                continue
+            region = C.region_text(text, ann["stated"])
+            assert region, (paper, path, ann["stated"])
+            if "quote" in ann:
+                assert C._norm(ann["quote"]) in C._norm(region), (paper, path)
+                n += 1
+    assert n >= 50
+
+
+def test_protocol_table_has_a_source_column():
+    from leukcore import report
+
+    t = report.protocol_table("xincept_khan2024").set_index("setting")
+    assert list(t.columns) == ["value", "source"]
+    assert t.loc["optimizer", "source"].startswith("chosen: Not in the thesis")
+    assert t.loc["epochs", "source"] == "stated: Chapter 5"
+    h = report.protocol_table("logmh_haque2024").set_index("setting")
+    assert h.loc["lr", "source"].startswith("chosen:") and "cv" in h.loc["split", "value"]
+    d = report.deviations_table("logmh_haque2024", "smoke")
+    cv = d[d["deviation or interpretation"].str.startswith("Cross-validation: 2 of the 5")]
+    assert len(cv) == 1 and "binary-rf" not in cv["applies to"].iloc[0]
