@@ -621,7 +621,6 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
                     overrides, allow_dirty=None) -> dict:
     prof = get_profile(profile)
     exp = get_experiment(paper, experiment_id)
-    proto = _read_protocol(paper)
     t0 = time.perf_counter()
     code = code_state()  # the code that runs, read before training (not after: the tree may change meanwhile)
     check_code(code, prof.name, allow_dirty)
@@ -629,71 +628,209 @@ def _run_experiment(paper, experiment_id, profile, *, data_root, device, seed, r
         return _run_aggregate(paper, exp, prof, data_root=data_root, device=device, seed=seed,
                               results_dir=results_dir, progress=progress, on_bad=on_bad, write=write,
                               overrides=overrides, code=code, allow_dirty=allow_dirty)
-    settings = _settings(paper, exp, prof, overrides)
-    edata = experiment_data(paper, exp, prof, data_root, seed=seed)
-    table = edata.table
-    task = _task_spec(proto, exp)
-    class_names = list(table.attrs.get("classes") or sorted(table["class_name"].unique()))
-    n_classes = len(class_names)
-    folds = experiment_split(paper, exp, table, prof, seed=seed)
-    x_all, kept = _images(table, settings, on_bad)
-    skipped = kept.attrs.get("skipped", [])
-    table = kept
-    y_all = table["label"].to_numpy()
-    ckpt_root = record_path(paper, profile, experiment_id, results_dir).parent / "checkpoints" / run_name(experiment_id, seed)
-    weights_dir = ckpt_root
-    dev = _resolve_device(device)
-    probs, ys, ids, fold_of, history, model_lines, params = [], [], [], [], [], [], None
-    for k, part in enumerate(folds):
-        tr, te = _index(table, part["train"]), _index(table, part["test"])
-        va = _index(table, part["val"]) if "val" in part else None
-        fold_seed = seed + k
-        ckpt = ckpt_root / f"fold{k}" if prof.checkpoints else None
-        if exp.route == "cnn":
-            prob, hist, p, devs = _run_cnn(exp, settings, n_classes, x_all, y_all, tr, va, te, table,
-                                           seed=fold_seed, device=dev, progress=progress, checkpoint_dir=ckpt,
-                                           weights_path=weights_dir / f"fold{k}" / FINAL_WEIGHTS if k == 0 else None)
-        elif exp.route == "features":
-            prob, hist, p, devs = _run_features(exp, settings, n_classes, x_all, y_all, tr, va, te,
-                                                seed=fold_seed, device=dev, progress=progress, checkpoint_dir=ckpt)
-        elif exp.route == "fusion":
-            prob, hist, p, devs = _run_fusion(exp, settings, n_classes, x_all, y_all, tr, va, te,
-                                              seed=fold_seed, device=dev, progress=progress, checkpoint_dir=ckpt)
-        else:
-            raise ValueError(f"unknown route {exp.route!r} in {paper}/{exp.id}; valid: cnn, features, fusion, aggregate")
-        probs.append(prob)
-        ys.append(y_all[te])
-        ids += list(table["id"].to_numpy()[te])
-        fold_of += [k] * len(te)
-        history.append(hist)
-        params = p
-        model_lines += [d for d in devs if d not in model_lines]
-    deviations = deviation_lines(paper, exp, settings, seed=seed, model_lines=model_lines, n_folds=len(folds))
-    prob = np.concatenate(probs)
-    y = np.concatenate(ys)
-    block = _metrics_block(y, prob, class_names, task.get("positive"), prof.bootstrap, seed)
-    preds = pd.DataFrame({"id": ids, "y_true": y, **{f"p_{c}": prob[:, c] for c in range(prob.shape[1])}})
-    if len(folds) > 1:  # cross-validated: which fold's model made each prediction (ids repeat under a held-out test)
-        preds["fold"] = fold_of
-    rec = {
-        "status": "complete", "paper": paper, "experiment": experiment_id, "profile": profile, "seed": seed,
-        "spec": exp.spec(), "settings": settings, "settings_hash": settings_hash(settings),
-        "dataset": edata.describe(), "class_names": class_names, "positive": task.get("positive"),
-        "split": {"folds": [{k: len(v) for k, v in f.items()} for f in folds],
-                  "test_ids_hash": settings_hash({"ids": sorted(ids)})},
-        "skipped": skipped, "deviations": deviations, "params_trainable": params,
-        "history": history, "commit": git_commit(state=code), "versions": library_versions(),
-        "device": device_description(str(dev)), "threads": _torch_threads(),
-        "wall_time_s": round(time.perf_counter() - t0, 2),
-        **block,
-    }
-    rec["code"], rec["_diff"] = code_block(code)
+    run = _prepare_run(paper, exp, prof, data_root=data_root, device=device, seed=seed, results_dir=results_dir,
+                       on_bad=on_bad, overrides=overrides)
+    outs = [_fit_fold(run, k, progress=progress) for k in range(len(run.folds))]
+    rec, preds = _pooled_record(run, outs, code=code, wall_time_s=time.perf_counter() - t0)
     if write:
         path = write_record(rec, predictions=preds, root=results_dir)
         rec = read_record(path)  # what the book will read: with its predictions file name and hash
-        for last in ckpt_root.glob("fold*/last.pt"):  # the run is complete: its resume point is no longer needed
+        for last in run.ckpt_root.glob("fold*/last.pt"):  # the run is complete: its resume point is no longer needed
             last.unlink()
     return rec
+
+
+@dataclass
+class _Run:
+    """What every fold of one run shares: settings, data, decoded images, split, where checkpoints go."""
+
+    paper: str
+    exp: Experiment
+    prof: Profile
+    seed: int
+    settings: dict
+    edata: ExperimentData
+    table: pd.DataFrame
+    task: dict
+    class_names: list
+    folds: list
+    x_all: np.ndarray
+    y_all: np.ndarray
+    skipped: list
+    ckpt_root: Path
+    device: str
+
+
+def _prepare_run(paper, exp, prof, *, data_root, device, seed, results_dir, on_bad, overrides) -> _Run:
+    settings = _settings(paper, exp, prof, overrides)
+    edata = experiment_data(paper, exp, prof, data_root, seed=seed)
+    table = edata.table
+    class_names = list(table.attrs.get("classes") or sorted(table["class_name"].unique()))
+    folds = experiment_split(paper, exp, table, prof, seed=seed)
+    x_all, kept = _images(table, settings, on_bad)
+    ckpt_root = record_path(paper, prof.name, exp.id, results_dir).parent / "checkpoints" / run_name(exp.id, seed)
+    return _Run(paper, exp, prof, seed, settings, edata, kept, _task_spec(_read_protocol(paper), exp), class_names,
+                folds, x_all, kept["label"].to_numpy(), kept.attrs.get("skipped", []), ckpt_root,
+                _resolve_device(device))
+
+
+def _fit_fold(run: _Run, k: int, *, progress: bool) -> dict:
+    """Train and evaluate fold ``k`` (seed ``seed + k``); its test predictions, history and model lines."""
+    part, table, exp = run.folds[k], run.table, run.exp
+    tr, te = _index(table, part["train"]), _index(table, part["test"])
+    va = _index(table, part["val"]) if "val" in part else None
+    ckpt = run.ckpt_root / f"fold{k}" if run.prof.checkpoints else None
+    args = (exp, run.settings, len(run.class_names), run.x_all, run.y_all, tr, va, te)
+    kw = dict(seed=run.seed + k, device=run.device, progress=progress, checkpoint_dir=ckpt)
+    if exp.route == "cnn":
+        prob, hist, params, devs = _run_cnn(*args, table, **kw,
+                                            weights_path=run.ckpt_root / "fold0" / FINAL_WEIGHTS if k == 0 else None)
+    elif exp.route == "features":
+        prob, hist, params, devs = _run_features(*args, **kw)
+    elif exp.route == "fusion":
+        prob, hist, params, devs = _run_fusion(*args, **kw)
+    else:
+        raise ValueError(f"unknown route {exp.route!r} in {run.paper}/{exp.id}; valid: cnn, features, fusion, aggregate")
+    return {"fold": k, "prob": prob, "y": run.y_all[te], "ids": list(table["id"].to_numpy()[te]), "history": hist,
+            "params": params, "model_lines": devs, "sizes": {kk: len(v) for kk, v in part.items()}}
+
+
+def _pooled_record(run: _Run, outs: list[dict], *, code: dict, wall_time_s: float) -> tuple[dict, pd.DataFrame]:
+    """The run record and predictions of the folds in ``outs`` (all of a run's folds: its record)."""
+    model_lines = list(dict.fromkeys(d for o in outs for d in o["model_lines"]))
+    prob = np.concatenate([o["prob"] for o in outs])
+    y = np.concatenate([o["y"] for o in outs])
+    ids = [i for o in outs for i in o["ids"]]
+    block = _metrics_block(y, prob, run.class_names, run.task.get("positive"), run.prof.bootstrap, run.seed)
+    preds = pd.DataFrame({"id": ids, "y_true": y, **{f"p_{c}": prob[:, c] for c in range(prob.shape[1])}})
+    if len(run.folds) > 1:  # cross-validated: which fold's model made each prediction (ids repeat under a held-out test)
+        preds["fold"] = [o["fold"] for o in outs for _ in o["ids"]]
+    rec = {
+        "status": "complete", "paper": run.paper, "experiment": run.exp.id, "profile": run.prof.name,
+        "seed": run.seed, "spec": run.exp.spec(), "settings": run.settings, "settings_hash": settings_hash(run.settings),
+        "dataset": run.edata.describe(), "class_names": run.class_names, "positive": run.task.get("positive"),
+        "split": {"folds": [o["sizes"] for o in outs], "test_ids_hash": settings_hash({"ids": sorted(ids)})},
+        "skipped": run.skipped,
+        "deviations": deviation_lines(run.paper, run.exp, run.settings, seed=run.seed, model_lines=model_lines,
+                                      n_folds=len(run.folds)),
+        "params_trainable": outs[-1]["params"], "history": [o["history"] for o in outs],
+        "commit": git_commit(state=code), "versions": library_versions(),
+        "device": device_description(str(run.device)), "threads": _torch_threads(),
+        "wall_time_s": round(wall_time_s, 2), **block,
+    }
+    rec["code"], rec["_diff"] = code_block(code)
+    return rec, preds
+
+
+# --------------------------------------------------------------------------------------------
+# One fold at a time (a lent GPU grows a cross-validated experiment fold by fold)
+# --------------------------------------------------------------------------------------------
+
+
+def n_folds(paper: str, experiment_id: str, profile: str) -> int:
+    """Folds the experiment runs at ``profile`` (1 for a fixed split): what :func:`experiment_split` gives."""
+    split, exp = _read_protocol(paper)["split"], get_experiment(paper, experiment_id)
+    if split["kind"] == "kfold":
+        k = int(split["k"])
+    elif split["kind"] == "fractions" and split.get("cv") and exp.route in split["cv"].get("routes", ["cnn"]):
+        k = int(split["cv"]["k"])
+    else:
+        return 1
+    cap = get_profile(profile).max_folds
+    return min(k, cap) if cap else k
+
+
+def fold_record_path(paper: str, profile: str, experiment_id: str, k: int, root=None, seed: int = 0) -> Path:
+    """``<results>/<paper>/<profile>/folds/<run>.fold<k>.json`` (below where :func:`load_records` looks)."""
+    return (record_path(paper, profile, experiment_id, root).parent / "folds"
+            / f"{run_name(experiment_id, seed)}.fold{int(k)}.json")
+
+
+def run_fold(paper: str, experiment_id: str, profile: str, k: int, *, data_root=None, device: str = "auto",
+             seed: int = 0, results_dir=None, progress: bool = False, overrides: dict | None = None,
+             allow_dirty: bool | None = None) -> dict:
+    """Train and evaluate fold ``k`` of a cross-validated experiment; write and return its fold record.
+
+    The fold is exactly the one :func:`run_experiment` trains (split, seed ``seed + k``,
+    checkpoints, fold 0's final weights), so :func:`pool_folds` over all folds gives its record.
+    """
+    from .train import intra_op_threads
+
+    prof, exp = get_profile(profile), get_experiment(paper, experiment_id)
+    total = n_folds(paper, experiment_id, profile)
+    if exp.route == "aggregate" or not 0 <= k < total:
+        raise ValueError(f"fold {k} of {paper}/{experiment_id}: valid 0..{total - 1} at profile {profile}")
+    t0 = time.perf_counter()
+    code = code_state()
+    check_code(code, prof.name, allow_dirty)
+    with intra_op_threads(prof.threads):
+        run = _prepare_run(paper, exp, prof, data_root=data_root, device=device, seed=seed, results_dir=results_dir,
+                           on_bad="raise", overrides=overrides)
+        out = _fit_fold(run, k, progress=progress)
+        rec, preds = _pooled_record(run, [out], code=code, wall_time_s=time.perf_counter() - t0)
+    rec.update(fold=int(k), n_folds=int(total))
+    if total > 1:
+        preds["fold"] = k
+    path = write_record(rec, predictions=preds, path=fold_record_path(paper, profile, experiment_id, k, results_dir, seed))
+    (run.ckpt_root / f"fold{k}" / "last.pt").unlink(missing_ok=True)
+    return read_record(path)
+
+
+def find_fold_record(paper: str, experiment_id: str, profile: str, k: int, *, seed: int = 0, results_dir=None,
+                     data_root=None, overrides=None) -> dict | None:
+    """The complete fold record with the current key (settings hash, dataset fingerprint, seed), else None."""
+    from .records import read_complete
+
+    rec = read_complete(fold_record_path(paper, profile, experiment_id, k, results_dir, seed), seed)
+    if rec is None or rec.get("skipped"):
+        return None
+    exp, prof = get_experiment(paper, experiment_id), get_profile(profile)
+    if rec.get("settings_hash") != settings_hash(_settings(paper, exp, prof, overrides)):
+        return None
+    if rec["dataset"]["fingerprint"] != D.fingerprint(experiment_data(paper, exp, prof, data_root, seed=seed).table):
+        return None
+    return rec
+
+
+def pool_folds(paper: str, experiment_id: str, profile: str, *, seed: int = 0, results_dir=None, data_root=None,
+               overrides: dict | None = None) -> dict | None:
+    """The record of a cross-validated experiment pooled from its fold records.
+
+    All folds done: the record :func:`run_experiment` writes (same key, predictions in fold order,
+    metrics on the pooled predictions) at the usual path. Some: a ``status: "partial"`` record
+    with ``folds_done`` at ``folds/<run>.partial.json``, which the book never reads as a result.
+    None when no fold is done.
+    """
+    total = n_folds(paper, experiment_id, profile)
+    done = [r for r in (find_fold_record(paper, experiment_id, profile, k, seed=seed, results_dir=results_dir,
+                                         data_root=data_root, overrides=overrides) for k in range(total)) if r]
+    if not done:
+        return None
+    preds = pd.concat([read_predictions(r) for r in done], ignore_index=True)
+    y = preds["y_true"].to_numpy()
+    prob = preds[[c for c in preds.columns if c.startswith("p_")]].to_numpy()
+    first = done[0]
+    block = _metrics_block(y, prob, first["class_names"], first.get("positive"), get_profile(profile).bootstrap, seed)
+    rec = {k: v for k, v in first.items() if k not in ("fold", "n_folds", "_path", "predictions", "predictions_sha256",
+                                                        "written_at", "metrics", "intervals")}
+    rec.update(status="complete" if len(done) == total else "partial",
+               split={"folds": [f for r in done for f in r["split"]["folds"]],
+                      "test_ids_hash": settings_hash({"ids": sorted(preds["id"])})},
+               deviations=list(dict.fromkeys(d for r in done for d in r.get("deviations", []))),
+               history=[h for r in done for h in r["history"]], params_trainable=done[-1].get("params_trainable"),
+               wall_time_s=round(sum(r["wall_time_s"] for r in done), 2), pooled_from_folds=[r["fold"] for r in done],
+               **block)
+    if len({r.get("commit") for r in done}) > 1:
+        rec["fold_commits"] = {str(r["fold"]): r.get("commit") for r in done}
+    partial = fold_record_path(paper, profile, experiment_id, 0, results_dir, seed).with_name(
+        f"{run_name(experiment_id, seed)}.partial.json")
+    if rec["status"] == "complete":
+        out = read_record(write_record(rec, predictions=preds, root=results_dir))
+        for stale in partial.parent.glob(f"{partial.stem}.*"):
+            stale.unlink(missing_ok=True)
+        return out
+    rec["folds_done"] = len(done)
+    return read_record(write_record(rec, predictions=preds, path=partial))
 
 
 def _torch_threads() -> int:

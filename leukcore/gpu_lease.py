@@ -23,7 +23,7 @@ one prepared command for it (``leukcore gpu ...``, driven by ``tools/gpu_lease.s
   result is the ``grid`` block of the GPU benchmark record.
 * ``collect``: unpack what came back into ``results/`` and check every record.
 
-Cross-validated experiments run one fold at a time: :func:`run_fold` writes
+Cross-validated experiments run one fold at a time (:mod:`leukcore.experiments`): :func:`run_fold` writes
 ``<paper>/<profile>/folds/<run>.fold<k>.json`` (with its predictions), keyed like a whole-run
 record (same settings hash, dataset fingerprint, seed); :func:`pool_folds` builds the usual
 record ``<paper>/<profile>/<run>.json`` from all ``k`` fold records (out-of-fold predictions in fold
@@ -53,6 +53,7 @@ import pandas as pd
 
 from . import data as D
 from .data import PROJECT_ROOT, atomic_write_bytes, atomic_write_text
+from .experiments import find_fold_record, fold_record_path, n_folds, pool_folds, run_fold  # noqa: F401 (public here)
 
 #: Where the device assembles the carried dataset (outside the repository copy, which is re-sent).
 DEVICE_DATA = "/tmp/leukcore-data"
@@ -256,189 +257,6 @@ def check_dataset(root: str | os.PathLike = DEVICE_DATA) -> dict:
     if fp != m["fingerprint"]:
         raise D.DataError(f"{root}: dataset fingerprint {fp} is not the manifest's {m['fingerprint']}")
     return {"dataset": m["dataset"], "variant": m["variant"], "fingerprint": fp, "n_images": int(len(table))}
-
-
-# ============================================================================ one fold at a time
-
-
-def fold_record_path(paper: str, profile: str, experiment: str, k: int, root=None, seed: int = 0) -> Path:
-    """``<results>/<paper>/<profile>/folds/<run>.fold<k>.json``."""
-    from .records import record_path, run_name
-
-    return record_path(paper, profile, experiment, root).parent / "folds" / f"{run_name(experiment, seed)}.fold{int(k)}.json"
-
-
-def _write_with_predictions(rec: dict, preds: pd.DataFrame, path: Path) -> Path:
-    """Predictions (named by their hash) then the record, each atomically (as :func:`leukcore.records.write_record`)."""
-    from .records import _jsonable
-
-    text = preds.to_csv(index=False, float_format="%.6g")
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    ppath = path.with_name(f"{path.stem}.{digest[:12]}.predictions.csv")
-    atomic_write_text(ppath, text)
-    rec = {k: v for k, v in rec.items() if k != "_path"}
-    rec.update(predictions=ppath.name, predictions_sha256=digest)
-    atomic_write_text(path, json.dumps(_jsonable(rec), indent=1, sort_keys=True, allow_nan=False) + "\n")
-    for old in path.parent.glob(f"{path.stem}.*.predictions.csv"):
-        if old.name != ppath.name:
-            old.unlink(missing_ok=True)
-    return path
-
-
-def n_folds(paper: str, experiment: str, profile: str) -> int:
-    """Folds a cross-validated experiment runs at ``profile`` (1 for other splits)."""
-    from .experiments import _read_protocol
-    from .profiles import get_profile
-
-    split = _read_protocol(paper)["split"]
-    if split["kind"] != "kfold":
-        return 1
-    k, cap = int(split["k"]), get_profile(profile).max_folds
-    return min(k, cap) if cap else k
-
-
-def find_fold_record(paper: str, experiment: str, profile: str, k: int, *, seed: int = 0, results_dir=None,
-                     data_root=None, overrides=None) -> dict | None:
-    """The complete fold record with the current key (settings hash, dataset fingerprint, seed), else None."""
-    from .experiments import _settings, experiment_data, get_experiment
-    from .profiles import get_profile
-    from .records import read_complete, settings_hash
-
-    rec = read_complete(fold_record_path(paper, profile, experiment, k, results_dir, seed), seed)
-    if rec is None or rec.get("skipped"):
-        return None
-    exp, prof = get_experiment(paper, experiment), get_profile(profile)
-    if rec.get("settings_hash") != settings_hash(_settings(paper, exp, prof, overrides)):
-        return None
-    if rec["dataset"]["fingerprint"] != D.fingerprint(experiment_data(paper, exp, prof, data_root, seed=seed).table):
-        return None
-    return rec
-
-
-def run_fold(paper: str, experiment: str, profile: str, k: int, *, data_root=None, device: str = "auto", seed: int = 0,
-             results_dir=None, progress: bool = False, overrides: dict | None = None) -> dict:
-    """Train and evaluate fold ``k`` of a cross-validated experiment; write and return its fold record.
-
-    Everything is as in :func:`leukcore.experiments.run_experiment` for that fold (split, fold seed
-    ``seed + k``, checkpoints under the run's ``checkpoints/<run>/fold<k>``, fold 0's final weights
-    kept for Grad-CAM), so pooling all folds gives the record a whole run writes.
-    """
-    from .experiments import (FINAL_WEIGHTS, _images, _index, _metrics_block, _read_protocol, _resolve_device,
-                              _run_cnn, _run_features, _run_fusion, _settings, _task_spec, _torch_threads,
-                              experiment_data, experiment_split, get_experiment)
-    from .profiles import get_profile
-    from .records import device_description, git_commit, library_versions, read_record, record_path, run_name, settings_hash
-    from .train import intra_op_threads
-
-    prof = get_profile(profile)
-    exp = get_experiment(paper, experiment)
-    if exp.route == "aggregate":
-        raise ValueError(f"{paper}/{experiment} pools other experiments; it has no folds")
-    total = n_folds(paper, experiment, profile)
-    if not 0 <= k < total:
-        raise ValueError(f"fold {k} of {paper}/{experiment}: valid 0..{total - 1} at profile {profile}")
-    t0 = time.perf_counter()
-    with intra_op_threads(prof.threads):
-        proto = _read_protocol(paper)
-        settings = _settings(paper, exp, prof, overrides)
-        edata = experiment_data(paper, exp, prof, data_root, seed=seed)
-        table = edata.table
-        task = _task_spec(proto, exp)
-        class_names = list(table.attrs.get("classes") or sorted(table["class_name"].unique()))
-        folds = experiment_split(paper, exp, table, prof, seed=seed)
-        x_all, kept = _images(table, settings, "raise")
-        table = kept
-        y_all = table["label"].to_numpy()
-        ckpt_root = record_path(paper, profile, experiment, results_dir).parent / "checkpoints" / run_name(experiment, seed)
-        commit = git_commit()
-        dev = _resolve_device(device)
-        part = folds[k]
-        tr, te = _index(table, part["train"]), _index(table, part["test"])
-        va = _index(table, part["val"]) if "val" in part else None
-        ckpt = ckpt_root / f"fold{k}" if prof.checkpoints else None
-        args = (exp, settings, len(class_names), x_all, y_all, tr, va, te)
-        kw = dict(seed=seed + k, device=dev, progress=progress, checkpoint_dir=ckpt)
-        if exp.route == "cnn":
-            prob, hist, params, devs = _run_cnn(*args, table, **kw,
-                                                weights_path=ckpt_root / "fold0" / FINAL_WEIGHTS if k == 0 else None)
-        elif exp.route == "features":
-            prob, hist, params, devs = _run_features(*args, **kw)
-        elif exp.route == "fusion":
-            prob, hist, params, devs = _run_fusion(*args, **kw)
-        else:
-            raise ValueError(f"unknown route {exp.route!r} in {paper}/{exp.id}")
-        deviations = list(proto.get("deviations", []))
-        deviations += [d for d in devs if d not in deviations]
-        ids = list(table["id"].to_numpy()[te])
-        y = y_all[te]
-        block = _metrics_block(y, prob, class_names, task.get("positive"), prof.bootstrap, seed)
-        threads = _torch_threads()
-    preds = pd.DataFrame({"id": ids, "y_true": y, **{f"p_{c}": prob[:, c] for c in range(prob.shape[1])}})
-    rec = {"status": "complete", "paper": paper, "experiment": experiment, "profile": profile, "seed": seed,
-           "fold": int(k), "n_folds": int(total), "spec": exp.spec(), "settings": settings,
-           "settings_hash": settings_hash(settings), "dataset": edata.describe(), "class_names": class_names,
-           "positive": task.get("positive"), "split": {"fold": {kk: len(v) for kk, v in part.items()}},
-           "skipped": kept.attrs.get("skipped", []), "deviations": deviations, "params_trainable": params,
-           "history": hist, "commit": commit, "versions": library_versions(), "device": device_description(str(dev)),
-           "threads": threads, "wall_time_s": round(time.perf_counter() - t0, 2), **block}
-    path = _write_with_predictions(rec, preds, fold_record_path(paper, profile, experiment, k, results_dir, seed))
-    (ckpt_root / f"fold{k}" / "last.pt").unlink(missing_ok=True)
-    return read_record(path)
-
-
-def pool_folds(paper: str, experiment: str, profile: str, *, seed: int = 0, results_dir=None, data_root=None,
-               overrides: dict | None = None, write: bool = True) -> dict | None:
-    """The pooled record of a cross-validated experiment from its fold records.
-
-    All folds present: the record :func:`~leukcore.experiments.run_experiment` writes (same key:
-    settings hash, fingerprint, seed; predictions concatenated in fold order; metrics and
-    intervals on the pooled predictions), written at the usual path. Some present: a
-    ``status: "partial"`` record with ``folds_done``, written to ``folds/<run>.partial.json``.
-    None when no fold is done.
-    """
-    from .experiments import _metrics_block
-    from .profiles import get_profile
-    from .records import read_predictions, read_record, record_path, run_name, settings_hash, write_record
-
-    total = n_folds(paper, experiment, profile)
-    recs = [find_fold_record(paper, experiment, profile, k, seed=seed, results_dir=results_dir, data_root=data_root,
-                             overrides=overrides) for k in range(total)]
-    done = [r for r in recs if r is not None]
-    if not done:
-        return None
-    preds = pd.concat([read_predictions(r) for r in done], ignore_index=True)
-    y = preds["y_true"].to_numpy()
-    prob = preds[[c for c in preds.columns if c.startswith("p_")]].to_numpy()
-    first = done[0]
-    block = _metrics_block(y, prob, first["class_names"], first.get("positive"), get_profile(profile).bootstrap, seed)
-    deviations = []
-    for r in done:
-        deviations += [d for d in r["deviations"] if d not in deviations]
-    commits = sorted({str(r.get("commit")) for r in done})
-    rec = {"status": "complete" if len(done) == total else "partial", "paper": paper, "experiment": experiment,
-           "profile": profile, "seed": seed, "spec": first["spec"], "settings": first["settings"],
-           "settings_hash": settings_hash(first["settings"]), "dataset": first["dataset"],
-           "class_names": first["class_names"], "positive": first.get("positive"),
-           "split": {"folds": [r["split"]["fold"] for r in done],
-                     "test_ids_hash": settings_hash({"ids": sorted(preds["id"])})},
-           "skipped": first.get("skipped", []), "deviations": deviations,
-           "params_trainable": done[-1].get("params_trainable"), "history": [r["history"] for r in done],
-           "commit": first.get("commit"), "versions": first["versions"], "device": first["device"],
-           "threads": first.get("threads"), "wall_time_s": round(sum(r["wall_time_s"] for r in done), 2),
-           "pooled_from_folds": [r["fold"] for r in done], **block}
-    if len(commits) > 1:
-        rec["fold_commits"] = {str(r["fold"]): r.get("commit") for r in done}
-    if not write:
-        return rec
-    path = record_path(paper, profile, experiment, results_dir).parent / "folds" / f"{run_name(experiment, seed)}.partial.json"
-    if rec["status"] == "complete":
-        out = read_record(write_record(rec, predictions=preds, root=results_dir))
-        for stale in path.parent.glob(f"{path.stem}.*"):  # the partial record and its predictions
-            stale.unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
-        return out
-    rec["folds_done"] = len(done)
-    return read_record(_write_with_predictions(rec, preds, path))
 
 
 # ============================================================================ work items

@@ -265,14 +265,17 @@ def _jsonable(o: Any) -> Any:
     return o
 
 
-def write_record(rec: dict, *, predictions: pd.DataFrame | None = None, root: str | os.PathLike | None = None) -> Path:
+def write_record(rec: dict, *, predictions: pd.DataFrame | None = None, root: str | os.PathLike | None = None,
+                 path: str | os.PathLike | None = None) -> Path:
     """Write a record (and its predictions) atomically; return the record's path.
 
+    ``path``: where, when not the run's usual :func:`record_path` (e.g. one fold's record).
     Predictions are written first, under a name carrying their hash, so a record never points at
     a missing or foreign file; both go through a temporary file and ``os.replace``, and the
     previous predictions file is removed only once the new record is in place.
     """
-    path = record_path(rec["paper"], rec["profile"], rec["experiment"], root, rec.get("seed") or 0)
+    path = Path(path) if path is not None else record_path(rec["paper"], rec["profile"], rec["experiment"], root,
+                                                           rec.get("seed") or 0)
     diff = rec.get("_diff")
     rec = {k: v for k, v in rec.items() if k not in ("_path", "_diff")}  # _path: this machine's; _diff: stored beside
     dpath = None
