@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         register_cli = None
     if register_cli is not None:
         register_cli(sub)
+    from .figures import register_cli as register_figures
+
+    register_figures(sub)  # leukcore figures gradcam
     return p
 
 
