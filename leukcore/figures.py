@@ -274,9 +274,12 @@ def write_summary_figures(out: Path, df: pd.DataFrame | None = None) -> list[Pat
 
 
 def trained(rec: dict) -> bool:
-    """Whether a record's model learned anything: its test predictions use more than one class."""
-    cm = np.asarray(rec.get("metrics", {}).get("confusion_matrix") or [[0]])
-    return int((cm.sum(axis=0) > 0).sum()) > 1
+    """Whether a record's model learned anything: its test predictions use more than one class
+    (a record without a confusion matrix shows no collapse, so it counts as trained)."""
+    cm = rec.get("metrics", {}).get("confusion_matrix")
+    if not cm:
+        return True
+    return int((np.asarray(cm).sum(axis=0) > 0).sum()) > 1
 
 
 def _probs(rec: dict) -> tuple[np.ndarray, np.ndarray]:

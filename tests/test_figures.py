@@ -165,3 +165,38 @@ def test_claims_accessor_has_the_verdict_columns():
     assert df.loc[~firm, "difference"].isna().all()  # blank unless firm
     pct = df["unit"].eq("percent") & df["claimed"].notna()
     assert (df.loc[pct, "claimed"] <= 1.0).all()  # on the measurements' fraction scale
+
+
+def test_claims_html_escapes_and_puts_the_verdict_first():
+    from leukcore import tables as T
+
+    df = _claims_frame()
+    for col in ("experiment", "metric", "averaging", "class", "dataset", "reason", "printed", "source"):
+        df[col] = ""
+    df["metric"] = "accuracy"
+    df["runs"] = 3
+    df["difference"] = df["measured"] - df["claimed"]
+    df.loc[0, "model"] = "<script>alert(1)</script>"
+    df.loc[0, "verdict"] = "indicative"
+    h = T.claims_html("p", df=df)
+    assert "<script>" not in h and "&lt;script&gt;alert(1)&lt;/script&gt;" in h
+    assert h.count('class="verdict verdict-') == len(df)
+    disp = T.claims_display(df)
+    assert disp.columns[0] == "verdict"
+    by = disp.set_index("claim")
+    assert by.loc["d", "difference"] == "+1.00 pp" and by.loc["b", "difference"] == "-2.00 pp"
+    assert (by.loc[["a", "c", "e", "f"], "difference"] == "").all()  # blank unless firm
+    assert by.loc["b", "measured [95 % interval]"] == "97.00 [96.00, 98.00] %"
+
+
+def test_datatables_bundle_is_itables_offline_bundle():
+    """The DataTables copy shipped in book/_static is itables' offline bundle (no CDN)."""
+    itables = pytest.importorskip("itables")
+    from pathlib import Path
+
+    from leukcore.tables import STATIC_DATATABLES
+
+    src = Path(itables.__file__).parent / "html"
+    for name in ("dt_bundle.js", "dt_bundle.css"):
+        assert (STATIC_DATATABLES / name).read_bytes() == (src / name).read_bytes(), (
+            f"book/_static/datatables/{name} differs from itables {itables.__version__}: copy it again")
