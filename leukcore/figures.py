@@ -9,7 +9,7 @@ train: Grad-CAM, reliability diagrams and galleries skip them.
 
 ``leukcore figures gradcam --record PATH --out PNG`` renders a record's Grad-CAM to a small PNG
 (on the machine that holds the weights), which the paper page shows when the weights are absent
-(``book/figures/<paper>/<experiment>_gradcam.png``).
+(``book/figures/<paper>/<experiment>_<profile>_gradcam.png``).
 """
 from __future__ import annotations
 
@@ -258,13 +258,23 @@ def write_summary_figures(out: Path, df: pd.DataFrame | None = None) -> list[Pat
         fig.savefig(out / "claims_vs_measured.png", dpi=100)
         plt.close(fig)
         written.append(out / "claims_vs_measured.png")
+    from .data import atomic_write_text
+    from .report import PAPER_NAMES
+
+    parts = []
     for paper in sorted(df["paper"].dropna().unique()):
         fig = plot_forest(df[df["paper"] == paper])
+        name = PAPER_NAMES.get(paper, paper)
         if fig is None:
+            parts.append(f"- {name}: no claim of this paper has a measurement yet.\n")
             continue
         fig.savefig(out / f"forest_{paper}.png", dpi=90)
         plt.close(fig)
         written.append(out / f"forest_{paper}.png")
+        parts.append(f"```{{admonition}} Forest plot: {name}\n:class: dropdown\n\n"
+                     f"![Claimed value and measured interval per claim of {name}](_generated/forest_{paper}.png)\n```\n")
+    atomic_write_text(out / "forest_plots.md", "\n".join(parts))
+    written.append(out / "forest_plots.md")
     return written
 
 
@@ -520,8 +530,20 @@ def _record_images(rec: dict, ids: list[str], data_root=None) -> tuple[np.ndarra
 
 
 def gradcam_figure_path(rec: dict) -> Path:
-    """Where a record's committed Grad-CAM image lives: ``book/figures/<paper>/<experiment>_gradcam.png``."""
-    return FIGURES_DIR / rec["paper"] / f"{rec['experiment']}_gradcam.png"
+    """Where the committed Grad-CAM image of a record's experiment at its profile lives:
+    ``book/figures/<paper>/<experiment>_<profile>_gradcam.png`` (the image names its run)."""
+    return FIGURES_DIR / rec["paper"] / f"{rec['experiment']}_{rec['profile']}_gradcam.png"
+
+
+def gradcam_record(records: list[dict]) -> dict | None:
+    """The CNN record a page shows Grad-CAM for: one that trained, preferring one whose weights
+    are here or whose image was committed, then the most accurate."""
+    from .experiments import get_experiment
+
+    cnn = [r for r in records if trained(r) and get_experiment(r["paper"], r["experiment"]).route == "cnn"]
+    if not cnn:
+        return None
+    return max(cnn, key=lambda r: (_weights_here(r) or gradcam_figure_path(r).is_file(), r["metrics"]["accuracy"]))
 
 
 def plot_grad_cam(rec: dict | None, n: int = 6, data_root=None):
@@ -581,7 +603,8 @@ def plot_grad_cam(rec: dict | None, n: int = 6, data_root=None):
             a.set_yticks([])
     axes[0, 0].set_ylabel("image", fontsize=8)
     axes[1, 0].set_ylabel("Grad-CAM", fontsize=8)
-    fig.suptitle(f"Grad-CAM, {rec['experiment']} ({provenance_label(rec)}); red titles: errors", fontsize=9)
+    fig.suptitle(f"Grad-CAM, {rec['experiment']} seed {rec.get('seed') or 0} ({provenance_label(rec)}); "
+                 f"red titles: errors", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -620,6 +643,9 @@ def plot_misclassified(rec: dict | None, n: int = 12, data_root=None):
 
     if rec is None:
         return None
+    if rec["dataset"]["id"] == "synthetic":
+        print(f"misclassified cells of {rec['experiment']} are not shown: the run used synthetic images.")
+        return None
     p = read_predictions(rec)
     prob = p[[c for c in p.columns if c.startswith("p_")]].to_numpy(float)
     p = p.assign(pred=prob.argmax(1), conf=prob.max(1))
@@ -632,7 +658,7 @@ def plot_misclassified(rec: dict | None, n: int = 12, data_root=None):
     except (OSError, ValueError) as exc:
         print(f"misclassified cells of {rec['experiment']} are not shown: {exc}")
         return None
-    if not len(x) or rec["dataset"]["id"] == "synthetic":
+    if not len(x):
         print(f"misclassified cells of {rec['experiment']} are not shown: its test images are not on this machine.")
         return None
     names = list(rec["class_names"])
@@ -696,7 +722,8 @@ def register_cli(sub) -> None:
     fsub = f.add_subparsers(dest="figures_command", required=True)
     g = fsub.add_parser("gradcam", help="Grad-CAM of a record's trained model to a PNG (needs its weights)")
     g.add_argument("--record", required=True, help="run record (results/<paper>/<profile>/<run>.json)")
-    g.add_argument("--out", default=None, help="PNG to write (default book/figures/<paper>/<experiment>_gradcam.png)")
+    g.add_argument("--out", default=None,
+                   help="PNG to write (default book/figures/<paper>/<experiment>_<profile>_gradcam.png)")
     g.add_argument("--data-root", default=None)
     g.add_argument("--n", type=int, default=6, help="number of test images")
     g.set_defaults(func=_cmd_gradcam)
