@@ -665,7 +665,7 @@ def plot_misclassified(rec: dict | None, n: int = 12, data_root=None):
     by_id = wrong.set_index("id")
     cols = min(6, len(x))
     rows = int(math.ceil(len(x) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.5 * rows), squeeze=False)
     for ax, j in zip(axes.flat, range(len(x))):
         row = by_id.loc[t["id"].iloc[j]]
         ax.imshow(x[j])

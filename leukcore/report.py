@@ -578,6 +578,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     table = _claims("all")
     written += write_claims_table(out, table)
     written += write_summary_figures(out, table)
+    from .citation import write_citation
+
+    written += write_citation(out)  # version, commit and BibTeX of this build; dataset licences
 
     for paper in list_papers():
         put(f"rerun_{paper}.md", rerun_box(paper))
