@@ -688,7 +688,7 @@ def plot_misclassified(rec: dict | None, n: int = 12, data_root=None):
 
 
 def gradcam_png(record: str | os.PathLike, out: str | os.PathLike | None = None, *, data_root=None,
-                n: int = 6, dpi: int = 80) -> Path | None:
+                n: int = 6, dpi: int = 72) -> Path | None:
     """Render a record's Grad-CAM to a PNG (default: :func:`gradcam_figure_path`); None when skipped."""
     import matplotlib
 
@@ -703,9 +703,23 @@ def gradcam_png(record: str | os.PathLike, out: str | os.PathLike | None = None,
         return None
     out = Path(out) if out else gradcam_figure_path(rec)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi, pil_kwargs={"optimize": True})
+    save_small_png(fig, out, dpi=dpi)
     plt.close(fig)
     return out
+
+
+def save_small_png(fig, path: Path, dpi: int = 72, colors: int = 128) -> None:
+    """A figure as a palette PNG (``colors`` colours, optimised): photographs of cells with a
+    heat map stay legible at a few tens of KB, small enough to commit."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    buf.seek(0)
+    img = Image.open(buf).convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+    img.save(path, format="PNG", optimize=True)
 
 
 def _cmd_gradcam(args) -> int:
