@@ -200,3 +200,13 @@ def test_datatables_bundle_is_itables_offline_bundle():
     for name in ("dt_bundle.js", "dt_bundle.css"):
         assert (STATIC_DATATABLES / name).read_bytes() == (src / name).read_bytes(), (
             f"book/_static/datatables/{name} differs from itables {itables.__version__}: copy it again")
+
+
+def test_injected_parameters_cell_is_folded():
+    from leukcore.runner import fold_injected_parameters
+
+    nb = {"cells": [{"metadata": {"tags": ["parameters", "hide-cell"]}},
+                    {"metadata": {"tags": ["injected-parameters"]}}, {"metadata": {}}]}
+    out = fold_injected_parameters(nb)
+    assert out["cells"][1]["metadata"]["tags"] == ["injected-parameters", "hide-cell"]
+    assert out["cells"][0]["metadata"]["tags"] == ["parameters", "hide-cell"] and out["cells"][2]["metadata"] == {}
