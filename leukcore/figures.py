@@ -119,7 +119,7 @@ def _section(v: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def plot_forest(df: pd.DataFrame, title: str | None = None, max_rows: int = 80):
+def plot_forest(df: pd.DataFrame, title: str | None = None, max_rows: int | None = None):
     """Claimed value (black diamond) and measured interval (bar) per claim, coloured by verdict.
 
     Firm verdicts (filled circles) come first; indicative rows (hollow circles) and runs that
@@ -129,12 +129,13 @@ def plot_forest(df: pd.DataFrame, title: str | None = None, max_rows: int = 80):
     """
     import matplotlib.pyplot as plt
 
-    d = forest_data(df).head(max_rows)
+    d = forest_data(df)
+    d = d if max_rows is None else d.head(max_rows)
     if d.empty:
         return None
     n = len(d)
     y = np.arange(n)[::-1].astype(float)
-    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.24 * n))
+    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.2 * n))
     low = d["low"].fillna(d["measured"]).to_numpy(float)
     high = d["high"].fillna(d["measured"]).to_numpy(float)
     colours = [VERDICT_COLOURS.get(v, "k") for v in d["verdict"]]
