@@ -523,7 +523,8 @@ def test_chapter_code_is_hidden_and_figures_load(browser, book_server, book_html
         view.open(book_server.base_url + page)
         pg = view.page
         state = pg.evaluate("""() => {
-            const vis = e => !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+            const vis = e => !!e && (e.checkVisibility ? e.checkVisibility({visibilityProperty: true})
+                                                        : e.getClientRects().length > 0);
             const cells = sel => Array.from(document.querySelectorAll(sel));
             const code = c => c.querySelector('.cell_input pre, .cell_input .highlight, pre');
             return {
@@ -536,8 +537,14 @@ def test_chapter_code_is_hidden_and_figures_load(browser, book_server, book_html
               images: Array.from(document.querySelectorAll('article img')).map(
                 i => ({src: i.getAttribute('src') || '', natural: i.naturalWidth})),
             }; }""")
+        # the toggle shows the code: open the first hidden cell
+        first = pg.locator(".cell.tag_hide-input").first
+        first.locator("summary, .toggle-button").first.click()
+        opened = first.evaluate("c => { const e = c.querySelector('.cell_input pre, .cell_input .highlight');"
+                                " return !!e && e.checkVisibility({visibilityProperty: true}); }")
     finally:
         view.close()
+    assert opened, f"{page}: opening a hidden cell's toggle did not show its code"
     assert len(state["hidden"]) >= 5, f"{page}: only {len(state['hidden'])} hide-input cells"
     assert not any(c["shown"] for c in state["hidden"]), f"{page}: code shown by default"
     assert all(c["toggle"] for c in state["hidden"]), f"{page}: a hidden cell has no toggle"
