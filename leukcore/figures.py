@@ -202,7 +202,8 @@ def plot_summary(df: pd.DataFrame):
 
     from .report import PAPER_NAMES
 
-    papers = sorted(df["paper"].dropna().unique())
+    every = sorted(df["paper"].dropna().unique())
+    papers = [p for p in every if len(forest_data(df[df["paper"] == p]))]
     if not papers:
         return None
     cols = min(3, len(papers))
@@ -211,11 +212,6 @@ def plot_summary(df: pd.DataFrame):
     for ax, paper in zip(axes.flat, papers):
         d = forest_data(df[df["paper"] == paper])
         ax.set_title(PAPER_NAMES.get(paper, paper), fontsize=9)
-        if d.empty:
-            ax.text(0.5, 0.5, "no claim measured", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            continue
         for v, g in sort_claims(d).groupby("verdict", sort=False):
             c = VERDICT_COLOURS.get(v, "k")
             sec = _section(v)
@@ -234,6 +230,9 @@ def plot_summary(df: pd.DataFrame):
         ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(papers):]:
         ax.axis("off")
+    unmeasured = [PAPER_NAMES.get(p, p) for p in every if p not in papers]
+    if unmeasured:
+        fig.suptitle("no measured claim yet: " + "; ".join(unmeasured), fontsize=9, y=0.995)
     fig.tight_layout()
     return fig
 
