@@ -617,7 +617,8 @@ def show_grad_cam(rec: dict | None, data_root=None):
     if trained(rec) and not _weights_here(rec) and gradcam_figure_path(rec).is_file():
         from IPython.display import Image, display
 
-        print(f"Grad-CAM of {rec['experiment']} ({provenance_label(rec)}), rendered where its weights are "
+        print(f"Grad-CAM of {rec['experiment']} ({provenance_label(rec)}), rendered on the machine that held the "
+              f"trained weights of the run named in the image "
               f"({os.path.relpath(gradcam_figure_path(rec), PROJECT_ROOT)}):")
         display(Image(filename=str(gradcam_figure_path(rec))))
         return None
