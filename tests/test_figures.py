@@ -210,3 +210,46 @@ def test_injected_parameters_cell_is_folded():
     out = fold_injected_parameters(nb)
     assert out["cells"][1]["metadata"]["tags"] == ["injected-parameters", "hide-cell"]
     assert out["cells"][0]["metadata"]["tags"] == ["parameters", "hide-cell"] and out["cells"][2]["metadata"] == {}
+
+
+@pytest.mark.slow
+def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
+    """The ``leukcore figures gradcam`` path end to end: a paper-profile DSCNet record with
+    weights beside it (here freshly initialised: the test checks the plumbing, not the model)
+    gives panels titled with the record's true and predicted classes, saved as a small PNG."""
+    import json
+    import shutil
+
+    import torch
+
+    from leukcore.data import PROJECT_ROOT
+    from leukcore.experiments import _new_model, final_weights_path, get_experiment
+    from leukcore.records import read_record
+
+    src = PROJECT_ROOT / "results" / "dscnet_vijayalakshmi" / "paper" / "dscnet.json"
+    if not src.is_file():
+        pytest.skip("no committed paper-profile DSCNet record")
+    rec = json.loads(src.read_text())
+    shutil.copy(src, tmp_path / "dscnet.json")
+    shutil.copy(src.with_name(rec["predictions"]), tmp_path / rec["predictions"])
+    rec = read_record(tmp_path / "dscnet.json")
+    exp = get_experiment(rec["paper"], rec["experiment"])
+    torch.manual_seed(0)
+    model, _ = _new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
+                          **rec["settings"].get("model_kw", {}))
+    final_weights_path(rec).parent.mkdir(parents=True)
+    torch.save(model.state_dict(), final_weights_path(rec))
+    fig = F.plot_grad_cam(rec, n=4, data_root=shared_data)
+    titles = [ax.get_title() for ax in fig.axes[:4]]
+    preds = pd.read_csv(tmp_path / rec["predictions"]).set_index("id")
+    names = rec["class_names"]
+    expect = {f"true {names[int(r.y_true)]}\npred {names[int(np.argmax(r[[c for c in r.index if c.startswith('p_')]]))]}"
+              for _, r in preds.iterrows()}
+    assert all(t in expect for t in titles), titles  # each panel: the record's true and predicted class
+    plt.close(fig)
+    out = F.gradcam_png(tmp_path / "dscnet.json", tmp_path / "gc.png", data_root=shared_data, n=4)
+    assert out is not None and out.stat().st_size < 150_000
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.mode == "P" and im.size[0] > 200
