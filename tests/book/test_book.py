@@ -554,3 +554,16 @@ def test_chapter_code_is_hidden_and_figures_load(browser, book_server, book_html
     assert state["visibleCode"] == 0, f"{page}: {state['visibleCode']} code cells show their source"
     broken = [i["src"][:80] for i in state["images"] if i["natural"] <= 0]
     assert not broken and len(state["images"]) >= 3, f"{page}: images {len(state['images'])}, broken {broken}"
+
+
+def test_cite_page_names_this_version_and_gives_bibtex(walker, book_html):
+    """The citation page carries the version (and commit, in a checkout) it was built from and a
+    BibTeX entry, filled in at build time."""
+    page = "book/cite.html"
+    if not (book_html / page).is_file():
+        pytest.skip(f"{page} not built")
+    from leukcore import citation
+
+    text = " ".join(walker.report(page).text.split())
+    assert f"version {citation.version()}" in text and "@software{" in text, text[:400]
+    assert "CC BY 4.0" in text and "MIT" in text
