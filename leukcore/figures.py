@@ -196,7 +196,8 @@ def plot_summary(df: pd.DataFrame):
     """Claimed (x) against measured (y) per paper, one panel each, axes zoomed to the panel's data.
 
     Firm verdicts are filled circles drawn on top; indicative ones hollow and faint, failed runs
-    crosses, so reduced-profile runs do not dominate the picture.
+    crosses, so reduced-profile runs do not dominate the picture.  Without any measurement the
+    figure says so (the summary page always has its figure).
     """
     import matplotlib.pyplot as plt
 
@@ -204,8 +205,11 @@ def plot_summary(df: pd.DataFrame):
 
     every = sorted(df["paper"].dropna().unique())
     papers = [p for p in every if len(forest_data(df[df["paper"] == p]))]
-    if not papers:
-        return None
+    if not papers:  # still a figure, so the page that shows it builds
+        fig, ax = plt.subplots(figsize=(5, 1.2))
+        ax.text(0.5, 0.5, "no claim has a measurement yet", ha="center", va="center")
+        ax.axis("off")
+        return fig
     cols = min(3, len(papers))
     rows = int(math.ceil(len(papers) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
