@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .gpu_lease import register_cli as register_gpu
 
     register_gpu(sub)
+    from .figures import register_cli as register_figures
+
+    register_figures(sub)  # leukcore figures gradcam
     return p
 
 

@@ -318,87 +318,24 @@ def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
 
 
 def plot_learning_curves(records: list[dict], max_panels: int = 12):
-    """Train/validation loss and accuracy per epoch of each CNN record (first fold)."""
-    import matplotlib.pyplot as plt
+    """Learning curves with labelled axes (:func:`leukcore.figures.plot_learning_curves`)."""
+    from .figures import plot_learning_curves
 
-    recs = [r for r in records if r.get("history") and r["history"][0]][:max_panels]
-    if not recs:
-        return None
-    n = len(recs)
-    cols = min(4, n)
-    rows = int(math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, r in zip(axes.flat, recs):
-        h = pd.DataFrame(r["history"][0])
-        ax.plot(h["epoch"], h["train_loss"], "o-", label="train loss")
-        if "val_loss" in h and h["val_loss"].notna().any():
-            ax.plot(h["epoch"], h["val_loss"], "s--", label="val loss")
-        ax2 = ax.twinx()
-        ax2.plot(h["epoch"], h["train_accuracy"], "g:", label="train acc")
-        if "val_accuracy" in h and h["val_accuracy"].notna().any():
-            ax2.plot(h["epoch"], h["val_accuracy"], "r:", label="val acc")
-        ax2.set_ylim(0, 1)
-        ax.set_title(r["experiment"], fontsize=9)
-        ax.set_xlabel("epoch")
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"learning curves ({provenance_label(recs[0])})", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return plot_learning_curves(records, max_panels)
 
 
 def plot_confusion_matrices(records: list[dict], max_panels: int = 8):
-    """Confusion matrices (rows true, columns predicted) of the records."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    """Confusion matrices with class names (:func:`leukcore.figures.plot_confusion_matrices`)."""
+    from .figures import plot_confusion_matrices
 
-    recs = records[:max_panels]
-    if not recs:
-        return None
-    cols = min(4, len(recs))
-    rows = int(math.ceil(len(recs) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.8 * rows), squeeze=False)
-    for ax, r in zip(axes.flat, recs):
-        cm = np.asarray(r["metrics"]["confusion_matrix"])
-        sns.heatmap(cm, annot=True, fmt="d", cbar=False, ax=ax, cmap="Blues",
-                    xticklabels=r["class_names"], yticklabels=r["class_names"])
-        ax.set_title(f"{r['experiment']}\nacc {r['metrics']['accuracy']:.3f}", fontsize=9)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-    for ax in list(axes.flat)[len(recs):]:
-        ax.axis("off")
-    fig.suptitle(provenance_label(recs[0]), fontsize=10)
-    fig.tight_layout()
-    return fig
+    return plot_confusion_matrices(records, max_panels)
 
 
 def plot_roc(records: list[dict], max_curves: int = 10):
-    """ROC curves (binary: positive class; multi-class: micro-averaged one-vs-rest) of the records."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
+    """ROC curves whose areas are the tables' AUCs (:func:`leukcore.figures.plot_roc`)."""
+    from .figures import plot_roc
 
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    for r in records[:max_curves]:
-        p = read_predictions(r)
-        y = p["y_true"].to_numpy()
-        prob = p[[c for c in p.columns if c.startswith("p_")]].to_numpy()
-        if prob.shape[1] == 2:
-            pos = int((r.get("positive") or [1])[0])
-            fpr, tpr, _ = roc_curve(y == pos, prob[:, pos])
-        else:
-            onehot = np.eye(prob.shape[1])[y]
-            fpr, tpr, _ = roc_curve(onehot.ravel(), prob.ravel())
-        auc = r["metrics"].get("auc")
-        ax.plot(fpr, tpr, label=f"{r['experiment']} (AUC {'n/a' if auc is None else format(auc, '.3f')})")
-    ax.plot([0, 1], [0, 1], "k--", lw=0.7)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.legend(fontsize=7)
-    if records:
-        ax.set_title(provenance_label(records[0]), fontsize=10)
-    fig.tight_layout()
-    return fig
+    return plot_roc(records, max_curves)
 
 
 def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, seed: int = 0):
@@ -464,51 +401,10 @@ def grad_cam(model, x_uint8: np.ndarray, target_layer=None, class_idx=None) -> n
 
 
 def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
-    """Grad-CAM maps of a CNN record's trained model (from its checkpoint) on test images.
+    """Grad-CAM of a record that trained (:func:`leukcore.figures.plot_grad_cam`)."""
+    from .figures import plot_grad_cam
 
-    The trained weights are not committed (``results/**/checkpoints`` is ignored): where they are
-    absent, e.g. for a run made on another machine, a line says so and ``None`` is returned.
-    """
-    import matplotlib.pyplot as plt
-    import torch
-
-    from .data import load_images
-    from .experiments import experiment_data, final_weights_path, get_experiment
-    from .profiles import get_profile
-
-    if rec is None:
-        return None
-    exp = get_experiment(rec["paper"], rec["experiment"])
-    weights = final_weights_path(rec)
-    if exp.route != "cnn":
-        return None
-    if not weights.is_file():
-        print(f"Grad-CAM of {rec['experiment']} ({provenance_label(rec)}) is not shown: its trained weights "
-              f"({os.path.relpath(weights, PROJECT_ROOT)}) are not on the machine that rendered this page "
-              f"(weights are not committed; the run was made on {rec.get('device', 'another machine')}).")
-        return None
-    from .experiments import _new_model
-
-    model, _ = _new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
-                          **rec["settings"].get("model_kw", {}))
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    ed = experiment_data(rec["paper"], exp, get_profile(rec["profile"]), data_root, seed=rec["seed"])
-    preds = read_predictions(rec)
-    t = ed.table.set_index("id", drop=False).loc[[i for i in preds["id"][:n] if i in set(ed.table["id"])]]
-    x, _ = load_images(t.reset_index(drop=True), rec["settings"]["image_size"])
-    cams = grad_cam(model, x)
-    fig, axes = plt.subplots(2, len(x), figsize=(1.8 * len(x), 3.8), squeeze=False)
-    for j in range(len(x)):
-        axes[0, j].imshow(x[j])
-        axes[0, j].set_title(t["class_name"].iloc[j], fontsize=8)
-        axes[1, j].imshow(x[j])
-        axes[1, j].imshow(cams[j], cmap="jet", alpha=0.45)
-        for a in axes[:, j]:
-            a.set_xticks([])
-            a.set_yticks([])
-    fig.suptitle(f"Grad-CAM, {rec['experiment']} ({provenance_label(rec)})", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return plot_grad_cam(rec, n=n, data_root=data_root)
 
 
 def records_table(records: list[dict]) -> pd.DataFrame:
@@ -680,7 +576,6 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from .claims import load_claims
     from .data import DATASETS
@@ -713,13 +608,16 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     counts = df["verdict"].value_counts().to_dict()
     put("summary_counts.md", f"The ledger holds **{n_claims} claims** from {df['paper'].nunique()} papers. Verdicts: "
         + ", ".join(f"{verdict_badge(k)} {counts.get(k, 0)}" for k in VERDICTS) + ".\n")
-    put("summary_table.md", "```{raw} html\n" + claims_table_html(df, "summary-claims") + "\n```\n")
-    fig, ax = plt.subplots(figsize=(6.5, 6))
-    plot_claims_vs_measured(df, ax)
-    fig.tight_layout()
-    fig.savefig(out / "claims_vs_measured.png", dpi=110)
-    plt.close(fig)
-    written.append(out / "claims_vs_measured.png")
+    # the interactive claims table (+ claims.csv) and the summary / forest figures (leukcore.tables, .figures)
+    from .figures import _claims, write_summary_figures
+    from .tables import write_claims_table
+
+    table = _claims("all")
+    written += write_claims_table(out, table)
+    written += write_summary_figures(out, table)
+    from .citation import write_citation
+
+    written += write_citation(out)  # version, commit and BibTeX of this build; dataset licences
 
     for paper in list_papers():
         put(f"rerun_{paper}.md", rerun_box(paper))

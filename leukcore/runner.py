@@ -64,6 +64,16 @@ def scrub_paths(nb: dict, replacements: dict[str, str]) -> dict:
     return fix(nb)
 
 
+def fold_injected_parameters(nb: dict) -> dict:
+    """Fold the cell papermill injects (this run's parameters) like the parameters cell it
+    follows (``hide-cell``), so a page opens with neither."""
+    for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell["metadata"]["tags"] = [*tags, "hide-cell"]
+    return nb
+
+
 def machine_paths(data_root: str | None = None, results_dir: str | None = None) -> dict[str, str]:
     """Absolute paths that must not appear in a committed page, and what replaces them."""
     out = {}
@@ -156,6 +166,7 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
     nb["metadata"]["leukcore"] = {**meta, "records": len(load_records(paper if paper not in EXTRA_NOTEBOOKS
                                                                       else "audits", profile, root=results_dir))}
     nb = scrub_paths(nb, machine_paths(data_root, results_dir))
+    nb = fold_injected_parameters(nb)
     atomic_write_text(dest, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return NotebookRun(paper, "executed", time.perf_counter() - t0, page=str(dest))
 

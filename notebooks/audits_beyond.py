@@ -24,7 +24,7 @@
 # for each, what it asks, its numbers with 95 % intervals and a figure. Rerun it with papermill
 # (`papermill notebooks/audits_beyond.ipynb out.ipynb -p profile cpu`).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 profile = "smoke"  # smoke | cpu | paper
 data_root = None  # folder holding the datasets (None: LEUKCORE_DATA, ./data, ../shared/data)
 device = "auto"  # auto | cpu | cuda
@@ -32,7 +32,7 @@ seed = 0
 output_dir = None  # results folder (None: the project's results/)
 force = False  # rerun even when a complete record with the same key exists
 
-# %%
+# %% tags=["hide-input"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Markdown, display
@@ -69,7 +69,7 @@ def show(audit_id):
 # stratified, duplicate-aware 5-fold cross-validation; the interval is a bootstrap over the pooled
 # out-of-fold predictions. The dashed line is the majority-class rate.
 
-# %%
+# %% tags=["hide-input"]
 rec = show("shortcut_colour")
 
 # %% [markdown]
@@ -84,11 +84,11 @@ rec = show("shortcut_colour")
 # McNemar's test compares each variant with the original on the same test images. The last rows feed the
 # *original* model altered test images without retraining: what it loses there is what it relied on.
 
-# %%
+# %% tags=["hide-input"]
 fig = A.plot_variant_examples(data_root=data_root, seed=seed)
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 rec = show("shortcut_cnn")
 
 # %% [markdown]
@@ -99,7 +99,7 @@ rec = show("shortcut_cnn")
 # CNN with the same budget; the note gives the number of test images whose twin is in training, which
 # bounds how far the leak can move the accuracy.
 
-# %%
+# %% tags=["hide-input"]
 rec = show("leakage_duplicates")
 
 # %% [markdown]
@@ -113,7 +113,7 @@ rec = show("leakage_duplicates")
 # subsampled so that each original has as many copies as in the paper; the originals left out are a
 # third, clean test set that neither model saw.
 
-# %%
+# %% tags=["hide-input"]
 rec = show("leakage_augment")
 
 # %% [markdown]
@@ -124,7 +124,7 @@ rec = show("leakage_augment")
 # machines: at the `smoke` profile the audit runs on a synthetic tree in the C-NMC layout (to show that it
 # works), at the other profiles its record says it was not run.
 
-# %%
+# %% tags=["hide-input"]
 rec = show("leakage_subject")
 
 # %% [markdown]
@@ -135,7 +135,7 @@ rec = show("leakage_subject")
 # trained three times from the same initial weights in the same data order on the CPU with deterministic
 # algorithms; the right panel shows how far the per-step loss curves drift apart.
 
-# %%
+# %% tags=["hide-input"]
 rec = show("loss_equivalence")
 display(Markdown(rec["implication"]))
 
@@ -148,7 +148,7 @@ display(Markdown(rec["implication"]))
 # images were) and the colour-histogram classifier of section 1 (trained on the same training part)
 # predict every image; the interval is Wilson's.
 
-# %%
+# %% tags=["hide-input"]
 rec = show("external_pbc")
 
 # %% [markdown]
@@ -156,7 +156,7 @@ rec = show("external_pbc")
 #
 # One line per audit, from its record.
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 
 from leukcore.records import provenance_label

@@ -92,7 +92,8 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
                  "rerun_dscnet_kaur2023.md"):
         assert name in written
     table = (tmp_path / "summary_table.md").read_text()
-    assert table.count("<tr>") == len(load_claims())  # body rows (the header row carries a style)
+    body = table[table.index("<tbody>"):table.index("</tbody>")]
+    assert body.count("<tr>") == len(load_claims())  # one body row per claim
     assert "leukcore reproduce --paper dscnet_kaur2023 --profile paper" in (tmp_path / "rerun_dscnet_kaur2023.md").read_text()
 
 

@@ -362,3 +362,208 @@ def test_checks_catch_a_broken_copy(tmp_path, book_html, book_pages, walk_copy, 
     # and each by the check meant for it
     assert any(BROKEN_IMG in p for p in check_images(rep)), check_images(rep)
     assert any(BROKEN_LINK in p for p in check_links(rep, copy)), check_links(rep, copy)
+
+
+# =========================================================================== interactive tables, figures, code
+WIDE_VIEWPORTS = {"1400": {"width": 1400, "height": 900}, "1920": {"width": 1920, "height": 1080}}
+TABLES_READY = "document.documentElement.getAttribute('data-leukcore-tables')"
+
+
+class _OfflinePage:
+    """A fresh browser context where every request to a host other than the local server is
+    aborted and recorded (``outside``): a page that needs the network shows up there."""
+
+    def __init__(self, browser, viewport: dict):
+        self.ctx = browser.new_context(viewport=viewport, device_scale_factor=1, service_workers="block")
+        self.outside: list[str] = []
+        self.errors: list[str] = []
+        self.ctx.route("**/*", self._route)
+        self.page = self.ctx.new_page()
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def open(self, url: str) -> None:
+        self.page.goto(url, wait_until="load")
+        self.page.wait_for_function(f"() => {TABLES_READY}", timeout=20_000)
+        state = self.page.evaluate(TABLES_READY)
+        assert state == "ready", f"{url}: the DataTables bundle did not load (state {state!r}); {self.errors}"
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+def _rows(pg, scope: str) -> list[dict]:
+    return pg.evaluate("""(scope) => Array.from(document.querySelectorAll(scope + ' tbody tr')).map(r => {
+        const cells = Array.from(r.cells).map(c => c.innerText.trim());
+        return {cells: cells, verdict: (r.querySelector('.verdict') || {}).textContent || ''}; })""", scope)
+
+
+def _column(pg, scope: str, name: str) -> int:
+    heads = pg.evaluate("(scope) => Array.from(document.querySelectorAll(scope + ' thead th'))"
+                        ".map(th => th.innerText.trim())", scope)
+    assert name in heads, f"no column {name!r} in {heads}"
+    return heads.index(name)
+
+
+def _is_sorted(values: list[str]) -> bool:
+    low = [v.lower() for v in values]
+    return all(a <= b for a, b in zip(low, low[1:]))
+
+
+def test_claims_table_sorts_filters_and_searches_offline(browser, book_server, book_html):
+    """The summary's claims table in Chromium with the network cut: DataTables loads from the
+    book, a header click sorts, the verdict filter and the search box narrow the rows, and no
+    request leaves the local server."""
+    page = "book/summary.html"
+    if not (book_html / page).is_file():
+        pytest.skip(f"{page} not built")
+    from leukcore.claims import load_claims
+
+    n_claims = len(load_claims())
+    scope = ".summary-claims"
+    view = _OfflinePage(browser, WIDE_VIEWPORTS["1400"])
+    try:
+        view.open(book_server.base_url + page)
+        pg = view.page
+        rows = _rows(pg, scope)
+        assert len(rows) == n_claims and all(r["verdict"] for r in rows)
+        assert _column(pg, scope, "verdict") == 0  # the verdict leads every row
+        # sort: one click ascending, a second descending
+        col = _column(pg, scope, "claim")
+        header = pg.locator(f"{scope} thead th").nth(col)
+        header.click()
+        up = [r["cells"][col] for r in _rows(pg, scope)]
+        assert _is_sorted(up) and up != [r["cells"][col] for r in rows], "a click on 'claim' did not sort it"
+        header.click()
+        down = [r["cells"][col] for r in _rows(pg, scope)]
+        assert _is_sorted(down[::-1]) and down != up
+        # filter by verdict
+        select = pg.locator(f"select[data-column='verdict']")
+        options = [o for o in select.locator("option").all_inner_texts() if o != "all"]
+        counts = {v: sum(r["verdict"] == v for r in rows) for v in options}
+        pick = min(counts, key=counts.get)
+        select.select_option(pick)
+        shown = _rows(pg, scope)
+        assert len(shown) == counts[pick] and {r["verdict"] for r in shown} == {pick}
+        select.select_option("")
+        assert len(_rows(pg, scope)) == n_claims
+        # search across every column
+        term = rows[0]["cells"][col]
+        pg.locator(f"{scope} ~ * input[type=search], .dt-search input").first.fill(term)
+        found = _rows(pg, scope)
+        assert 1 <= len(found) < n_claims and all(term.lower() in " ".join(r["cells"]).lower() for r in found)
+        assert not view.errors, view.errors
+        assert not view.outside, f"requests left the book: {view.outside}"
+    finally:
+        view.close()
+
+
+def _pages_with_claims(book_html: Path) -> list[str]:
+    pages = ["book/summary.html"] + [f"book/runs/{p}.html" for p in PAPER_IDS]
+    return [p for p in pages if (book_html / p).is_file()]
+
+
+@pytest.mark.parametrize("width", list(WIDE_VIEWPORTS))
+def test_verdict_column_is_in_view(browser, book_server, book_html, width):
+    """At 1400 and 1920 px the verdict of the first rows lies inside the viewport and is not
+    covered, on the summary and on every paper chapter."""
+    problems = []
+    view = _OfflinePage(browser, WIDE_VIEWPORTS[width])
+    try:
+        for page in _pages_with_claims(book_html):
+            view.open(book_server.base_url + page)
+            boxes = view.page.evaluate("""() => Array.from(document.querySelectorAll(
+                    '.summary-claims tbody tr, .claims-table tbody tr')).slice(0, 5).map(r => {
+                const b = r.querySelector('.verdict'); b.scrollIntoView({block: 'center'});
+                const box = b.getBoundingClientRect();
+                const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+                return {x: box.x, right: box.right, w: box.width, seen: !!hit && b.contains(hit) || hit === b,
+                        text: b.textContent}; })""")
+            if not boxes:
+                problems.append(f"{page}: no claims rows")
+            for b in boxes:
+                vw = WIDE_VIEWPORTS[width]["width"]
+                if not (b["w"] > 0 and b["x"] >= 0 and b["right"] <= vw and b["seen"]):
+                    problems.append(f"{page} at {width} px: verdict {b['text']!r} not in view ({b})")
+        assert not view.outside, f"requests left the book: {view.outside}"
+    finally:
+        view.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_summary_figures_load(walker, book_html):
+    """The summary's per-paper figure and its forest plots are loaded images (not broken)."""
+    page = "book/summary.html"
+    if not (book_html / page).is_file():
+        pytest.skip(f"{page} not built")
+    rep = walker.report(page)
+    srcs = {i["src"].rsplit("/", 1)[-1]: i for i in rep.images}
+    want = ["claims_vs_measured.png"] + [f"forest_{p}.png" for p in PAPER_IDS
+                                         if (book_html.parent.parent / "book" / "_generated" / f"forest_{p}.png").is_file()]
+    missing = [w for w in want if not any(s.startswith(w.rsplit(".", 1)[0]) for s in srcs)]
+    broken = [s for s, i in srcs.items() if i["natural"] <= 0]
+    assert not missing and not broken, f"missing {missing}; broken {broken}"
+
+
+@pytest.mark.parametrize("paper_id", PAPER_IDS)
+def test_chapter_code_is_hidden_and_figures_load(browser, book_server, book_html, paper_id):
+    """A paper chapter opens without code: every hide-input cell's source and the parameters
+    cell are folded behind a toggle, no source of a remove-input cell ships, and its figures
+    (forest plot, ROC, calibration...) are loaded images."""
+    page = _chapter(book_html, paper_id)
+    view = _OfflinePage(browser, WIDE_VIEWPORTS["1400"])
+    try:
+        view.open(book_server.base_url + page)
+        pg = view.page
+        state = pg.evaluate("""() => {
+            const vis = e => !!e && (e.checkVisibility ? e.checkVisibility({visibilityProperty: true})
+                                                        : e.getClientRects().length > 0);
+            const cells = sel => Array.from(document.querySelectorAll(sel));
+            const code = c => c.querySelector('.cell_input pre, .cell_input .highlight, pre');
+            return {
+              hidden: cells('.cell.tag_hide-input').map(c => ({shown: vis(code(c)),
+                        toggle: !!c.querySelector('summary, button.toggle-button, .toggle-button')})),
+              params: cells('.cell.tag_hide-cell').map(c => ({shown: vis(code(c)),
+                        toggle: !!c.querySelector('summary, button.toggle-button, .toggle-button')})),
+              removed: cells('.cell.tag_remove-input').filter(c => c.querySelector('.cell_input')).length,
+              visibleCode: cells('.cell').filter(c => vis(code(c))).length,
+              images: Array.from(document.querySelectorAll('article img')).map(
+                i => ({src: i.getAttribute('src') || '', natural: i.naturalWidth})),
+            }; }""")
+        # the toggle shows the code: open the first hidden cell
+        first = pg.locator(".cell.tag_hide-input").first
+        first.locator("summary, .toggle-button").first.click()
+        opened = first.evaluate("c => { const e = c.querySelector('.cell_input pre, .cell_input .highlight');"
+                                " return !!e && e.checkVisibility({visibilityProperty: true}); }")
+    finally:
+        view.close()
+    assert opened, f"{page}: opening a hidden cell's toggle did not show its code"
+    assert len(state["hidden"]) >= 5, f"{page}: only {len(state['hidden'])} hide-input cells"
+    assert not any(c["shown"] for c in state["hidden"]), f"{page}: code shown by default"
+    assert all(c["toggle"] for c in state["hidden"]), f"{page}: a hidden cell has no toggle"
+    # the parameters cell and the cell papermill injects after it
+    assert state["params"] and not any(c["shown"] for c in state["params"]), f"{page}: parameters {state['params']}"
+    assert state["removed"] == 0, f"{page}: a remove-input cell ships its source"
+    assert state["visibleCode"] == 0, f"{page}: {state['visibleCode']} code cells show their source"
+    broken = [i["src"][:80] for i in state["images"] if i["natural"] <= 0]
+    assert not broken and len(state["images"]) >= 3, f"{page}: images {len(state['images'])}, broken {broken}"
+
+
+def test_cite_page_names_this_version_and_gives_bibtex(walker, book_html):
+    """The citation page carries the version (and commit, in a checkout) it was built from and a
+    BibTeX entry, filled in at build time."""
+    page = "book/cite.html"
+    if not (book_html / page).is_file():
+        pytest.skip(f"{page} not built")
+    from leukcore import citation
+
+    text = " ".join(walker.report(page).text.split())
+    assert f"version {citation.version()}" in text and "@software{" in text, text[:400]
+    assert "CC BY 4.0" in text and "MIT" in text

@@ -1,0 +1,121 @@
+"""The claims table as the book shows it: escaped HTML that DataTables makes sortable offline.
+
+The table is plain HTML built by pandas' Styler with every cell escaped (the verdict badge is
+the only markup, made from an escaped verdict and a fixed class name), so it reads without
+JavaScript.  ``book/_static/leukcore-tables.js`` turns every ``.claims-table`` /
+``.summary-claims`` table into a DataTable (sort, search, a filter per verdict, paper and
+profile) from the copy of DataTables shipped in ``book/_static/datatables`` (itables' offline
+bundle): no request leaves the book.  The verdict is the first column, so it stays in view.
+"""
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .figures import FIRM, FRACTION_UNITS, _claims, sort_claims
+
+STATIC_DATATABLES = Path(__file__).resolve().parents[1] / "book" / "_static" / "datatables"
+
+
+def _slug(v: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "", str(v).lower().replace(" ", "-"))
+
+
+def _num(v, unit) -> str:
+    if v is None or v != v:
+        return ""
+    if unit == "percent":
+        return f"{100 * v:.2f}"
+    if unit == "fraction":
+        return f"{v:.3f}"
+    if unit == "params":
+        return f"{int(v):,}"
+    return f"{v:.4g}"
+
+
+def claims_display(df: pd.DataFrame) -> pd.DataFrame:
+    """The claims table as the reader sees it: verdict first, numbers formatted, difference
+    only for firm verdicts, firm paper-profile rows first."""
+    df = sort_claims(df)
+
+    def measured(r) -> str:
+        s = _num(r["measured"], r["unit"])
+        if not s:
+            return ""
+        lo, hi = _num(r["low"], r["unit"]), _num(r["high"], r["unit"])
+        if lo and hi and lo != hi:
+            s += f" [{lo}, {hi}]"
+        return s + (" %" if r["unit"] == "percent" else "")
+
+    def claimed(r) -> str:
+        if isinstance(r.get("printed"), str) and r["printed"]:
+            return r["printed"] + (" %" if r["unit"] == "percent" and "%" not in r["printed"] else "")
+        s = _num(r["claimed"], r["unit"])
+        return s + (" %" if s and r["unit"] == "percent" else "")
+
+    def diff(r) -> str:
+        d = r["difference"]
+        if r["verdict"] not in FIRM or d is None or d != d:
+            return ""
+        return f"{100 * d:+.2f} pp" if r["unit"] == "percent" else (f"{d:+.3f}" if r["unit"] in FRACTION_UNITS
+                                                                   else f"{d:+.4g}")
+
+    def metric(r) -> str:
+        extra = [str(x) for x in (r.get("averaging"), r.get("class")) if isinstance(x, str) and x]
+        return str(r["metric"]) + (f" ({', '.join(extra)})" if extra else "")
+
+    rows = [{"verdict": r["verdict"], "paper": r["paper"], "claim": r["claim"], "model": r["model"],
+             "metric": metric(r), "claimed": claimed(r), "measured [95 % interval]": measured(r),
+             "runs": "" if not r["runs"] or r["runs"] != r["runs"] else str(int(r["runs"])),
+             "difference": diff(r),
+             "profile · dataset": " · ".join(str(x) for x in (r["profile"], r["dataset"]) if isinstance(x, str) and x),
+             "reason": r["reason"] if isinstance(r["reason"], str) else ""}
+            for _, r in df.iterrows()]
+    return pd.DataFrame(rows, columns=["verdict", "paper", "claim", "model", "metric", "claimed",
+                                       "measured [95 % interval]", "runs", "difference", "profile · dataset",
+                                       "reason"])
+
+
+def table_html(disp: pd.DataFrame, css_class: str, uuid: str = "claims") -> str:
+    """Escaped HTML of a display table inside ``<div class=css_class>``; the ``verdict`` column
+    (when present) becomes a badge whose text is the escaped verdict."""
+    def badge(escaped: str) -> str:  # Styler escapes the value before the formatter sees it
+        return f'<span class="verdict verdict-{_slug(html.unescape(escaped))}">{escaped}</span>'
+
+    from pandas.io.formats.style import Styler
+
+    sty = Styler(disp, uuid=uuid, cell_ids=False).hide(axis="index").format(escape="html", na_rep="")
+    if "verdict" in disp:
+        sty = sty.format(badge, subset=["verdict"], escape="html")
+    body = sty.to_html(table_attributes='class="dataframe leukcore-dt"', doctype_html=False)
+    return f'<div class="{css_class}">\n{body}\n</div>'
+
+
+def claims_html(paper: str = "all", css_class: str | None = None, df: pd.DataFrame | None = None) -> str:
+    """The claims table of one paper (or ``all``) as escaped HTML for a page."""
+    df = _claims(paper) if df is None else df
+    disp = claims_display(df)
+    if paper not in (None, "all"):
+        disp = disp.drop(columns=["paper"])
+    return table_html(disp, css_class or ("summary-claims" if paper in (None, "all") else "claims-table"),
+                      uuid=f"claims-{paper}")
+
+
+def write_claims_table(out: Path, df: pd.DataFrame | None = None) -> list[Path]:
+    """``summary_table.md`` (the interactive table, raw HTML) and, unless already written,
+    ``claims.csv`` (the same rows, every column) into ``out``."""
+    from .data import atomic_write_text
+
+    df = _claims("all") if df is None else df
+    written = []
+    p = out / "summary_table.md"
+    atomic_write_text(p, "```{raw} html\n" + claims_html("all", "summary-claims", df=df) + "\n```\n")
+    written.append(p)
+    csv = out / "claims.csv"
+    if not csv.is_file():
+        atomic_write_text(csv, sort_claims(df).to_csv(index=False))
+        written.append(csv)
+    return written
