@@ -77,7 +77,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .data import PROJECT_ROOT, atomic_write_text
+from .files import PROJECT_ROOT, atomic_write_text
 
 BENCH_FORMAT = "leukcore.bench/1"
 DATASET = "taleqani-all"

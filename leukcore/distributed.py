@@ -308,7 +308,7 @@ def _error_text(err: BaseException) -> str:
 
 def write_task_output(out: dict, results_dir=None) -> dict:
     """Write a task's predictions, artifacts and record (in that order, each atomically); return the record."""
-    from .data import atomic_write_bytes, atomic_write_text
+    from .files import atomic_write_bytes, atomic_write_text
     from .records import read_record, record_path, write_record
 
     secrets = all_secrets()
@@ -580,7 +580,7 @@ def bench_ray_vs_local(paper: str = "dscnet_vijayalakshmi", profile: str = "smok
     """
     import platform
 
-    from .data import atomic_write_text
+    from .files import atomic_write_text
     from .experiments import run_grid
     from .records import device_description, load_records, results_dir
 

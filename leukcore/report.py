@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .data import PROJECT_ROOT, atomic_write_text
+from .files import PROJECT_ROOT, atomic_write_text
 from .profiles import PROFILE_RANK, PROFILES
 from .records import load_records, provenance_label, read_predictions
 

@@ -454,7 +454,7 @@ def _set_rng_state(state: dict, gens: Dict[str, torch.Generator]) -> None:
 
 def save_atomic(obj, path) -> None:
     """``torch.save`` ``obj`` to ``path`` atomically (:func:`leukcore.data.atomic_write_with`)."""
-    from .data import atomic_write_with
+    from .files import atomic_write_with
 
     atomic_write_with(path, lambda f: torch.save(obj, f))
 
