@@ -803,7 +803,7 @@ def _augment_copies(x: np.ndarray, sources: np.ndarray, preset: str, generator) 
     """Augmented uint8 copies ``aug(x[sources])`` (the preset on uint8 NCHW, rounded back to uint8)."""
     import torch
 
-    from .augment import make_augment
+    from .transforms import make_augment
 
     aug = make_augment(preset)
     out = np.empty((len(sources),) + x.shape[1:], np.uint8)

@@ -283,7 +283,7 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
     import torch
 
     from . import train as T
-    from .augment import make_augment
+    from .transforms import make_augment
 
     dev = torch.device(device)
     if channels_last is None:

@@ -73,7 +73,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import list_presets, make_augment, uint8_to_normalized
+from .transforms import list_presets, make_augment, uint8_to_normalized
 from .losses import l2_penalty, list_losses, make_loss
 
 __all__ = [

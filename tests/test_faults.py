@@ -261,7 +261,7 @@ def test_non_utf8_file_name(tmp_path):
 
 
 def _unknown_name_cases():
-    from leukcore.augment import list_presets, make_augment
+    from leukcore.transforms import list_presets, make_augment
     from leukcore.experiments import get_experiment, list_experiments, list_papers
     from leukcore.features import list_classifiers, make_classifier
     from leukcore.losses import list_losses, make_loss

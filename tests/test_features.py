@@ -154,7 +154,7 @@ def test_extract_features_alexnet_pool5_shape():
     # torchvision AlexNet conv1..pool5 at 64 px: 256 maps of 1x1 (9216 = 256x6x6 at 224)
     assert f.shape == (3, 256)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2)
-    from leukcore.augment import to_float_normalized
+    from leukcore.transforms import to_float_normalized
     from leukcore.train import model_norm_stats
 
     with torch.no_grad():
