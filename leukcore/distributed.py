@@ -200,7 +200,7 @@ def _kill_hook(hook: tuple[str, str | None] | None, paper: str, experiment: str)
                              "killed_at": "start of training"}).encode())
     os.fsync(fd)
     os.close(fd)
-    from . import train
+    from . import engine as train
 
     real_fit = train.fit
 
@@ -231,7 +231,7 @@ def execute_task(paper: str, experiment: str, profile: str, *, data_root: str | 
     """
     from .experiments import run_experiment
     from .records import record_path, run_name
-    from .train import intra_op_threads
+    from .engine import intra_op_threads
 
     work = _work_dir(run_id, paper, experiment, profile)
     with _working_dir(cwd), intra_op_threads(threads), _kill_hook(kill_hook, paper, experiment):

@@ -397,7 +397,7 @@ def grad_cam(model, x_uint8: np.ndarray, target_layer=None, class_idx=None) -> n
     import torch
     import torch.nn.functional as F
 
-    from .train import model_norm_stats
+    from .engine import model_norm_stats
 
     if target_layer is None:
         convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]

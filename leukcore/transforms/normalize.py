@@ -75,3 +75,15 @@ def uint8_to_normalized(x: torch.Tensor, mean, std) -> torch.Tensor:
         return out.permute(0, 3, 1, 2)
     m, s = channel_stats(mean, x), channel_stats(std, x)
     return torch.addcmul(-m / s, x.float(), 1.0 / (255.0 * s))
+
+
+class Normalizer:
+    """The model's input normalisation ``x_n = (x / 255 - mean) / std`` of a uint8 batch, held with
+    its statistics (:func:`uint8_to_normalized` does the work)."""
+
+    def __init__(self, mean, std):
+        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+    def from_uint8(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised float32 NCHW batch of uint8 NCHW ``x``."""
+        return uint8_to_normalized(x, self.mean, self.std)

@@ -178,34 +178,30 @@ def extract_features(model, x_uint8, *, batch_size: int = 64, device: str = "aut
     """Features ``(N, D)`` float32 of ``model.forward_features`` on uint8 images.
 
     ``x_uint8``: numpy NHWC ``(N, H, W, 3)`` or torch NCHW uint8. Each batch is normalised with
-    the model's mean / std (``(x / 255 - mean) / std``, :func:`leukcore.train.model_norm_stats`),
-    passed through ``forward_features`` in eval mode under ``torch.no_grad`` (the backbone is
+    the model's mean / std (``(x / 255 - mean) / std``, :func:`leukcore.engine.model_norm_stats`),
+    passed through ``forward_features`` by :func:`~leukcore.engine.evaluation.evaluate` (eval mode, ``torch.no_grad``) (the backbone is
     frozen: no gradient, no BatchNorm statistics update) and flattened per image. ``amp=True``
     uses bf16 autocast on CUDA; the default is fp32 so that features do not depend on the
     device's precision. The model's training mode is restored afterwards.
     """
-    import torch
-
-    from .train import _as_nhwc_uint8, _autocast, _nchw, _Normalizer, model_norm_stats, resolve_device
+    from ..transforms.normalize import Normalizer
+    from .batching import as_nhwc_uint8
+    from .evaluation import evaluate
+    from .setup import model_norm_stats, resolve_device
 
     if not hasattr(model, "forward_features"):
         raise ValueError(f"{type(model).__name__} has no forward_features(); use a backbone model (e.g. alexnet)")
     dev = resolve_device(device)
-    x = _as_nhwc_uint8(x_uint8, "x")
+    x = as_nhwc_uint8(x_uint8, "x")
     was_training = model.training
     model.to(dev)
     model.eval()
-    norm = _Normalizer(*model_norm_stats(model))
-    out = []
     try:
-        with torch.no_grad():
-            for s in range(0, x.shape[0], batch_size):
-                xb = norm.from_uint8(_nchw(x[s : s + batch_size].to(dev, non_blocking=True), False))
-                with _autocast(dev, amp and dev.type == "cuda"):
-                    f = model.forward_features(xb)
-                out.append(f.float().reshape(f.shape[0], -1).cpu())
+        ev = evaluate(model.forward_features, x, normalizer=Normalizer(*model_norm_stats(model)), device=dev,
+                      batch_size=batch_size, amp=amp and dev.type == "cuda", channels_last=False,
+                      head=lambda f: f.reshape(f.shape[0], -1))
     finally:
         model.train(was_training)
-    if not out:
+    if ev.outputs is None:
         return np.zeros((0, 0), dtype=np.float32)
-    return torch.cat(out).numpy()
+    return ev.outputs
