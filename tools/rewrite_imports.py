@@ -39,6 +39,7 @@ NAMES = {
     }.items()},
     **{("leukcore.train", old): ("leukcore.engine.checkpoint", old.lstrip("_"))
        for old in ("_RESUME_MUTABLE", "_rng_state", "_set_rng_state", "_cpu_state")},
+    ("leukcore.augment", "to_float_normalized"): ("leukcore.transforms", "uint8_to_normalized"),
     ("leukcore.augment", "_affine_grid"): ("leukcore.transforms.torch_backend", "affine_grid"),
     ("leukcore.augment", "_pixel_matrices"): ("leukcore.transforms.opencv_backend", "pixel_matrices"),
     ("leukcore.augment", "_stats"): ("leukcore.transforms.normalize", "channel_stats"),

@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 from .augment import BACKENDS, Augment
-from .normalize import Normalizer, normalize, to_float_normalized, uint8_to_normalized
+from .normalize import Normalizer, normalize, uint8_to_normalized
 from .presets import PRESETS, list_presets, make_augment
 
-__all__ = ["Augment", "BACKENDS", "Normalizer", "PRESETS", "list_presets", "make_augment", "normalize", "to_float_normalized",
+__all__ = ["Augment", "BACKENDS", "Normalizer", "PRESETS", "list_presets", "make_augment", "normalize",
            "uint8_to_normalized"]

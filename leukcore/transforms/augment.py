@@ -16,7 +16,7 @@ because they are always drawn on the CPU), then applies them to the whole batch 
 
 The result is **float32 in [0, 1]**, NCHW, on the input's device (no second rounding to uint8),
 or, with ``mean`` / ``std`` given, the normalised batch ``(x - mean) / std`` (fused into the
-last pass). :func:`to_float_normalized` does the same for an un-augmented uint8 batch.
+last pass). :func:`~leukcore.transforms.normalize.uint8_to_normalized` does the same for an un-augmented uint8 batch.
 
 Two backends compute this (``Augment.backend``; ``auto`` picks by device): **torch**
 (:mod:`.torch_backend`, any device; the reference, checked against torchvision) and **opencv**
@@ -68,7 +68,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .normalize import to_float_normalized
+from .normalize import uint8_to_normalized
 from .opencv_backend import apply_opencv
 from .torch_backend import apply_torch
 
@@ -350,5 +350,5 @@ class Augment:
         if self.identity:
             if mean is None and std is None:
                 return x.float().div_(255.0)
-            return to_float_normalized(x, 0.0 if mean is None else mean, 1.0 if std is None else std)
+            return uint8_to_normalized(x, 0.0 if mean is None else mean, 1.0 if std is None else std)
         return self.apply(x, self.sample(x.shape[0], generator), mean=mean, std=std)

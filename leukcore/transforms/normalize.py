@@ -30,13 +30,6 @@ def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) 
     return (batch - channel_stats(mean, batch)) / channel_stats(std, batch)
 
 
-def to_float_normalized(batch_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 NCHW -> float32 ``(x / 255 - mean) / std`` per channel, on the batch's device."""
-    if batch_uint8.dtype != torch.uint8:
-        raise ValueError(f"expected a uint8 batch, got {batch_uint8.dtype}")
-    return uint8_to_normalized(batch_uint8, mean, std)
-
-
 _LUT_CACHE: Dict[tuple, np.ndarray] = {}
 
 
@@ -62,8 +55,10 @@ def uint8_to_normalized(x: torch.Tensor, mean, std) -> torch.Tensor:
     holds images) goes through one ``cv2.LUT`` pass over a 256-entry table per channel, computed
     in float64 (exact to float32 rounding); the result keeps the channels-last strides. On the CPU
     that is much faster than a broadcast multiply-add over a channels-last tensor (see the
-    benchmark records). Anything else: one ``torch.addcmul``.
+    benchmark records). Anything else: one ``torch.addcmul``. A batch that is not uint8 is a ValueError.
     """
+    if x.dtype != torch.uint8:
+        raise ValueError(f"expected a uint8 batch, got {x.dtype}")
     n, ch = x.shape[0], x.shape[1]
     nhwc = x.permute(0, 2, 3, 1)
     if x.device.type == "cpu" and ch in (1, 3) and nhwc.is_contiguous() and x.numel() > 0:

@@ -13,7 +13,7 @@ from leukcore.transforms import (
     list_presets,
     make_augment,
     normalize,
-    to_float_normalized,
+    uint8_to_normalized,
 )
 
 
@@ -111,10 +111,10 @@ def test_to_float_normalized_matches_formula():
     x = _batch()
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
     ref = (x.float() / 255.0 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-    torch.testing.assert_close(to_float_normalized(x, mean, std), ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close(uint8_to_normalized(x, mean, std), ref, rtol=0, atol=1e-5)
     torch.testing.assert_close(normalize(x.float() / 255.0, mean, std), ref, rtol=0, atol=1e-5)
     with pytest.raises(ValueError):
-        to_float_normalized(x.float(), mean, std)
+        uint8_to_normalized(x.float(), mean, std)
 
 
 # ------------------------------------------------------------------ geometry
@@ -378,7 +378,6 @@ def test_opencv_backend_single_channel_geometry():
 
 
 def test_uint8_to_normalized_lut_equals_formula_and_keeps_layout():
-    from leukcore.transforms import uint8_to_normalized
 
     x = _batch(n=4, h=9, w=11)
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
