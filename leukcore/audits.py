@@ -495,7 +495,7 @@ def _row(arm: str, metric: str, ci: dict, n: int | None = None, note: str = "") 
 
 
 def _resolve_device(device: str) -> str:
-    from .train import resolve_device
+    from .engine import resolve_device
 
     return str(resolve_device(device))
 
@@ -530,7 +530,7 @@ def _write(rec: dict, results_dir, write: bool) -> dict:
 
 
 def _train_config(settings: dict, *, seed: int, device: str, progress: bool):
-    from .train import TrainConfig
+    from .engine import TrainConfig
 
     t = settings["train"]
     return TrainConfig(optimizer=t["optimizer"], lr=float(t["lr"]), epochs=int(t["epochs"]),
@@ -556,7 +556,7 @@ def trained_model(settings: dict, n_classes: int, x_train: np.ndarray, y_train: 
     import torch
 
     from .models import create_model
-    from .train import fit, save_atomic
+    from .engine import fit, save_atomic
 
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(x_train).tobytes())
@@ -594,7 +594,7 @@ def trained_model(settings: dict, n_classes: int, x_train: np.ndarray, y_train: 
 
 
 def _predict(model, x: np.ndarray, device: str) -> np.ndarray:
-    from .train import predict_proba
+    from .engine import predict_proba
 
     if len(x) == 0:
         return np.zeros((0, 0))
@@ -805,7 +805,7 @@ def _augment_copies(x: np.ndarray, sources: np.ndarray, preset: str, generator) 
     """Augmented uint8 copies ``aug(x[sources])`` (the preset on uint8 NCHW, rounded back to uint8)."""
     import torch
 
-    from .augment import make_augment
+    from .transforms import make_augment
 
     aug = make_augment(preset)
     out = np.empty((len(sources),) + x.shape[1:], np.uint8)
@@ -1019,17 +1019,17 @@ def stepwise_losses(model_fn: Callable[[], Any], x: np.ndarray, y: np.ndarray, l
     import torch
 
     from .losses import make_loss
-    from .train import TrainConfig, _make_optimizer, _Normalizer, _runtime, model_norm_stats
+    from .engine import TrainConfig, make_optimizer, Normalizer, runtime, model_norm_stats
 
     cfg = TrainConfig(optimizer="adam", lr=lr, epochs=max(epochs, 1), batch_size=batch_size, loss=loss, seed=seed,
                       device="cpu", deterministic=True, progress=False)
     dev = torch.device("cpu")
-    with _runtime(cfg, dev):
+    with runtime(cfg, dev):
         torch.manual_seed(seed)
         model = model_fn()
-        opt = _make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+        opt = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
         lf = make_loss(loss)
-        norm = _Normalizer(*model_norm_stats(model))
+        norm = Normalizer(*model_norm_stats(model))
         xt = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).contiguous()
         yt = torch.as_tensor(np.array(y, dtype=np.int64))
         gen = torch.Generator().manual_seed(seed)

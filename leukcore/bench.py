@@ -77,7 +77,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .data import PROJECT_ROOT, atomic_write_text
+from .files import PROJECT_ROOT, atomic_write_text
 
 BENCH_FORMAT = "leukcore.bench/1"
 DATASET = "taleqani-all"
@@ -282,14 +282,14 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
     """
     import torch
 
-    from . import train as T
-    from .augment import make_augment
+    from . import engine as T
+    from .transforms import make_augment
 
     dev = torch.device(device)
     if channels_last is None:
         channels_last = T.TrainConfig().channels_last
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    xs = T._as_nhwc_uint8(x, "x").to(dev)
+    xs = T.as_nhwc_uint8(x, "x").to(dev)
     aug = make_augment(augment, backend=backend)
     yd = torch.as_tensor(np.array(y, dtype=np.int64)).to(dev)
     n = xs.shape[0]
@@ -297,10 +297,10 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
     g_aug = torch.Generator().manual_seed(seed + 1)
     perm = torch.randperm(n, generator=g_shuffle) if shuffle else torch.arange(n)
     perm_d = perm.to(dev)
-    norm = T._Normalizer(mean, std)
-    for s, e in T._batches(n, batch_size):
+    norm = T.Normalizer(mean, std)
+    for s, e in T.batch_bounds(n, batch_size):
         idx = perm_d[s:e]
-        xb = T._nchw(T._take(xs, idx), channels_last)
+        xb = T.nchw(T.take(xs, idx), channels_last)
         yb = yd.index_select(0, idx)
         if aug.identity:
             xb = norm.from_uint8(xb)
@@ -455,7 +455,7 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
         if device not in held:
             held[device] = to_uint8_tensor(images).to(device)
         k = 0
-        from .train import intra_op_threads
+        from .engine import intra_op_threads
 
         with intra_op_threads(threads):
             for xb, _, _ in leukcore_batches(held[device], y, batch_size=batch_size, mean=mean, std=std,
@@ -558,7 +558,7 @@ def _plain_epoch_fn(model, xf, y, *, batch_size: int, lr: float, sync) -> Callab
 
 def _fit_mode(cuda: bool, compile: bool | str, deterministic: bool | None = None) -> str:
     """How :func:`leukcore.train.fit` runs (its defaults unless said), in words."""
-    from .train import TrainConfig
+    from .engine import TrainConfig
 
     f = getattr(TrainConfig, "__dataclass_fields__", {})
     cl = f["channels_last"].default if "channels_last" in f else cuda
@@ -595,7 +595,7 @@ def bench_train_step(*, quick: bool = False, reps: int = 3, batch_size: int = BA
     import torch
 
     from .models import create_model
-    from .train import TrainConfig, fit, resolve_device
+    from .engine import TrainConfig, fit, resolve_device
 
     load = load or LoadMonitor()
     dev = resolve_device(device)
@@ -847,7 +847,7 @@ def run_bench(*, quick: bool = False, reps: int | None = None, skip_study: bool 
     study_threads = list(study_threads) or [None]
     reps = reps or (2 if quick else 3)
     t_all = time.perf_counter()
-    from .train import resolve_device
+    from .engine import resolve_device
 
     dev = resolve_device(device)
     load = LoadMonitor()

@@ -200,7 +200,7 @@ def _kill_hook(hook: tuple[str, str | None] | None, paper: str, experiment: str)
                              "killed_at": "start of training"}).encode())
     os.fsync(fd)
     os.close(fd)
-    from . import train
+    from . import engine as train
 
     real_fit = train.fit
 
@@ -231,7 +231,7 @@ def execute_task(paper: str, experiment: str, profile: str, *, data_root: str | 
     """
     from .experiments import run_experiment
     from .records import record_path, run_name
-    from .train import intra_op_threads
+    from .engine import intra_op_threads
 
     work = _work_dir(run_id, paper, experiment, profile)
     with _working_dir(cwd), intra_op_threads(threads), _kill_hook(kill_hook, paper, experiment):
@@ -310,7 +310,7 @@ def _error_text(err: BaseException) -> str:
 
 def write_task_output(out: dict, results_dir=None) -> dict:
     """Write a task's predictions, artifacts and record (in that order, each atomically); return the record."""
-    from .data import atomic_write_bytes, atomic_write_text
+    from .files import atomic_write_bytes, atomic_write_text
     from .records import read_record, record_path, write_record
 
     secrets = all_secrets()
@@ -589,7 +589,7 @@ def bench_ray_vs_local(paper: str = "dscnet_vijayalakshmi", profile: str = "smok
     """
     import platform
 
-    from .data import atomic_write_text
+    from .files import atomic_write_text
     from .experiments import run_grid
     from .records import device_description, load_records, results_dir
 

@@ -55,7 +55,7 @@ def _read_protocol(paper: str) -> dict:
     doc = yaml.safe_load(path.read_text())
     if doc.get("paper") != paper:
         raise ValueError(f"{path}: 'paper' field {doc.get('paper')!r} does not match the file name")
-    from .train import check_train_keys
+    from .engine import check_train_keys
 
     check_train_keys(doc.get("train", {}), f"{path.name} 'train'")
     check_sources(doc, path.name)
@@ -339,7 +339,7 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     if unknown:
         raise ValueError(f"unknown override keys {sorted(unknown)}; valid: train, models, logmh")
     proto = _read_protocol(paper)
-    from .train import check_train_keys
+    from .engine import check_train_keys
 
     check_train_keys(overrides.get("train", {}), "the 'train' overrides")
     train = {**proto.get("train", {}), **overrides.get("train", {})}
@@ -587,7 +587,7 @@ def _metrics_block(y: np.ndarray, prob: np.ndarray, class_names: list[str], posi
 
 def _train_config(settings: dict, *, seed: int, device: str, progress: bool):
     """The run's training configuration: the settings' ``train`` block as it is (one set of defaults, TrainConfig's)."""
-    from .train import TrainConfig
+    from .engine import TrainConfig
 
     return TrainConfig.from_protocol(settings["train"], seed=seed, device=device, progress=progress)
 
@@ -609,7 +609,7 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
     (:class:`leukcore.records.DirtyTreeError`) unless ``allow_dirty`` (default:
     ``$LEUKCORE_ALLOW_DIRTY``).
     """
-    from .train import intra_op_threads
+    from .engine import intra_op_threads
 
     with intra_op_threads(get_profile(profile).threads):
         return _run_experiment(paper, experiment_id, profile, data_root=data_root, device=device, seed=seed,
@@ -886,7 +886,7 @@ def _run_cnn(exp, settings, n_classes, x, y, tr, va, te, table, *, seed, device,
              weights_path=None):
     import torch
 
-    from .train import fit
+    from .engine import fit
 
     torch.manual_seed(seed)
     model, devs = _new_model(exp.model, n_classes, settings, **settings["model_kw"])
@@ -896,7 +896,7 @@ def _run_cnn(exp, settings, n_classes, x, y, tr, va, te, table, *, seed, device,
               resume=checkpoint_dir is not None)
     n = _n_params(model)
     if weights_path is not None and sum(p.numel() for p in model.parameters()) <= MAX_SAVED_PARAMS:
-        from .train import save_atomic
+        from .engine import save_atomic
 
         save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, Path(weights_path))
     return res.test_prob, res.history, n, devs
@@ -906,8 +906,8 @@ def _run_features(exp, settings, n_classes, x, y, tr, va, te, *, seed, device, p
     """LoGMH's feature route: a backbone (trained on the training part when no ImageNet weights) -> features -> classifier."""
     import torch
 
-    from .features import extract_features, make_classifier
-    from .train import fit
+    from .engine import extract_features, make_classifier
+    from .engine import fit
 
     torch.manual_seed(seed)
     backbone, devs = _new_model(exp.backbone, n_classes, settings)
@@ -937,8 +937,8 @@ def _run_fusion(exp, settings, n_classes, x, y, tr, va, te, *, seed, device, pro
     """XIncept: train the fusion head, then a boosted-tree classifier on the fused features."""
     import torch
 
-    from .features import extract_features, make_classifier
-    from .train import fit
+    from .engine import extract_features, make_classifier
+    from .engine import fit
 
     torch.manual_seed(seed)
     model, devs = _new_model(exp.model, n_classes, settings)

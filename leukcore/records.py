@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import PROJECT_ROOT, atomic_write_text
+from .files import PROJECT_ROOT, atomic_write_text
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 RECORD_VERSION = 1

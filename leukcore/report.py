@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .data import PROJECT_ROOT, atomic_write_text
+from .files import PROJECT_ROOT, atomic_write_text
 from .profiles import PROFILE_RANK, PROFILES
 from .records import load_records, provenance_label, read_predictions
 
@@ -371,7 +371,7 @@ def grad_cam(model, x_uint8: np.ndarray, target_layer=None, class_idx=None) -> n
     import torch
     import torch.nn.functional as F
 
-    from .train import model_norm_stats
+    from .engine import model_norm_stats
 
     if target_layer is None:
         convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import PROJECT_ROOT, atomic_write_text
+from .files import PROJECT_ROOT, atomic_write_text
 from .profiles import PROFILE_RANK, get_profile
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"

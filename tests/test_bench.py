@@ -84,7 +84,7 @@ def test_naive_transform_applies_the_preset_operations():
     names = [type(t).__name__ for t in bench.naive_transform().transforms]
     assert names == ["RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomRotation",
                      "ColorJitter", "ToTensor", "Normalize"]
-    from leukcore.augment import PRESETS
+    from leukcore.transforms import PRESETS
 
     p = PRESETS[bench.AUGMENT_PRESET]
     for k in ("hflip", "vflip", "rotation", "crop_scale", "brightness", "contrast", "saturation", "hue"):

@@ -170,7 +170,7 @@ def test_records_write_atomically(tmp_path, monkeypatch):
 
 def test_scrub_paths_removes_machine_paths():
     from leukcore.runner import machine_paths, scrub_paths
-    from leukcore.data import PROJECT_ROOT
+    from leukcore.files import PROJECT_ROOT
 
     nb = {"cells": [{"outputs": [{"text": f"read {PROJECT_ROOT}/results/x.json and /data/dl/cnmc"}]}],
           "metadata": {"papermill": {"parameters": {"data_root": "/data/dl"}}}}

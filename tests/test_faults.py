@@ -261,13 +261,13 @@ def test_non_utf8_file_name(tmp_path):
 
 
 def _unknown_name_cases():
-    from leukcore.augment import list_presets, make_augment
+    from leukcore.transforms import list_presets, make_augment
     from leukcore.experiments import get_experiment, list_experiments, list_papers
-    from leukcore.features import list_classifiers, make_classifier
+    from leukcore.engine import list_classifiers, make_classifier
     from leukcore.losses import list_losses, make_loss
     from leukcore.models import create_model, list_models
     from leukcore.profiles import get_profile, list_profiles
-    from leukcore.train import OPTIMIZERS, TrainConfig
+    from leukcore.engine import OPTIMIZERS, TrainConfig
 
     return {
         "dataset": (lambda: D.load_dataset("no-such-dataset"), D.list_datasets()),
@@ -398,7 +398,7 @@ N_TRAIN, BATCH = 48, 8
 
 def setup():
     from leukcore.models import create_model
-    from leukcore.train import TrainConfig
+    from leukcore.engine import TrainConfig
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 4, 64)
@@ -409,7 +409,7 @@ def setup():
     return model, (x[:48], y[:48]), (x[48:56], y[48:56]), (x[56:], y[56:], [f"t{i}" for i in range(8)]), cfg
 
 if __name__ == "__main__":
-    from leukcore.train import fit
+    from leukcore.engine import fit
     ckpt, stop_epoch, stop_batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     model, tr, va, te, cfg = setup()
     steps = {"n": 0}
@@ -436,7 +436,7 @@ def _load_script(path: Path):
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     import torch
 
-    from leukcore.train import CHECKPOINT_NAME, fit, load_checkpoint
+    from leukcore.engine import CHECKPOINT_NAME, fit, load_checkpoint
 
     script = tmp_path / "kill_fit.py"
     script.write_text(_KILL_SCRIPT)
@@ -638,7 +638,7 @@ def test_pickle_bomb_is_refused(tmp_path):
     import torch
 
     from leukcore.models import create_model
-    from leukcore.train import CHECKPOINT_NAME, TrainConfig, fit, load_checkpoint
+    from leukcore.engine import CHECKPOINT_NAME, TrainConfig, fit, load_checkpoint
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "ckpt" / CHECKPOINT_NAME

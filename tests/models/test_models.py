@@ -291,7 +291,7 @@ def test_model_summary_and_param_table(monkeypatch):
     assert s == {"name": "alnet", "num_classes": 2, "params_trainable": 535_010, "params_total": 535_010,
                  "input_size": 224, "output_shape": (1, 2)}
     assert M.model_summary("cnn_lstm", 3, input_size=64)["output_shape"] == (1, 3)
-    monkeypatch.setattr(M, "list_models", lambda pattern=None: ["alnet", "dscnet"])
+    monkeypatch.setattr(M.registry, "list_models", lambda pattern=None: ["alnet", "dscnet"])
     table = M.param_table({"dscnet": 5})
     assert list(table["model"]) == ["alnet", "dscnet"]
     assert list(table["num_classes"]) == [2, 5]

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from leukcore import data
+from leukcore.data import datasets, images
 
 TALEQANI_COUNTS = {"Benign": 504, "Early": 985, "Pre": 963, "Pro": 804}
 
@@ -251,7 +252,7 @@ def test_cache_decodes_once_and_matches_pil(tmp_path, taleqani, monkeypatch):
     small, _ = data.load_images(t.iloc[:2], 64, cache=data.ImageCache(tmp_path / "c", disk=False))
     assert small.shape == (2, 64, 64, 3)
     calls = []
-    monkeypatch.setattr(data, "read_image", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(images, "read_image", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
     fresh = data.ImageCache(tmp_path / "c")  # new process, same disk cache: no decoding
     again, _ = data.load_images(t, 224, cache=fresh)
     assert np.array_equal(again, imgs) and not calls
@@ -332,12 +333,12 @@ def test_fetch_places_download_under_root(tmp_path):
 def test_file_hashes_are_remembered_until_the_file_changes(tmp_path):
     p = tmp_path / "a.bin"
     p.write_bytes(b"abc")
-    h1 = data._sha256_cached(p)
+    h1 = datasets._sha256_cached(p)
     assert h1 == data.sha256_file(p)
-    assert data._sha256_cached(p) == h1  # remembered
+    assert datasets._sha256_cached(p) == h1  # remembered
     p.write_bytes(b"abcd")  # size and time change: hashed anew
-    assert data._sha256_cached(p) == data.sha256_file(p) != h1
+    assert datasets._sha256_cached(p) == data.sha256_file(p) != h1
     st = os.stat(p)
     p.write_bytes(b"wxyz")  # same size, a later modification time: hashed anew
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
-    assert data._sha256_cached(p) == data.sha256_file(p)
+    assert datasets._sha256_cached(p) == data.sha256_file(p)

@@ -5,34 +5,9 @@ LoGMH, XIncept's fused features) on uint8 images, in eval mode without gradients
 an ``(N, D)`` float32 array. :func:`make_classifier` builds the scikit-learn (or XGBoost /
 LightGBM scikit-learn API) estimator of a name with the paper's stated hyper-parameters.
 
-Hyper-parameters (:data:`CLASSIFIER_PARAMS`; ``stated`` lists the ones a paper gives, the rest
-are library defaults written out so that records show them):
-
-========  ==========================================================================  =======
-name      estimator and parameters                                                    scaled
-========  ==========================================================================  =======
-mlp       ``MLPClassifier``: solver adam, learning_rate_init 0.001, max_iter 50            yes
-          (LoGMH: "Adam, lr 0.001, 50 epochs"; one hidden layer of 100, sklearn's
-          default, the paper gives no architecture; sklearn may stop before 50 epochs
-          when the training loss stalls, its ``tol`` rule)
-rf        ``RandomForestClassifier``: n_estimators 100, max_depth None, criterion gini     no
-          (LoGMH)
-svm       ``SVC``: kernel rbf, C 1, gamma 'scale' (LoGMH), probability True (ours,        yes
-          for ROC / probabilities; Platt scaling with internal 5-fold CV)
-knn       ``KNeighborsClassifier``: n_neighbors 5, metric euclidean (LoGMH)                yes
-sgd       ``SGDClassifier``: loss log_loss, learning_rate constant, eta0 0.01,            yes
-          max_iter 100, penalty l2 (LoGMH: "log loss, lr 0.01, 100 epochs, L2");
-          ``tol=None`` so that exactly 100 epochs run
-adaboost  ``AdaBoostClassifier``: n_estimators 50, learning_rate 1.0 (XIncept names it;       no
-          sklearn defaults)
-logreg    ``LogisticRegression``: C 1.0, lbfgs, max_iter 1000 (XIncept names it;          yes
-          sklearn defaults, max_iter raised so that it converges)
-xgboost   ``XGBClassifier``: n_estimators 100, max_depth 6, learning_rate 0.3,            no
-          tree_method hist (XIncept's main classifier; no numbers given: XGBoost's
-          defaults)
-lightgbm  ``LGBMClassifier``: n_estimators 100, learning_rate 0.1, num_leaves 31,          no
-          verbose -1 (XIncept names it; LightGBM's defaults)
-========  ==========================================================================  =======
+Hyper-parameters live once, in :data:`CLASSIFIER_PARAMS` (``stated`` lists the ones a paper
+gives; the rest are the library's defaults written out so that records show them; the comments
+there say why where a choice was ours).
 
 "scaled": the estimator is wrapped as ``Pipeline([("scale", StandardScaler()), ("clf",
 est)])`` because it is distance-, margin- or gradient-based and feature scale changes its
@@ -51,6 +26,8 @@ __all__ = ["CLASSIFIER_PARAMS", "extract_features", "make_classifier", "list_cla
 CLASSIFIER_PARAMS: Dict[str, Dict[str, Any]] = {
     "mlp": {
         "source": "logmh_haque2024",
+        # LoGMH: "Adam, lr 0.001, 50 epochs"; one hidden layer of 100 (sklearn's default: the paper gives no
+        # architecture); sklearn may stop before 50 epochs when the training loss stalls (its ``tol`` rule)
         "params": {"solver": "adam", "learning_rate_init": 0.001, "max_iter": 50, "hidden_layer_sizes": (100,)},
         "stated": ["solver", "learning_rate_init", "max_iter"],
         "scaled": True,
@@ -63,6 +40,7 @@ CLASSIFIER_PARAMS: Dict[str, Dict[str, Any]] = {
     },
     "svm": {
         "source": "logmh_haque2024",
+        # probability=True is ours, for ROC / probabilities (Platt scaling with internal 5-fold CV)
         "params": {"kernel": "rbf", "C": 1.0, "gamma": "scale", "probability": True},
         "stated": ["kernel", "C", "gamma"],
         "scaled": True,
@@ -81,7 +59,7 @@ CLASSIFIER_PARAMS: Dict[str, Dict[str, Any]] = {
             "eta0": 0.01,
             "max_iter": 100,
             "penalty": "l2",
-            "tol": None,
+            "tol": None,  # so that exactly 100 epochs run (LoGMH: "log loss, lr 0.01, 100 epochs, L2")
         },
         "stated": ["loss", "eta0", "max_iter", "penalty"],
         "scaled": True,
@@ -94,12 +72,13 @@ CLASSIFIER_PARAMS: Dict[str, Dict[str, Any]] = {
     },
     "logreg": {
         "source": "xincept_khan2024",
-        "params": {"C": 1.0, "solver": "lbfgs", "max_iter": 1000},
+        "params": {"C": 1.0, "solver": "lbfgs", "max_iter": 1000},  # max_iter raised so that it converges
         "stated": [],
         "scaled": True,
     },
     "xgboost": {
         "source": "xincept_khan2024",
+        # XIncept's main classifier; no numbers given: XGBoost's defaults
         "params": {"n_estimators": 100, "max_depth": 6, "learning_rate": 0.3, "tree_method": "hist"},
         "stated": [],
         "scaled": False,
@@ -178,34 +157,30 @@ def extract_features(model, x_uint8, *, batch_size: int = 64, device: str = "aut
     """Features ``(N, D)`` float32 of ``model.forward_features`` on uint8 images.
 
     ``x_uint8``: numpy NHWC ``(N, H, W, 3)`` or torch NCHW uint8. Each batch is normalised with
-    the model's mean / std (``(x / 255 - mean) / std``, :func:`leukcore.train.model_norm_stats`),
-    passed through ``forward_features`` in eval mode under ``torch.no_grad`` (the backbone is
+    the model's mean / std (``(x / 255 - mean) / std``, :func:`leukcore.engine.model_norm_stats`),
+    passed through ``forward_features`` by :func:`~leukcore.engine.evaluation.evaluate` (eval mode, ``torch.no_grad``) (the backbone is
     frozen: no gradient, no BatchNorm statistics update) and flattened per image. ``amp=True``
     uses bf16 autocast on CUDA; the default is fp32 so that features do not depend on the
     device's precision. The model's training mode is restored afterwards.
     """
-    import torch
-
-    from .train import _as_nhwc_uint8, _autocast, _nchw, _Normalizer, model_norm_stats, resolve_device
+    from ..transforms.normalize import Normalizer
+    from .batching import as_nhwc_uint8
+    from .evaluation import evaluate
+    from .setup import model_norm_stats, resolve_device
 
     if not hasattr(model, "forward_features"):
         raise ValueError(f"{type(model).__name__} has no forward_features(); use a backbone model (e.g. alexnet)")
     dev = resolve_device(device)
-    x = _as_nhwc_uint8(x_uint8, "x")
+    x = as_nhwc_uint8(x_uint8, "x")
     was_training = model.training
     model.to(dev)
     model.eval()
-    norm = _Normalizer(*model_norm_stats(model))
-    out = []
     try:
-        with torch.no_grad():
-            for s in range(0, x.shape[0], batch_size):
-                xb = norm.from_uint8(_nchw(x[s : s + batch_size].to(dev, non_blocking=True), False))
-                with _autocast(dev, amp and dev.type == "cuda"):
-                    f = model.forward_features(xb)
-                out.append(f.float().reshape(f.shape[0], -1).cpu())
+        ev = evaluate(model.forward_features, x, normalizer=Normalizer(*model_norm_stats(model)), device=dev,
+                      batch_size=batch_size, amp=amp and dev.type == "cuda", channels_last=False,
+                      head=lambda f: f.reshape(f.shape[0], -1))
     finally:
         model.train(was_training)
-    if not out:
+    if ev.outputs is None:
         return np.zeros((0, 0), dtype=np.float32)
-    return torch.cat(out).numpy()
+    return ev.outputs

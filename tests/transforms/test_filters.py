@@ -1,4 +1,4 @@
-"""leukcore.filters against independent computations (scipy.ndimage, OpenCV, PIL)."""
+"""leukcore.transforms.filters (public face leukcore.filters) against independent computations (scipy.ndimage, OpenCV, PIL)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from leukcore import filters
-from leukcore.filters import (
+from leukcore.transforms import filters
+from leukcore.transforms.filters import (
     SHARPEN_KERNEL,
     SharpenLayer,
     dscnet_sharpen,
@@ -246,3 +246,10 @@ def test_reinhard_normalize_matches_target(real_images):
     assert len(np.unique(flat.reshape(-1, 3), axis=0)) == 1
     with pytest.raises(ValueError):
         reinhard_normalize(src.astype(np.float32), *target)
+
+
+def test_public_face_is_the_same_objects():
+    import leukcore.filters as face
+
+    assert face.__all__ == filters.__all__
+    assert all(getattr(face, n) is getattr(filters, n) for n in filters.__all__)

@@ -1,4 +1,4 @@
-"""Tests of leukcore.features: feature extraction and the papers' classical classifiers."""
+"""Tests of leukcore.engine.features: feature extraction and the papers' classical classifiers."""
 from __future__ import annotations
 
 import warnings
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from leukcore.features import CLASSIFIER_PARAMS, extract_features, list_classifiers, make_classifier
+from leukcore.engine import CLASSIFIER_PARAMS, extract_features, list_classifiers, make_classifier
 
 ALL = ["adaboost", "knn", "lightgbm", "logreg", "mlp", "rf", "sgd", "svm", "xgboost"]
 SCALED = {"mlp", "svm", "knn", "sgd", "logreg"}
@@ -154,11 +154,11 @@ def test_extract_features_alexnet_pool5_shape():
     # torchvision AlexNet conv1..pool5 at 64 px: 256 maps of 1x1 (9216 = 256x6x6 at 224)
     assert f.shape == (3, 256)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2)
-    from leukcore.augment import to_float_normalized
-    from leukcore.train import model_norm_stats
+    from leukcore.transforms import uint8_to_normalized
+    from leukcore.engine import model_norm_stats
 
     with torch.no_grad():
-        ref = torch.flatten(m.features(to_float_normalized(xt, *model_norm_stats(m))), 1).numpy()
+        ref = torch.flatten(m.features(uint8_to_normalized(xt, *model_norm_stats(m))), 1).numpy()
     np.testing.assert_allclose(f, ref, atol=1e-5)
 
 

@@ -1,4 +1,4 @@
-"""Tests of leukcore.train: the training loop, checkpoint / resume, determinism."""
+"""Tests of leukcore.engine (config, batching, loop, evaluation, checkpoint): the training loop, checkpoint / resume, determinism."""
 from __future__ import annotations
 
 import math
@@ -9,14 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from leukcore.train import (
-    FitResult,
-    TrainConfig,
-    fit,
-    load_checkpoint,
-    model_norm_stats,
-    predict_proba,
-)
+from leukcore.engine import FitResult, TrainConfig, fit, load_checkpoint, model_norm_stats, predict_proba
 
 
 class Interrupted(Exception):
@@ -272,16 +265,16 @@ def test_other_losses_train(loss):
 
 
 def test_l2_term_uses_model_l2_params_when_defined():
-    from leukcore.train import _l2_term
+    from leukcore.engine import l2_term
 
     m = _tiny()
     only = m[6].weight
     m.l2_params = lambda: [only]
-    torch.testing.assert_close(_l2_term(m, 0.01), 0.01 * only.pow(2).sum())
+    torch.testing.assert_close(l2_term(m, 0.01), 0.01 * only.pow(2).sum())
     plain = _tiny()
     expected = 0.01 * (plain[0].weight.pow(2).sum() + plain[6].weight.pow(2).sum())
-    torch.testing.assert_close(_l2_term(plain, 0.01), expected)
-    assert _l2_term(plain, 0.0) is None
+    torch.testing.assert_close(l2_term(plain, 0.01), expected)
+    assert l2_term(plain, 0.0) is None
 
 
 def test_l2_reported_and_changes_training():
@@ -321,11 +314,11 @@ def test_memory_format_of_batches(channels_last):
 
 
 def test_batch_of_one_is_dropped_and_all_others_used():
-    from leukcore.train import _batches
+    from leukcore.engine import batch_bounds
 
-    assert _batches(17, 8) == [(0, 8), (8, 16)]
-    assert _batches(18, 8) == [(0, 8), (8, 16), (16, 18)]
-    assert _batches(1, 8) == [(0, 1)]
+    assert batch_bounds(17, 8) == [(0, 8), (8, 16)]
+    assert batch_bounds(18, 8) == [(0, 8), (8, 16), (16, 18)]
+    assert batch_bounds(1, 8) == [(0, 1)]
 
 
 def test_predict_proba_bce_one_logit_and_norm_stats():
@@ -396,7 +389,7 @@ _KILL_SCRIPT = r'''
 import os, signal, sys
 import numpy as np, torch
 from torch import nn
-from leukcore.train import TrainConfig, fit
+from leukcore.engine import TrainConfig, fit
 
 rng = np.random.default_rng(0)
 y = np.arange(24) % 2
@@ -447,13 +440,13 @@ def test_sigkill_mid_epoch_then_restart_matches_uninterrupted(tmp_path):
 
 # ------------------------------------------------------------------ speed settings (performance issue)
 def test_adam_is_the_fused_update_on_cpu_and_numerically_adam():
-    from leukcore.train import _make_optimizer
+    from leukcore.engine import make_optimizer
 
     cfg = TrainConfig(lr=1e-2)
     torch.manual_seed(0)
     w = nn.Parameter(torch.randn(50, 40))
     ref = nn.Parameter(w.detach().clone())
-    fused = _make_optimizer(cfg, [w], torch.device("cpu"))
+    fused = make_optimizer(cfg, [w], torch.device("cpu"))
     plain = torch.optim.Adam([ref], lr=1e-2, betas=(0.9, 0.999), eps=1e-7, foreach=False)
     assert fused.defaults["fused"] is True
     for step in range(5):
@@ -462,8 +455,8 @@ def test_adam_is_the_fused_update_on_cpu_and_numerically_adam():
         fused.step()
         plain.step()
     torch.testing.assert_close(w.detach(), ref.detach(), rtol=1e-5, atol=1e-6)
-    assert _make_optimizer(cfg, [nn.Parameter(torch.zeros(2))]).defaults.get("fused") in (None, False)
-    sgd = _make_optimizer(TrainConfig(optimizer="rmsprop"), [nn.Parameter(torch.zeros(2))], torch.device("cpu"))
+    assert make_optimizer(cfg, [nn.Parameter(torch.zeros(2))]).defaults.get("fused") in (None, False)
+    sgd = make_optimizer(TrainConfig(optimizer="rmsprop"), [nn.Parameter(torch.zeros(2))], torch.device("cpu"))
     assert sgd.defaults.get("fused") in (None, False)
 
 
@@ -477,7 +470,7 @@ def test_compile_modes_are_validated():
 def test_intra_op_threads_sets_and_restores_torch_and_opencv():
     import cv2
 
-    from leukcore.train import intra_op_threads
+    from leukcore.engine import intra_op_threads
 
     before = torch.get_num_threads(), cv2.getNumThreads()
     with intra_op_threads(1):
@@ -495,7 +488,7 @@ def test_protocol_train_block_is_the_training_configuration(tmp_path, monkeypatc
     """One configuration path: every key of a protocol's train block reaches TrainConfig; a misspelt key
     is an error naming it and the valid ones."""
     from leukcore import experiments as X
-    from leukcore.train import TrainConfig
+    from leukcore.engine import TrainConfig
 
     cfg = TrainConfig.from_protocol({"optimizer": "rmsprop", "lr": "1e-4", "epochs": 140, "weight_decay": 0.05,
                                      "scheduler": "cosine", "augment": None}, seed=3, device="cpu", progress=False)

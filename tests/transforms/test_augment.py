@@ -1,4 +1,4 @@
-"""Tests of leukcore.augment: batched, seeded augmentation of uint8 NCHW batches."""
+"""Tests of leukcore.transforms (augment, presets, both backends, normalize): batched, seeded augmentation of uint8 NCHW batches."""
 from __future__ import annotations
 
 import math
@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from leukcore.augment import (
+from leukcore.transforms import (
     PRESETS,
     Augment,
     list_presets,
     make_augment,
     normalize,
-    to_float_normalized,
+    uint8_to_normalized,
 )
 
 
@@ -111,10 +111,10 @@ def test_to_float_normalized_matches_formula():
     x = _batch()
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
     ref = (x.float() / 255.0 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-    torch.testing.assert_close(to_float_normalized(x, mean, std), ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close(uint8_to_normalized(x, mean, std), ref, rtol=0, atol=1e-5)
     torch.testing.assert_close(normalize(x.float() / 255.0, mean, std), ref, rtol=0, atol=1e-5)
     with pytest.raises(ValueError):
-        to_float_normalized(x.float(), mean, std)
+        uint8_to_normalized(x.float(), mean, std)
 
 
 # ------------------------------------------------------------------ geometry
@@ -207,11 +207,11 @@ def test_zoom_xy_independent_only_for_xincept():
 
 
 def test_affine_grid_equals_torch_affine_grid():
-    from leukcore.augment import _affine_grid
+    from leukcore.transforms.torch_backend import affine_grid
 
     th = torch.randn(5, 2, 3, generator=_gen(), dtype=torch.float64)
     ref = F.affine_grid(th.float(), [5, 3, 9, 13], align_corners=False)
-    torch.testing.assert_close(_affine_grid(th, 9, 13, "cpu"), ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close(affine_grid(th, 9, 13, "cpu"), ref, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("preset", ["dscnet", "alnet", "logmh", "xincept"])
@@ -378,7 +378,6 @@ def test_opencv_backend_single_channel_geometry():
 
 
 def test_uint8_to_normalized_lut_equals_formula_and_keeps_layout():
-    from leukcore.augment import uint8_to_normalized
 
     x = _batch(n=4, h=9, w=11)
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
