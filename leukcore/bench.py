@@ -8,8 +8,8 @@ normalised training batches of ``taleqani-all`` (``Original``; the synthetic sta
 in the record, when the data are absent) at 224x224, batch size 32:
 
 * *leukcore*: the images decoded once through :class:`leukcore.data.ImageCache`, held in memory
-  as one uint8 array / tensor the way :func:`leukcore.train.fit` holds them; per batch an
-  index-select of a seeded permutation, then the ``dscnet`` preset of :mod:`leukcore.augment`
+  as one uint8 array / tensor the way :func:`leukcore.engine.fit` holds them; per batch an
+  index-select of a seeded permutation, then the ``dscnet`` preset of :mod:`leukcore.transforms`
   (flips, rotation 20 deg, random resized crop, colour jitter: one affine map and one colour
   matrix per image) and the normalisation -- fit's loop (:func:`leukcore_batches`). On the CPU
   fit's backend is OpenCV (``cv2.warpAffine`` + ``cv2.transform`` on uint8, then one ``cv2.LUT``
@@ -29,7 +29,7 @@ least disturbed by other programs on a shared machine.
 
 **Training step** (:func:`bench_train_step`). Images per second of full training steps
 (forward, loss, backward, Adam step) at batch size 32 for ``alnet`` at 224 and ``dscnet`` at
-its paper size: :func:`leukcore.train.fit` (uint8 data in memory, normalised per batch, no
+its paper size: :func:`leukcore.engine.fit` (uint8 data in memory, normalised per batch, no
 augmentation, its default settings, e.g. deterministic algorithms, per-epoch synchronisation,
 channels-last where fit uses it) against a
 plain fp32 eager loop over the same model on float tensors that are already normalised (no
@@ -84,7 +84,7 @@ DATASET = "taleqani-all"
 IMAGE_SIZE = 224
 BATCH_SIZE = 32
 AUGMENT_PRESET = "dscnet"
-#: torchvision v1 equivalents of the ``dscnet`` preset of :mod:`leukcore.augment`
+#: torchvision v1 equivalents of the ``dscnet`` preset of :mod:`leukcore.transforms`
 NAIVE_AUGMENT = dict(crop_scale=(0.7, 1.0), crop_ratio=(3 / 4, 4 / 3), hflip=0.5, vflip=0.5, rotation=20.0,
                      brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02)
 TRAIN_MODELS = (("alnet", 224), ("dscnet", None))  # None: the model's paper input size
@@ -258,7 +258,7 @@ def bench_table(quick: bool = False, n_images: int | None = None, *, seed: int =
 
 def to_uint8_tensor(images: np.ndarray):
     """uint8 NHWC numpy (as :func:`leukcore.data.load_images` returns) -> one uint8 NCHW tensor
-    (what :func:`leukcore.train.fit` holds)."""
+    (what :func:`leukcore.engine.fit` holds)."""
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
@@ -268,7 +268,7 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
                      mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), seed: int = 0, shuffle: bool = True,
                      device: str = "cpu", channels_last: bool | None = None,
                      backend: str = "auto") -> Iterator[tuple]:
-    """One epoch of leukcore's training batches, made as :func:`leukcore.train.fit` makes them.
+    """One epoch of leukcore's training batches, made as :func:`leukcore.engine.fit` makes them.
 
     ``x``: the uint8 split as fit takes it (numpy NHWC, as :func:`leukcore.data.load_images`
     returns, or a torch NCHW tensor), held in memory the way fit holds it (fit's own helpers:
@@ -276,7 +276,7 @@ def leukcore_batches(x, y, *, batch_size: int = BATCH_SIZE, augment: str | Any =
     is drawn from ``torch.Generator().manual_seed(seed)`` (``shuffle=False``: the stored order),
     each batch is gathered as fit gathers it, then augmented with the preset (generator seeded ``seed + 1``) and
     normalised ``(x / 255 - mean) / std`` in the same pass; the identity preset only normalises.
-    ``channels_last``: fit's default (:class:`leukcore.train.TrainConfig`) when ``None``;
+    ``channels_last``: fit's default (:class:`leukcore.engine.TrainConfig`) when ``None``;
     ``backend``: the augmentation backend (``auto``, fit's: OpenCV on the CPU, torch on a GPU).
     Yields ``(float32 NCHW batch, int64 labels, indices)``.
     """
@@ -405,7 +405,7 @@ def bench_data_path(*, quick: bool = False, reps: int = 3, batch_size: int = BAT
     """Images per second of one epoch of augmented, normalised batches: leukcore vs naive.
 
     Variants, timed interleaved (:func:`_time_interleaved`): ``leukcore`` (the OpenCV backend
-    with the default threads, what :func:`leukcore.train.fit` uses on the CPU),
+    with the default threads, what :func:`leukcore.engine.fit` uses on the CPU),
     ``leukcore_1thread`` (the same on one torch and one OpenCV thread: the intrinsic CPU cost,
     free of the spin-waiting of idle threads that a busy machine causes), ``leukcore_torch`` (the
     torch backend on the CPU), ``leukcore_cuda`` when a GPU is used, and ``naive``. ``ratio`` is
@@ -535,7 +535,7 @@ def train_flops_per_image(model, size: int, n_classes: int, device: str = "cpu",
 
 def _plain_epoch_fn(model, xf, y, *, batch_size: int, lr: float, sync) -> Callable[[], int]:
     """One epoch of the plain fp32 eager loop (float, pre-normalised tensors; forward, loss,
-    backward, a fresh Adam per epoch as each :func:`leukcore.train.fit` call makes)."""
+    backward, a fresh Adam per epoch as each :func:`leukcore.engine.fit` call makes)."""
     import torch
     import torch.nn.functional as F
 
@@ -557,7 +557,7 @@ def _plain_epoch_fn(model, xf, y, *, batch_size: int, lr: float, sync) -> Callab
 
 
 def _fit_mode(cuda: bool, compile: bool | str, deterministic: bool | None = None) -> str:
-    """How :func:`leukcore.train.fit` runs (its defaults unless said), in words."""
+    """How :func:`leukcore.engine.fit` runs (its defaults unless said), in words."""
     from .engine import TrainConfig
 
     f = getattr(TrainConfig, "__dataclass_fields__", {})
@@ -578,16 +578,16 @@ def bench_train_step(*, quick: bool = False, reps: int = 3, batch_size: int = BA
                      device: str = "auto", compile: bool | str = False, deterministic: bool = True, seed: int = 0,
                      models: Sequence[tuple[str, int | None]] | None = None, load: LoadMonitor | None = None,
                      log: Callable[[str], None] = print) -> dict:
-    """Images per second of full training steps: :func:`leukcore.train.fit` vs a plain fp32 loop.
+    """Images per second of full training steps: :func:`leukcore.engine.fit` vs a plain fp32 loop.
 
     ``steps`` optimiser steps per repetition (default 3 on the CPU, 30 on CUDA; ``quick``: 2
     steps of 2 images, alnet at 136 and dscnet at 64). A repetition of *leukcore* is one
-    :func:`leukcore.train.fit` call of one epoch of ``steps`` batches, timed by the epoch's own
+    :func:`leukcore.engine.fit` call of one epoch of ``steps`` batches, timed by the epoch's own
     ``seconds`` (the training steps; fit's set-up, which moves the data and builds the optimiser
     once per call, is recorded apart as ``fit_call_s``); a repetition of *plain* is one epoch of
     the plain loop. Both run once as a warm-up, then alternate (:func:`_time_interleaved`), so
     a change of machine load hits both alike. ``compile`` (``True`` or a mode) and
-    ``deterministic`` are passed to fit's :class:`~leukcore.train.TrainConfig`. Returns the
+    ``deterministic`` are passed to fit's :class:`~leukcore.engine.TrainConfig`. Returns the
     ``train_step`` block of the record.
     """
     import copy
@@ -1024,7 +1024,7 @@ def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -
                      f"({note}) at {dp['image_size']}x{dp['image_size']}, batch size {dp['batch_size']}, "
                      f"augmentation preset `{dp['augment']}` (flips, rotation, random resized crop, colour jitter). "
                      f"*leukcore*: decoded uint8 cache, one uint8 tensor in memory, per batch the augmentation and "
-                     f"the normalisation (`leukcore.augment`: OpenCV image by image on the CPU, batched torch "
+                     f"the normalisation (`leukcore.transforms`: OpenCV image by image on the CPU, batched torch "
                      f"operations on a GPU). *naive*: `PIL.Image.open` + torchvision transforms per sample in "
                      f"a `DataLoader` with {dp['naive_workers']} workers.\n")
         rows = []
@@ -1059,7 +1059,7 @@ def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -
                 lines.append(f"**{dev}** ({blk.get('settings')}): failed, `{blk['error'][:300]}`.\n")
                 continue
             lines.append(f"**{dev}**: batch size {blk['batch_size']}, {blk['steps_per_rep']} steps per repetition, "
-                         f"{blk['optimizer']}; leukcore = `leukcore.train.fit` ({blk['leukcore_mode']}), plain = "
+                         f"{blk['optimizer']}; leukcore = `leukcore.engine.fit` ({blk['leukcore_mode']}), plain = "
                          f"{blk['plain_mode']}.\n")
             rows = []
             for row in blk["models"]:

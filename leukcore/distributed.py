@@ -18,7 +18,7 @@ the killed attempt's last epoch.  One failed task is recorded in ``result.failur
 ``"Type: message"`` and the others go on.
 
 Threads.  Ray starts CPU workers with ``OMP_NUM_THREADS`` set to the task's CPUs (1).  On the
-CPU a result is bit-identical only at the same torch thread count (see :mod:`leukcore.train`),
+CPU a result is bit-identical only at the same torch thread count (see :mod:`leukcore.engine`),
 so a worker runs each experiment with the driver's torch intra-op thread count (passed with
 the task; override with ``$LEUKCORE_RAY_THREADS``) and restores its own afterwards.
 
@@ -399,7 +399,7 @@ def run_on_ray(todo: list[tuple[str, str]], profile: str, result, *, address: st
 # --------------------------------------------------------------------------------------------
 
 #: Assumed training throughput on one H100 (images/s at 224x224, forward + backward, bf16 autocast,
-#: channels-last, the uint8-on-GPU data path of leukcore.train), per model.  Round numbers from
+#: channels-last, the uint8-on-GPU data path of leukcore.engine), per model.  Round numbers from
 #: public A100/H100 training benchmarks of the torchvision/timm models (ResNet-50 ~3000 img/s on an
 #: H100), scaled by FLOPs for the others; the study's own small CNNs are assumed as fast as a
 #: GoogLeNet.  Replaced by measured values when a benchmark record exists.

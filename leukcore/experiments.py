@@ -754,7 +754,7 @@ def run_fold(paper: str, experiment_id: str, profile: str, k: int, *, data_root=
     The fold is exactly the one :func:`run_experiment` trains (split, seed ``seed + k``,
     checkpoints, fold 0's final weights), so :func:`pool_folds` over all folds gives its record.
     """
-    from .train import intra_op_threads
+    from .engine import intra_op_threads
 
     prof, exp = get_profile(profile), get_experiment(paper, experiment_id)
     total = n_folds(paper, experiment_id, profile)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import PROJECT_ROOT
+from .files import PROJECT_ROOT
 from .records import provenance_label, read_predictions
 
 FIGURES_DIR = PROJECT_ROOT / "book" / "figures"
@@ -262,7 +262,7 @@ def write_summary_figures(out: Path, df: pd.DataFrame | None = None) -> list[Pat
         fig.savefig(out / "claims_vs_measured.png", dpi=100)
         plt.close(fig)
         written.append(out / "claims_vs_measured.png")
-    from .data import atomic_write_text
+    from .files import atomic_write_text
     from .report import PAPER_NAMES
 
     parts = []

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .data import PROJECT_ROOT
+from .files import PROJECT_ROOT
 
 TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
 PROFILE_ORDER = ("paper", "cpu", "smoke")  # best first
@@ -666,7 +666,7 @@ def show(paper: str) -> None:
 def build(out: Path) -> list[Path]:
     """Write the landing page, the reproducibility report and each paper's findings into ``out``."""
     from .claims import list_papers
-    from .data import atomic_write_text
+    from .files import atomic_write_text
 
     clear_cache()
     typed = check_prose()

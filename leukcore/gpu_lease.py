@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from . import data as D
-from .data import PROJECT_ROOT, atomic_write_bytes, atomic_write_text
+from .files import PROJECT_ROOT, atomic_write_bytes, atomic_write_text
 from .experiments import find_fold_record, fold_record_path, n_folds, pool_folds, run_fold  # noqa: F401 (public here)
 
 #: Where the device assembles the carried dataset (outside the repository copy, which is re-sent).

@@ -107,7 +107,7 @@ def claims_html(paper: str = "all", css_class: str | None = None, df: pd.DataFra
 def write_claims_table(out: Path, df: pd.DataFrame | None = None) -> list[Path]:
     """``summary_table.md`` (the interactive table, raw HTML) and, unless already written,
     ``claims.csv`` (the same rows, every column) into ``out``."""
-    from .data import atomic_write_text
+    from .files import atomic_write_text
 
     df = _claims("all") if df is None else df
     written = []

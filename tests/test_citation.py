@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from leukcore import citation
-from leukcore.data import DATASETS, PROJECT_ROOT
+from leukcore.data import DATASETS
+from leukcore.files import PROJECT_ROOT
 
 
 def test_citation_cff_matches_pyproject():

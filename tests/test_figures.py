@@ -222,7 +222,7 @@ def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
 
     import torch
 
-    from leukcore.data import PROJECT_ROOT
+    from leukcore.files import PROJECT_ROOT
     from leukcore.experiments import _new_model, final_weights_path, get_experiment
     from leukcore.records import read_record
 
