@@ -4,6 +4,7 @@
     leukcore data fetch ID --to DIR
     leukcore experiments --paper ID --profile P
     leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
+    leukcore claims [--paper ID|all] [--format csv|json|md] [--consistency]
     leukcore bench [--quick]
     leukcore gpu pack|unpack|check-data|run|grid|pool|collect   (a lent GPU: see README)
 """
@@ -92,6 +93,26 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if s.ok else 1
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    """The claims table (or, with --consistency, the consistency audit's findings) to standard output."""
+    paper = None if args.paper == "all" else args.paper
+    if args.consistency:
+        from .audit import consistency_findings
+
+        df = consistency_findings(paper=paper)
+    else:
+        from .verdicts import claims_table
+
+        df = claims_table(args.paper)
+    if args.format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif args.format == "json":
+        sys.stdout.write(df.to_json(orient="records", indent=1, default_handler=str) + "\n")
+    else:
+        sys.stdout.write(df.to_markdown(index=False) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``leukcore`` command."""
     from .profiles import list_profiles
@@ -132,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-dirty", action="store_true",
                    help="let paper-profile runs use uncommitted code; its diff is stored beside each record")
     r.set_defaults(func=_cmd_reproduce)
+
+    c = sub.add_parser("claims", help="every ledger claim beside our measurement, verdict and reason")
+    c.add_argument("--paper", default="all", help="paper id or 'all'")
+    c.add_argument("--format", default="md", choices=["csv", "json", "md"])
+    c.add_argument("--consistency", action="store_true",
+                   help="print the consistency audit's findings (rule, paper, claims, printed, implication, severity)")
+    c.set_defaults(func=_cmd_claims)
 
     try:
         from .bench import register_cli

@@ -1,4 +1,6 @@
-"""Classification metrics, bootstrap intervals, McNemar's test and the verdict rule.
+"""Classification metrics, bootstrap intervals (one run, or several runs: two levels) and McNemar's test.
+
+Verdicts live in :mod:`leukcore.verdicts`.
 
 Conventions (the study's, stated once here and in the book's methods page):
 
@@ -33,30 +35,16 @@ from scipy import stats
 
 __all__ = [
     "AVERAGED_METRICS",
-    "VERDICTS",
     "compute_metrics",
     "metric_at",
     "bootstrap_ci",
     "bootstrap_runs_ci",
     "wilson_interval",
     "mcnemar",
-    "verdict",
 ]
 
 #: Metrics reported per class with ``macro`` / ``weighted`` (and ``binary``) averages.
 AVERAGED_METRICS: tuple[str, ...] = ("sensitivity", "specificity", "precision", "f1")
-
-#: Verdict labels and their meaning (the book's legend), in display order.
-VERDICTS: dict[str, str] = {
-    "reproduced": "the claimed value lies inside our 95% bootstrap interval "
-    "(paper profile, the paper's own dataset)",
-    "lower": "our whole 95% interval lies below the claimed value: we measured less",
-    "higher": "our whole 95% interval lies above the claimed value: we measured more",
-    "indicative": "a reduced profile (smoke/cpu) or a substitute dataset: "
-    "the number is shown for orientation only and is not compared with the claim",
-    "not run": "no result for this claim yet",
-}
-
 
 # ----------------------------------------------------------------------- helpers
 def _check_inputs(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -500,47 +488,3 @@ def mcnemar(
         p_value = 1.0 if m == 0 else float(stats.chi2.sf(stat, 1))
         method = "chi2_cc"
     return {"b": b, "c": c, "statistic": float(stat), "p_value": p_value, "method": method}
-
-
-# ---------------------------------------------------------------------- verdict
-def verdict(
-    claimed: float,
-    interval: tuple[float, float] | dict[str, Any] | None,
-    *,
-    profile: str,
-    dataset_is_papers: bool,
-) -> str:
-    """The verdict on one claimed number (see :data:`VERDICTS`).
-
-    * ``"not run"``: no result (``interval`` is None, or its bounds are NaN);
-    * ``"indicative"``: ``profile != "paper"`` or the dataset is a substitute
-      (``dataset_is_papers`` false);
-    * ``"reproduced"``: ``low <= claimed <= high``;
-    * ``"lower"``: ``high < claimed`` (we measured lower than claimed);
-    * ``"higher"``: ``low > claimed``.
-
-    Args:
-        claimed: the paper's value as a fraction in [0, 1] (99.37 % -> 0.9937).
-        interval: ``(low, high)`` fractions, or a :func:`bootstrap_ci` result.
-        profile: the run's profile name (``smoke``, ``cpu``, ``paper``).
-        dataset_is_papers: whether the run used the paper's own dataset.
-    """
-    if interval is None:
-        return "not run"
-    if isinstance(interval, dict):
-        low, high = float(interval["low"]), float(interval["high"])
-    else:
-        low, high = (float(x) for x in interval)
-    if math.isnan(low) or math.isnan(high):
-        return "not run"
-    if not 0.0 <= float(claimed) <= 1.0:
-        raise ValueError(f"claimed value must be a fraction in [0, 1], got {claimed}")
-    if low > high:
-        raise ValueError(f"interval low {low} > high {high}")
-    if profile != "paper" or not dataset_is_papers:
-        return "indicative"
-    if claimed < low:
-        return "higher"
-    if claimed > high:
-        return "lower"
-    return "reproduced"

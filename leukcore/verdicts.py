@@ -463,7 +463,7 @@ def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> 
 
     unit, metric = c["unit"], c["metric"]
     frac = unit in ("percent", "fraction")
-    claimed = c["value01"] if frac else c["value"]
+    claimed = round(float(c["value01"]), 12) if frac and _finite(c["value01"]) else c["value"]
     epoch = _claim_epoch(c)
     row = {"paper": c["paper"], "claim": c["id"], "model": c["model"], "experiment": c["experiment"],
            "metric": metric, "averaging": c.get("averaging"), "class": c.get("class"), "epoch": epoch,
