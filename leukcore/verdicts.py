@@ -578,16 +578,18 @@ def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> 
 
 
 def claims_table(paper: str | None = "all", *, records: list[dict] | None = None,
-                 root: str | os.PathLike | None = None) -> pd.DataFrame:
+                 root: str | os.PathLike | None = None, claim_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per ledger claim (of ``paper``, or all): the claim, our measurement pooled over its
     runs, the interval, the number of runs, the verdict and, for every row that is not firm, the
     reason (columns :data:`COLUMNS`). ``records`` defaults to every record under ``root``
-    (the project's ``results/``)."""
+    (the project's ``results/``); ``claim_ids`` keeps only those claims."""
     from .claims import load_claims
     from .records import load_records
 
     which = None if paper in (None, "all") else paper
     claims = load_claims(which)
+    if claim_ids is not None:
+        claims = claims[claims["id"].isin(claim_ids)]
     if records is None:
         records = load_records(which, root=root)
     pools: dict = {}
