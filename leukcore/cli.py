@@ -65,6 +65,19 @@ def _cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (None when not given)."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds needs distinct non-negative integers, got {text!r}")
+    return seeds
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .profiles import get_profile
     from .runner import list_notebooks, reproduce
@@ -79,7 +92,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         if p not in list_notebooks():
             print(f"error: unknown paper {p!r}; valid: {', '.join(list_notebooks())}", file=sys.stderr)
             return 2
-    s = reproduce(papers, args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
+    seeds = _parse_seeds(args.seeds)
+    s = reproduce(papers, args.profile, data_root=args.data_root, device=args.device, seed=args.seed, seeds=seeds,
                   results_dir=args.results_dir, executor=args.executor, address=args.address, force=args.force,
                   progress=not args.no_progress, train=not args.no_train)
     g = s.grid
@@ -143,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", default=None)
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seeds", default=None,
+                   help="comma-separated seeds, e.g. 0,1,2: train and record every experiment once per seed "
+                        "(a firm verdict needs 3 runs)")
     r.add_argument("--results-dir", default=None, help="where run records go (default: results/)")
     r.add_argument("--executor", default="local", choices=["local", "ray"])
     r.add_argument("--address", default=None, help="Ray cluster address (executor ray); default: a local instance")

@@ -333,3 +333,40 @@ def test_every_claim_has_a_row_and_non_firm_rows_a_reason():
     assert (df.loc[~df["verdict"].isin(V.FIRM), "reason"].str.len() > 0).all()
     assert (df.loc[df["verdict"].isin(V.FIRM), "reason"] == "").all()
     assert set(df["reason"]) - {""} <= set(V.REASONS)
+
+
+# ----------------------------------------------------------------------- CLI
+def test_cli_claims_prints_the_table(capsys):
+    from leukcore.cli import main
+
+    assert main(["claims", "--paper", "alnet_jawahar2022", "--format", "csv"]) == 0
+    from io import StringIO
+
+    df = pd.read_csv(StringIO(capsys.readouterr().out))
+    assert list(df.columns[:17]) == ["paper", "claim", "model", "experiment", "metric", "averaging", "class", "epoch",
+                                     "claimed", "measured", "low", "high", "runs", "profile", "dataset", "verdict",
+                                     "reason"]
+    assert df.set_index("claim").loc["alnet-params", "verdict"] == "reproduced"
+
+
+def test_cli_seeds_are_parsed_and_checked():
+    from leukcore.cli import _parse_seeds, build_parser
+
+    assert _parse_seeds("0,1,2") == [0, 1, 2] and _parse_seeds(None) is None
+    for bad in ("0,0", "a,b", "-1", ""):
+        with pytest.raises(ValueError):
+            _parse_seeds(bad)
+    args = build_parser().parse_args(["reproduce", "--seeds", "0,1,2"])
+    assert args.seeds == "0,1,2" and args.seed == 0
+
+
+def test_run_paper_records_each_seed(monkeypatch):
+    from leukcore import experiments as X
+
+    calls = []
+    monkeypatch.setattr(X, "get_or_run", lambda paper, e, profile, **kw: calls.append((e, kw["seed"])) or
+                        {"experiment": e, "seed": kw["seed"]})
+    recs = X.run_paper("dscnet_vijayalakshmi", "smoke", seeds=[0, 1, 2], progress=False)
+    exps = [e.id for e in X.list_experiments("dscnet_vijayalakshmi", "smoke")]
+    assert calls == [(e, k) for k in (0, 1, 2) for e in exps]
+    assert len(recs) == 3 * len(exps)
