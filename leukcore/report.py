@@ -712,9 +712,15 @@ def evidence_markdown(df: pd.DataFrame) -> str:
         lines.append(f"- claims: {len(g)}; " + ", ".join(f"{k} {c.get(k, 0)}" for k in VERDICTS) + ".")
         measured = g[g["measured"].notna()]
         if len(measured):
-            profs = sorted(set(measured["profile"].dropna()))
-            lines.append(f"- what we measured: {len(measured)} claims have a measurement, at the "
-                         + ", ".join(f"{p} profile" for p in profs) + ".")
+            exact = measured["metric"].isin(["params", "count"])
+            runs = measured[~exact]
+            parts = []
+            if len(runs):
+                profs = sorted(set(runs["profile"].dropna()))
+                parts.append(f"{len(runs)} from runs at the " + ", ".join(f"`{p}`" for p in profs) + " profile")
+            if exact.any():
+                parts.append(f"{int(exact.sum())} exact counts from the model registry or the dataset on disk")
+            lines.append(f"- what we measured: {len(measured)} claims have a measurement: " + "; ".join(parts) + ".")
         rest = g[~g["verdict"].isin(FIRM)]
         for (v, reason), h in rest.groupby(["verdict", "reason"], sort=True):
             lines.append(f"- {v}: {len(h)} claims, because: {reason or 'see the table'}.")
