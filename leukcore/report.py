@@ -200,6 +200,9 @@ def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
         extra = [str(r[k]) for k in ("class", "averaging") if isinstance(r.get(k), str) and r[k]]
         if _num(r.get("epoch")):
             extra.append(f"epoch {int(r['epoch'])}")
+        pm = r.get("printed_metric")
+        if isinstance(pm, str) and pm and pm != r["metric"]:
+            extra.append(f"printed as {pm}")
         return s + (f" ({html.escape(', '.join(extra))})" if extra else "")
 
     out = pd.DataFrame({

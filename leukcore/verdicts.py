@@ -112,7 +112,7 @@ HISTORY_METRICS = ("train_accuracy", "val_accuracy")
 LOSS_METRICS = ("train_loss", "val_loss")
 COLUMNS = ("paper", "claim", "model", "experiment", "metric", "averaging", "class", "epoch", "claimed", "measured",
            "low", "high", "runs", "profile", "dataset", "verdict", "reason", "unit", "printed", "source",
-           "difference", "measured_weighted", "low_weighted", "high_weighted", "records")
+           "difference", "measured_weighted", "low_weighted", "high_weighted", "records", "printed_metric")
 
 
 # ------------------------------------------------------------------------ the verdict
@@ -461,7 +461,14 @@ def _rel(path: str) -> str:
 def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> dict:
     from .experiments import load_protocol
 
-    unit, metric = c["unit"], c["metric"]
+    unit = c["unit"]
+    actual = c.get("actual_metric")
+    # a number the paper names wrongly is compared with the quantity it is (ledger `actual_metric`)
+    metric = actual if isinstance(actual, str) and actual else c["metric"]
+    printed_metric = c["metric"]
+    if metric != printed_metric:
+        c = c.copy()
+        c["metric"] = metric
     frac = unit in ("percent", "fraction")
     claimed = round(float(c["value01"]), 12) if frac and _finite(c["value01"]) else c["value"]
     epoch = _claim_epoch(c)
@@ -470,7 +477,7 @@ def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> 
            "claimed": claimed, "measured": None, "low": None, "high": None, "runs": 0, "profile": None,
            "dataset": c["dataset"], "verdict": NOT_RUN, "reason": "", "unit": unit, "printed": c["printed"],
            "source": c["source"], "difference": None, "measured_weighted": None, "low_weighted": None,
-           "high_weighted": None, "records": ""}
+           "high_weighted": None, "records": "", "printed_metric": printed_metric}
     ev = Evidence(claimed=float(claimed) if _finite(claimed) else None)
     exp = c["experiment"] if isinstance(c["experiment"], str) and c["experiment"] else None
     if metric in ("params", "count"):

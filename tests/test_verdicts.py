@@ -370,3 +370,15 @@ def test_run_paper_records_each_seed(monkeypatch):
     exps = [e.id for e in X.list_experiments("dscnet_vijayalakshmi", "smoke")]
     assert calls == [(e, k) for k in (0, 1, 2) for e in exps]
     assert len(recs) == 3 * len(exps)
+
+
+def test_mislabelled_claim_is_compared_with_what_it_is(tmp_path):
+    # Section V's "specificity" 96.65 is Table 2's recall (ledger actual_metric): measured as sensitivity
+    rng = np.random.default_rng(5)
+    y = rng.choice(4, 400, p=[0.1, 0.2, 0.3, 0.4])
+    pred = np.where(rng.random(400) < np.array([0.5, 0.7, 0.9, 0.95])[y], y, (y + 1) % 4)
+    _write(tmp_path, "dscnet_vijayalakshmi", "dscnet", y, _probs(pred, 4))
+    row = _table(tmp_path, "dscnet_vijayalakshmi", ["conclusion-specificity"]).loc["conclusion-specificity"]
+    assert (row["metric"], row["printed_metric"]) == ("sensitivity", "specificity")
+    assert row["measured"] == pytest.approx(skm.recall_score(y, pred, average="macro"))
+    assert row["measured_weighted"] == pytest.approx(skm.recall_score(y, pred, average="weighted"))
