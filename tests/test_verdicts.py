@@ -382,3 +382,12 @@ def test_mislabelled_claim_is_compared_with_what_it_is(tmp_path):
     assert (row["metric"], row["printed_metric"]) == ("sensitivity", "specificity")
     assert row["measured"] == pytest.approx(skm.recall_score(y, pred, average="macro"))
     assert row["measured_weighted"] == pytest.approx(skm.recall_score(y, pred, average="weighted"))
+
+
+def test_no_reason_says_a_dataset_that_is_here_is_absent(monkeypatch):
+    monkeypatch.setattr(V, "_dataset_here", lambda ds: ds == "taleqani-all")
+    ids = ["dscnet-accuracy", "vgg16-f1", "darknet53-accuracy"]
+    df = V.claims_table("dscnet_vijayalakshmi", records=[], claim_ids=ids)
+    assert set(df["reason"]) == {V.R_NOT_YET}
+    df = V.claims_table("alnet_jawahar2022", records=[], claim_ids=["alnet-cv-accuracy"])
+    assert set(df["reason"]) == {V.R_NO_DATA}
