@@ -36,6 +36,7 @@ PROFILE_ORDER = ("paper", "cpu", "smoke")  # best first
 FIRM = ("reproduced", "lower", "higher")
 _DATA_ABSENT = ("dataset not available here", "only a synthetic stand-in ran")  # verdicts' reasons
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
+EXACT_METRICS = ("params", "count")  # checked exactly from the model registry / the dataset on disk
 NBSP = "\u00a0"  # between a number and its unit
 #: the chapter of each paper, relative to the book root (for links)
 PAPER_DOCS = {p: f"/book/runs/{p}" for p in ("dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024",
@@ -268,8 +269,17 @@ def count_claims(paper: str = "all", verdict: str | None = None) -> int:
 
 
 def n_firm(paper: str = "all") -> int:
-    """Claims with a firm verdict (reproduced, lower or higher)."""
-    return int(_claims(paper)["verdict"].isin(FIRM).sum())
+    """Claims with a firm verdict (reproduced, lower or higher) resting on runs; exact counts
+    (parameters, images), checked exactly and needing no run, are counted by :func:`n_exact`."""
+    df = _claims(paper)
+    return int((df["verdict"].isin(FIRM) & ~df["metric"].isin(EXACT_METRICS)).sum())
+
+
+def n_exact(paper: str = "all", verdict: str | None = None) -> int:
+    """Exact-count claims (parameters, images) checked exactly, optionally with one verdict."""
+    df = _claims(paper)
+    df = df[df["metric"].isin(EXACT_METRICS)]
+    return int(len(df) if verdict is None else (df["verdict"] == verdict).sum())
 
 
 def headline_verdicts() -> list[str]:
@@ -552,7 +562,7 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
     env.globals.update(m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
                        audit=audit, audit_profile=audit_profile, audit_errors=audit_errors,
-                       audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
+                       audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
                        verdict_sentence=verdict_sentence, identical_predictions=identical_predictions,
