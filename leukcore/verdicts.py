@@ -224,6 +224,17 @@ def pooled_records(records: list[dict], paper: str, experiment: str) -> list[dic
     return out
 
 
+def _components(records: list[dict], rec: dict) -> list[dict]:
+    """The records an aggregate record pools (``spec.of``), at its profile; [] for other records."""
+    spec = rec.get("spec") or {}
+    if spec.get("route") != "aggregate":
+        return []
+    out = []
+    for e in spec.get("of") or []:
+        out += [r for r in pooled_records(records, rec["paper"], e) if r["profile"] == rec["profile"]]
+    return out
+
+
 def record_runs(rec: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The runs inside one record as ``(ids, y_true, y_prob)``: one per fold (a ``fold`` column,
     or out-of-fold predictions concatenated in fold order with sizes in ``split.folds``), else one."""
@@ -513,6 +524,9 @@ def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> 
                 ev.not_run = R_NOT_YET
         else:
             rec0 = recs[0]
+            parts = _components(records, rec0)
+            if parts:  # an aggregate (ALNet's 3-fold mean): its runs are the fold experiments' records
+                recs = parts
             row["profile"] = rec0["profile"]
             row["records"] = ";".join(_rel(r["_path"]) for r in recs)
             ev.profile = rec0["profile"]

@@ -391,3 +391,24 @@ def test_no_reason_says_a_dataset_that_is_here_is_absent(monkeypatch):
     assert set(df["reason"]) == {V.R_NOT_YET}
     df = V.claims_table("alnet_jawahar2022", records=[], claim_ids=["alnet-cv-accuracy"])
     assert set(df["reason"]) == {V.R_NO_DATA}
+
+
+def test_aggregate_pools_its_fold_experiments_as_runs(tmp_path):
+    # ALNet's 3-fold mean (experiment alnet-cv) pools the records of alnet-fold0..2
+    y = np.tile([0, 1, 1, 0], 25)
+    accs = []
+    for k in range(3):
+        pred = np.where(np.arange(100) < 10 * k, 1 - y, y)
+        accs.append((pred == y).mean())
+        _write(tmp_path, "alnet_jawahar2022", f"alnet-fold{k}", y, _probs(pred, 2), classes=["hem", "all"],
+               dataset="cnmc-2019", positive="all")
+    _write(tmp_path, "alnet_jawahar2022", "alnet-cv", np.tile(y, 3), _probs(np.tile(y, 3), 2),
+           classes=["hem", "all"], dataset="cnmc-2019", positive="all", ids=[f"i{i}" for i in range(300)])
+    import json
+
+    path = tmp_path / "alnet_jawahar2022" / "paper" / "alnet-cv.json"
+    rec = json.loads(path.read_text())
+    rec["spec"] = {"id": "alnet-cv", "route": "aggregate", "of": ["alnet-fold0", "alnet-fold1", "alnet-fold2"]}
+    path.write_text(json.dumps(rec))
+    row = _table(tmp_path, "alnet_jawahar2022", ["alnet-cv-accuracy"]).loc["alnet-cv-accuracy"]
+    assert row["runs"] == 3 and row["measured"] == pytest.approx(np.mean(accs))
