@@ -388,7 +388,12 @@ def _history_value(recs: list[dict], metric: str, epoch: int | None) -> tuple[li
 
 # ------------------------------------------------------------------------ exact claims
 def _exact(c: pd.Series, records: list[dict]) -> tuple[float | None, str | None, dict]:
-    """(our exact count, reason when there is none, extras) for a parameter or image-count claim."""
+    """(our exact count, reason when there is none, extras) for a parameter or image-count claim.
+
+    Parameters: the registry's model with the paper's class count at the protocol's image size
+    (per layer, Keras-style). Images: the dataset on disk (per class, total, or per class when all
+    classes are equal). Split sizes: our paper-profile split (training = train + validation
+    images, which the paper's training part also holds)."""
     from .experiments import load_protocol
 
     s = c.get("setting") or {}
