@@ -4,6 +4,7 @@
     leukcore data fetch ID --to DIR
     leukcore experiments --paper ID --profile P
     leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
+    leukcore claims [--paper ID|all] [--format csv|json|md] [--consistency]
     leukcore bench [--quick]
     leukcore gpu pack|unpack|check-data|run|grid|pool|collect   (a lent GPU: see README)
 """
@@ -64,6 +65,19 @@ def _cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (None when not given)."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds needs distinct non-negative integers, got {text!r}")
+    return seeds
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .profiles import get_profile
     from .runner import list_notebooks, reproduce
@@ -78,7 +92,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         if p not in list_notebooks():
             print(f"error: unknown paper {p!r}; valid: {', '.join(list_notebooks())}", file=sys.stderr)
             return 2
-    s = reproduce(papers, args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
+    seeds = _parse_seeds(args.seeds)
+    s = reproduce(papers, args.profile, data_root=args.data_root, device=args.device, seed=args.seed, seeds=seeds,
                   results_dir=args.results_dir, executor=args.executor, address=args.address, force=args.force,
                   progress=not args.no_progress, train=not args.no_train)
     g = s.grid
@@ -90,6 +105,26 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         extra = f" ({r.error})" if r.error else ""
         print(f"notebook {r.paper}: {r.status} in {r.seconds:.0f} s{extra}")
     return 0 if s.ok else 1
+
+
+def _cmd_claims(args: argparse.Namespace) -> int:
+    """The claims table (or, with --consistency, the consistency audit's findings) to standard output."""
+    paper = None if args.paper == "all" else args.paper
+    if args.consistency:
+        from .audit import consistency_findings
+
+        df = consistency_findings(paper=paper)
+    else:
+        from .verdicts import claims_table
+
+        df = claims_table(args.paper)
+    if args.format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif args.format == "json":
+        sys.stdout.write(df.to_json(orient="records", indent=1, default_handler=str) + "\n")
+    else:
+        sys.stdout.write(df.to_markdown(index=False) + "\n")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", default=None)
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seeds", default=None,
+                   help="comma-separated seeds, e.g. 0,1,2: train and record every experiment once per seed "
+                        "(a firm verdict needs 3 runs)")
     r.add_argument("--results-dir", default=None, help="where run records go (default: results/)")
     r.add_argument("--executor", default="local", choices=["local", "ray"])
     r.add_argument("--address", default=None, help="Ray cluster address (executor ray); default: a local instance")
@@ -132,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-dirty", action="store_true",
                    help="let paper-profile runs use uncommitted code; its diff is stored beside each record")
     r.set_defaults(func=_cmd_reproduce)
+
+    c = sub.add_parser("claims", help="every ledger claim beside our measurement, verdict and reason")
+    c.add_argument("--paper", default="all", help="paper id or 'all'")
+    c.add_argument("--format", default="md", choices=["csv", "json", "md"])
+    c.add_argument("--consistency", action="store_true",
+                   help="print the consistency audit's findings (rule, paper, claims, printed, implication, severity)")
+    c.set_defaults(func=_cmd_claims)
 
     try:
         from .bench import register_cli

@@ -1064,8 +1064,11 @@ def pending(papers: list[str], profile: str, *, results_dir=None, seed: int = 0,
 def run_grid(papers: list[str], profile: str = "smoke", *, executor: str = "local", address: str | None = None,
              data_root: str | None = None, device: str = "auto", seed: int = 0, results_dir=None,
              force: bool = False, progress: bool = True, gpu_fraction: float | None = None,
-             max_retries: int = 2) -> GridResult:
+             max_retries: int = 2, seeds: list[int] | None = None) -> GridResult:
     """Run every pending experiment of ``papers``; one failure does not stop the others.
+
+    ``seeds`` (e.g. ``[0, 1, 2]``) runs the grid once per seed, each recorded on its own (the
+    claims table pools them); results of seed ``k > 0`` are keyed ``(paper, "<experiment>.seed<k>")``.
 
     ``executor="local"`` runs them one at a time in this process.  ``executor="ray"`` submits each
     as a Ray task (see :mod:`leukcore.distributed`); the driver writes the returned records.
@@ -1073,6 +1076,19 @@ def run_grid(papers: list[str], profile: str = "smoke", *, executor: str = "loca
     """
     from tqdm.auto import tqdm
 
+    if seeds is not None:
+        from .records import run_name
+
+        merged = GridResult()
+        t0 = time.perf_counter()
+        for k in seeds:
+            g = run_grid(papers, profile, executor=executor, address=address, data_root=data_root, device=device,
+                         seed=int(k), results_dir=results_dir, force=force, progress=progress,
+                         gpu_fraction=gpu_fraction, max_retries=max_retries)
+            merged.records.update({(p, run_name(e, int(k))): r for (p, e), r in g.records.items()})
+            merged.failures.update({(p, run_name(e, int(k))): f for (p, e), f in g.failures.items()})
+        merged.wall_time_s = time.perf_counter() - t0
+        return merged
     t0 = time.perf_counter()
     todo = pending(papers, profile, results_dir=results_dir, seed=seed, data_root=data_root, force=force)
     agg = [(p, e) for p, e in todo if get_experiment(p, e).route == "aggregate"]
@@ -1108,12 +1124,19 @@ def run_grid(papers: list[str], profile: str = "smoke", *, executor: str = "loca
 
 def run_paper(paper: str, profile: str = "smoke", *, data_root=None, device: str = "auto", seed: int = 0,
               results_dir=None, force: bool = False, progress: bool = True, overrides: dict | None = None,
-              train_missing: bool = True) -> list[dict]:
+              train_missing: bool = True, seeds: list[int] | None = None) -> list[dict]:
     """Every experiment of one paper, reusing complete records (what a notebook calls).
+
+    ``seeds`` (e.g. ``[0, 1, 2]``): every experiment once per seed, each recorded on its own;
+    the records of all seeds are returned (default: ``seed`` alone).
 
     ``train_missing=False`` only collects existing records: an experiment without one is left
     out (and shows as *not run* in the claims table) instead of being trained.
     """
+    if seeds is not None:
+        return [r for k in seeds for r in run_paper(paper, profile, data_root=data_root, device=device, seed=int(k),
+                                                    results_dir=results_dir, force=force, progress=progress,
+                                                    overrides=overrides, train_missing=train_missing)]
     out = []
     for e in list_experiments(paper, profile):
         if not train_missing and not force:

@@ -46,40 +46,10 @@ FRACTION_UNITS = ("percent", "fraction")
 
 
 def _claims(paper: str = "all") -> pd.DataFrame:
-    """The claims table with the columns of ``leukcore.verdicts.claims_table`` (``CLAIMS_COLUMNS``).
+    """The claims table (:func:`leukcore.verdicts.claims_table`), percent claims on the fraction scale."""
+    from .verdicts import claims_table
 
-    ``claimed``, ``measured``, ``low``, ``high`` and ``difference`` of percent and fraction claims
-    are fractions.  Falls back to :func:`leukcore.report.claims_vs_measured` (one run per row)
-    until ``leukcore.verdicts`` is merged.
-    """
-    try:
-        from .verdicts import claims_table
-    except ImportError:
-        claims_table = None
-    if claims_table is not None:
-        return _as_fractions(claims_table(paper=paper))
-    from .claims import load_claims
-    from .report import claims_vs_measured
-
-    df = claims_vs_measured(None if paper in (None, "all") else paper)
-    c = load_claims(None if paper in (None, "all") else paper)
-    key = dict(zip(zip(c["paper"], c["id"]), zip(c["value01"], c["value"],
-                                                 c.get("averaging", pd.Series([None] * len(c))),
-                                                 c.get("class", pd.Series([None] * len(c))))))
-    looked = [key.get((p, i), (None, None, None, None)) for p, i in zip(df["paper"], df["claim"])]
-    claimed = [(v01 if u in FRACTION_UNITS else v) for (v01, v, _, _), u in zip(looked, df["unit"])]
-    firm = df["verdict"].isin(FIRM)
-    out = pd.DataFrame({
-        "paper": df["paper"], "claim": df["claim"], "model": df["model"], "experiment": df["experiment"],
-        "metric": df["metric"], "averaging": [a for _, _, a, _ in looked], "class": [k for _, _, _, k in looked],
-        "epoch": None, "claimed": pd.to_numeric(pd.Series(claimed), errors="coerce"),
-        "measured": pd.to_numeric(df["ours"], errors="coerce"), "low": pd.to_numeric(df["low"], errors="coerce"),
-        "high": pd.to_numeric(df["high"], errors="coerce"),
-        "runs": [1 if m == m and m is not None else 0 for m in df["ours"]], "profile": df["profile"],
-        "dataset": df["dataset"], "verdict": df["verdict"], "reason": "", "unit": df["unit"],
-        "printed": df["claimed"].map(lambda v: "" if v is None else str(v)), "source": "",
-        "difference": pd.to_numeric(df["difference"], errors="coerce").where(firm)})
-    return out[CLAIMS_COLUMNS]
+    return _as_fractions(claims_table(paper=paper))
 
 
 def _as_fractions(df: pd.DataFrame) -> pd.DataFrame:

@@ -15,8 +15,7 @@ blank is never printed).  ``build_pages`` writes ``book/_generated/landing.md``,
 ``report.md`` and ``findings_<paper>.md``; a paper notebook's first code cell calls
 :func:`show` to put its "What we found" at the top of the page.
 
-The claims table comes from one accessor, :func:`_claims`: ``leukcore.verdicts.claims_table``
-when that module exists, else an adapter over :func:`leukcore.report.claims_vs_measured`.
+The claims table comes from one accessor, :func:`_claims`: ``leukcore.verdicts.claims_table``.
 """
 from __future__ import annotations
 
@@ -35,7 +34,9 @@ from .files import PROJECT_ROOT
 TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
 PROFILE_ORDER = ("paper", "cpu", "smoke")  # best first
 FIRM = ("reproduced", "lower", "higher")
+_DATA_ABSENT = ("dataset not available here", "only a synthetic stand-in ran")  # verdicts' reasons
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
+EXACT_METRICS = ("params", "count")  # checked exactly from the model registry / the dataset on disk
 NBSP = "\u00a0"  # between a number and its unit
 #: the chapter of each paper, relative to the book root (for links)
 PAPER_DOCS = {p: f"/book/runs/{p}" for p in ("dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024",
@@ -110,93 +111,14 @@ def _runs_table(paper: str, experiment: str | None, profile: str | None) -> int:
 
 @lru_cache(maxsize=None)
 def _claims_cached(paper: str) -> pd.DataFrame:
-    try:
-        from .verdicts import claims_table  # the verdicts module, when merged
-    except ImportError:
-        return _claims_from_report(paper)
-    return claims_table(paper=paper)
+    from .verdicts import claims_table
+
+    return claims_table(paper=paper, records=list(_records_cached()))
 
 
 def _claims(paper: str = "all") -> pd.DataFrame:
     """The claims table (columns :data:`CLAIM_COLUMNS`): the one place this module reads verdicts from."""
     return _claims_cached(paper).copy()
-
-
-def _reason(row: pd.Series, runs: int, needs_imagenet: bool = False, substitute: str | None = None) -> str:
-    """Why a claim has no firm verdict (the verdicts module's reasons, in the fallback)."""
-    if row["verdict"] == "not run":
-        from .data import resolve_root
-
-        ds = row.get("dataset")
-        if isinstance(ds, str) and ds:
-            try:
-                resolve_root(ds, verbose=False)
-            except Exception:  # noqa: BLE001 - absent data is the answer, not an error
-                return "dataset not available here"
-        return "no comparable measurement" if isinstance(row.get("experiment"), str) else "no experiment measures it"
-    if row["verdict"] == "indicative":
-        if needs_imagenet:
-            return "needs ImageNet weights"
-        if row.get("profile") != "paper":
-            return f"reduced profile ({row.get('profile')})"
-        if substitute:
-            return f"substitute dataset ({substitute})"
-        if runs < MIN_RUNS:
-            return f"fewer than {MIN_RUNS} runs"
-    return ""
-
-
-def _record_dataset(relpath: Any) -> str | None:
-    """The dataset id a cited record (path relative to the project) was measured on."""
-    if not isinstance(relpath, str):
-        return None
-    for r in _records_cached():
-        if os.path.relpath(r["_path"], PROJECT_ROOT) == relpath:
-            return r["dataset"]["id"]
-    return None
-
-
-def _needs_imagenet(paper: str, experiment: Any, profile: Any) -> bool:
-    """Whether the cited record's model was meant to start from ImageNet weights that were unavailable."""
-    if not isinstance(experiment, str) or not isinstance(profile, str):
-        return False
-    recs = _records(paper, experiment, profile)
-    return any(r.get("settings", {}).get("pretrained") and any(
-        "ImageNet weights unavailable" in d or "ImageNet weights are unavailable" in d
-        for d in r.get("deviations", [])) for r in recs)
-
-
-def _claims_from_report(paper: str) -> pd.DataFrame:
-    """Today's ``claims_vs_measured`` in the verdicts module's columns (dropped when verdicts.py lands).
-
-    A firm verdict from fewer than :data:`MIN_RUNS` runs becomes *indicative* (project rule).
-    """
-    from .claims import load_claims
-    from .report import claims_vs_measured
-
-    df = claims_vs_measured(None if paper == "all" else paper)
-    led = load_claims(None if paper == "all" else paper).set_index(["paper", "id"])
-    rows = []
-    for _, r in df.iterrows():
-        c = led.loc[(r["paper"], r["claim"])]
-        runs = _runs_table(r["paper"], r["experiment"], r["profile"])
-        verdict = r["verdict"]
-        if verdict in FIRM and r["metric"] != "params" and runs < MIN_RUNS:
-            verdict = "indicative"
-        row = {"paper": r["paper"], "claim": r["claim"], "model": r["model"], "experiment": r["experiment"],
-               "metric": r["metric"], "averaging": c["averaging"], "class": c["class"],
-               "epoch": (c["setting"] or {}).get("epoch"), "claimed": c["value01"] if c["unit"] in (
-                   "percent", "fraction") else c["value"], "measured": r["ours"], "low": r["low"],
-               "high": r["high"], "runs": runs if _finite(r["ours"]) else 0, "profile": r["profile"],
-               "dataset": r["dataset"], "verdict": verdict, "unit": c["unit"], "printed": c["printed"],
-               "source": c["source"],
-               "difference": r["difference"] if verdict in FIRM else None}
-        rec_ds = _record_dataset(r["record"])
-        substitute = rec_ds if rec_ds and rec_ds != r["dataset"] else None
-        row["reason"] = _reason(pd.Series(row), runs, _needs_imagenet(r["paper"], r["experiment"], r["profile"]),
-                                substitute)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 
 
 def headline_claim(paper: str) -> str:
@@ -347,8 +269,17 @@ def count_claims(paper: str = "all", verdict: str | None = None) -> int:
 
 
 def n_firm(paper: str = "all") -> int:
-    """Claims with a firm verdict (reproduced, lower or higher)."""
-    return int(_claims(paper)["verdict"].isin(FIRM).sum())
+    """Claims with a firm verdict (reproduced, lower or higher) resting on runs; exact counts
+    (parameters, images), checked exactly and needing no run, are counted by :func:`n_exact`."""
+    df = _claims(paper)
+    return int((df["verdict"].isin(FIRM) & ~df["metric"].isin(EXACT_METRICS)).sum())
+
+
+def n_exact(paper: str = "all", verdict: str | None = None) -> int:
+    """Exact-count claims (parameters, images) checked exactly, optionally with one verdict."""
+    df = _claims(paper)
+    df = df[df["metric"].isin(EXACT_METRICS)]
+    return int(len(df) if verdict is None else (df["verdict"] == verdict).sum())
 
 
 def headline_verdicts() -> list[str]:
@@ -509,8 +440,17 @@ def verdict_sentence(row: dict, short: bool = False) -> str:
     ds = row.get("dataset") or "the paper's dataset"
     n = int(row.get("runs") or 0)
     cmd = f"`leukcore reproduce --paper {paper} --profile paper --device cuda`"
+    if v == "failed to train":
+        return (f"Failed to train: {reason}; its numbers are shown, not compared with the claim "
+                f"(a run that did not learn says nothing about the paper's model).")
+    if v == "not comparable":
+        if "ImageNet" in reason:
+            return (f"Not comparable: the paper fine-tuned ImageNet weights, which this offline machine lacks, so "
+                    f"the model trained from scratch; with the weights, {MIN_RUNS} seeds at the paper profile "
+                    f"({cmd}) would give a verdict.")
+        return f"Not comparable: {reason}."
     if v == "not run":
-        if "dataset" in reason:
+        if reason in _DATA_ABSENT:
             return (f"Nothing to compare yet: the paper's data (`{ds}`) are not on this machine; download them "
                     f"and run `leukcore reproduce --paper {paper} --profile paper --data-root DIR` "
                     f"(on a GPU) for a verdict.")
@@ -527,7 +467,7 @@ def verdict_sentence(row: dict, short: bool = False) -> str:
                     f"a verdict.")
         if "fewer than" in reason:
             return (f"Indicative: measured at the paper's profile on its own data, but from {_plural(n, 'run')}; "
-                    f"{MIN_RUNS} seeds on a GPU ({cmd} with `--seed` 0, 1, 2) would make it a firm verdict.")
+                    f"{MIN_RUNS} seeds on a GPU ({cmd} with `--seeds 0,1,2`) would make it a firm verdict.")
         return (f"Indicative: measured only at the reduced `{row.get('profile')}` profile; a paper-profile GPU run "
                 f"({cmd}) would make it comparable.")
     if v in FIRM:
@@ -539,9 +479,13 @@ def verdict_sentence(row: dict, short: bool = False) -> str:
 def _short_sentence(row: dict) -> str:
     v, reason, ds = row["verdict"], str(row.get("reason") or ""), row.get("dataset") or "the paper's dataset"
     n = int(row.get("runs") or 0)
+    if v == "failed to train":
+        return f"Failed to train ({reason}): shown, not compared."
+    if v == "not comparable":
+        return (f"Not comparable ({reason}): we measure the pipeline, not the claim.")
     if v == "not run":
         return (f"The paper's data (`{ds}`) are not on this machine; downloading them would give a verdict."
-                if "dataset" in reason else f"No comparable measurement yet ({reason or 'no record'}).")
+                if reason in _DATA_ABSENT else f"No comparable measurement yet ({reason or 'no record'}).")
     if v == "indicative":
         if "ImageNet" in reason:
             return "Needs ImageNet weights, which this offline machine lacks: we measure the pipeline, not the claim."
@@ -618,7 +562,7 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
     env.globals.update(m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
                        audit=audit, audit_profile=audit_profile, audit_errors=audit_errors,
-                       audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
+                       audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
                        verdict_sentence=verdict_sentence, identical_predictions=identical_predictions,

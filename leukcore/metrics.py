@@ -1,4 +1,6 @@
-"""Classification metrics, bootstrap intervals, McNemar's test and the verdict rule.
+"""Classification metrics, bootstrap intervals (one run, or several runs: two levels) and McNemar's test.
+
+Verdicts live in :mod:`leukcore.verdicts`.
 
 Conventions (the study's, stated once here and in the book's methods page):
 
@@ -33,29 +35,16 @@ from scipy import stats
 
 __all__ = [
     "AVERAGED_METRICS",
-    "VERDICTS",
     "compute_metrics",
     "metric_at",
     "bootstrap_ci",
+    "bootstrap_runs_ci",
     "wilson_interval",
     "mcnemar",
-    "verdict",
 ]
 
 #: Metrics reported per class with ``macro`` / ``weighted`` (and ``binary``) averages.
 AVERAGED_METRICS: tuple[str, ...] = ("sensitivity", "specificity", "precision", "f1")
-
-#: Verdict labels and their meaning (the book's legend), in display order.
-VERDICTS: dict[str, str] = {
-    "reproduced": "the claimed value lies inside our 95% bootstrap interval "
-    "(paper profile, the paper's own dataset)",
-    "lower": "our whole 95% interval lies below the claimed value: we measured less",
-    "higher": "our whole 95% interval lies above the claimed value: we measured more",
-    "indicative": "a reduced profile (smoke/cpu) or a substitute dataset: "
-    "the number is shown for orientation only and is not compared with the claim",
-    "not run": "no result for this claim yet",
-}
-
 
 # ----------------------------------------------------------------------- helpers
 def _check_inputs(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -279,7 +268,15 @@ def _stack_metric(
             is_pos, score = t == positive, p[:, positive]
             return lambda idx: _auc_weighted(_resample_counts(idx, t.size), is_pos, score)
         return lambda idx: _auc_summary(_auc_per_class(t, p, _resample_counts(idx, t.size)), 0)
+    if head == "auc" and len(rest) == 2 and rest[0] == "per_class" and rest[1] in names:
+        k = names.index(rest[1])  # one-vs-rest AUC of one class
+        is_k, score_k = t == k, p[:, k]
+        return lambda idx: _auc_weighted(_resample_counts(idx, t.size), is_k, score_k)
     codes = t * c + p.argmax(axis=1)
+    if head == "accuracy" and len(rest) == 2 and rest[0] == "per_class" and rest[1] in names:
+        k = names.index(rest[1])  # one-vs-rest accuracy of one class: (TP + TN) / N
+        hit = ((codes // c == k) == (codes % c == k)).astype(np.float64)
+        return lambda idx: hit[idx].mean(axis=1)
     if head == "accuracy" and not rest:
         correct = (codes // c == codes % c).astype(np.float64)
         return lambda idx: correct[idx].mean(axis=1)
@@ -297,7 +294,7 @@ def _stack_metric(
 
             return averaged
     raise ValueError(
-        f"unknown metric path {path!r}; valid: accuracy, auc, "
+        f"unknown metric path {path!r}; valid: accuracy, auc, accuracy.per_class.<name>, auc.per_class.<name>, "
         f"<{'|'.join(AVERAGED_METRICS)}>.<macro|weighted|binary|per_class.<class name>>"
     )
 
@@ -367,6 +364,74 @@ def bootstrap_ci(
     }
 
 
+def bootstrap_runs_ci(
+    runs: Sequence[tuple[Any, Any]],
+    metric: str,
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    *,
+    class_names: Sequence[str] | None = None,
+    positive: int | str | None = None,
+    shared_items: bool = False,
+) -> dict[str, Any]:
+    """Two-level percentile bootstrap of a metric measured over several runs (seeds or folds).
+
+    Each of the ``n`` resamples draws ``R`` runs with replacement from the ``R`` runs, then,
+    for each drawn run, a resample of its test items; the resample's value is the mean of the
+    drawn runs' metric values. The interval therefore holds both the run-to-run spread and the
+    test-set sampling error. ``point`` is the mean over runs of each run's metric.
+
+    Args:
+        runs: ``[(y_true, y_prob), ...]``, one pair per run.
+        metric: a dotted path as in :func:`bootstrap_ci`.
+        shared_items: the runs were tested on the same items in the same order (seeds or folds
+            evaluated on one held-out set): one item resample is applied to every run of a
+            bootstrap draw, so identical runs give the one-level interval. Otherwise (folds with
+            disjoint test parts, seeds with their own splits) each drawn run gets its own.
+
+    Returns:
+        ``{"point", "low", "high", "n_boot", "level", "runs", "per_run"}``.
+    """
+    if not runs:
+        raise ValueError("no runs")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    data = [_check_inputs(t, p) for t, p in runs]
+    c = data[0][1].shape[1]
+    if any(p.shape[1] != c for _, p in data):
+        raise ValueError("runs differ in their number of classes")
+    if shared_items and len({t.size for t, _ in data}) != 1:
+        raise ValueError("shared_items needs runs of the same size")
+    names = _class_names(class_names, c)
+    pos = _positive(positive, names) if c == 2 else 0
+    fns = [_stack_metric(metric, t, p, names, pos) for t, p in data]
+    per_run = np.array([float(fn(np.arange(t.size)[None, :])[0]) for fn, (t, _) in zip(fns, data)])
+    r = len(data)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, r, size=(n, r))  # which runs each draw takes
+    slots = 1 if shared_items else r  # independent item resamples per drawn slot
+    vals = np.empty((r, n, slots))
+    if shared_items:
+        size = data[0][0].size
+        idx_all = rng.integers(0, size, size=(n, size))
+    for j, (fn, (t, _)) in enumerate(zip(fns, data)):
+        if not shared_items:
+            idx_all = rng.integers(0, t.size, size=(n * slots, t.size))
+        chunk = max(1, 2_000_000 // t.size)
+        v = np.concatenate([fn(idx_all[i : i + chunk]) for i in range(0, idx_all.shape[0], chunk)])
+        vals[j] = v.reshape(n, slots)
+    slot = np.zeros((n, r), dtype=np.int64) if shared_items else np.broadcast_to(np.arange(r), (n, r))
+    draws = vals[pick, np.arange(n)[:, None], slot].mean(axis=1)
+    draws = draws[np.isfinite(draws)]
+    if draws.size:
+        low, high = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)])
+    else:
+        low = high = math.nan
+    return {"point": float(np.mean(per_run)), "low": float(low), "high": float(high), "n_boot": int(draws.size),
+            "level": float(level), "runs": r, "per_run": [float(x) for x in per_run]}
+
+
 def wilson_interval(p: float, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a proportion ``p`` observed on ``n`` items (e.g. an accuracy
     that a training history reports without its predictions, so it cannot be bootstrapped)."""
@@ -423,47 +488,3 @@ def mcnemar(
         p_value = 1.0 if m == 0 else float(stats.chi2.sf(stat, 1))
         method = "chi2_cc"
     return {"b": b, "c": c, "statistic": float(stat), "p_value": p_value, "method": method}
-
-
-# ---------------------------------------------------------------------- verdict
-def verdict(
-    claimed: float,
-    interval: tuple[float, float] | dict[str, Any] | None,
-    *,
-    profile: str,
-    dataset_is_papers: bool,
-) -> str:
-    """The verdict on one claimed number (see :data:`VERDICTS`).
-
-    * ``"not run"``: no result (``interval`` is None, or its bounds are NaN);
-    * ``"indicative"``: ``profile != "paper"`` or the dataset is a substitute
-      (``dataset_is_papers`` false);
-    * ``"reproduced"``: ``low <= claimed <= high``;
-    * ``"lower"``: ``high < claimed`` (we measured lower than claimed);
-    * ``"higher"``: ``low > claimed``.
-
-    Args:
-        claimed: the paper's value as a fraction in [0, 1] (99.37 % -> 0.9937).
-        interval: ``(low, high)`` fractions, or a :func:`bootstrap_ci` result.
-        profile: the run's profile name (``smoke``, ``cpu``, ``paper``).
-        dataset_is_papers: whether the run used the paper's own dataset.
-    """
-    if interval is None:
-        return "not run"
-    if isinstance(interval, dict):
-        low, high = float(interval["low"]), float(interval["high"])
-    else:
-        low, high = (float(x) for x in interval)
-    if math.isnan(low) or math.isnan(high):
-        return "not run"
-    if not 0.0 <= float(claimed) <= 1.0:
-        raise ValueError(f"claimed value must be a fraction in [0, 1], got {claimed}")
-    if low > high:
-        raise ValueError(f"interval low {low} > high {high}")
-    if profile != "paper" or not dataset_is_papers:
-        return "indicative"
-    if claimed < low:
-        return "higher"
-    if claimed > high:
-        return "lower"
-    return "reproduced"

@@ -142,144 +142,82 @@ def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _best_records(records: Iterable[dict]) -> dict[tuple[str, str], dict]:
-    """Per (paper, experiment), the record of the highest profile on real data (synthetic never counts)."""
-    best: dict[tuple[str, str], dict] = {}
-    for r in records:
-        if r.get("status") != "complete" or r["dataset"]["id"] == "synthetic":
-            continue
-        key = (r["paper"], r["experiment"])
-        old = best.get(key)
-        rank = (PROFILE_RANK[r["profile"]], r["dataset"].get("is_papers", False))
-        if old is None or rank > (PROFILE_RANK[old["profile"]], old["dataset"].get("is_papers", False)):
-            best[key] = r
-    return best
-
-
-def _measured(claim: pd.Series, rec: dict) -> tuple[float | None, tuple | None, str]:
-    """Our value, its interval and the metric path used, for one claim against one record."""
-    from .metrics import metric_at
-
-    metric = claim["metric"]
-    m, ci = rec["metrics"], rec.get("intervals", {})
-    binary = len(rec["class_names"]) == 2
-    if metric in ("accuracy", "auc"):
-        paths = [metric]
-    elif metric in ("sensitivity", "specificity", "precision", "f1"):
-        av = claim.get("averaging")
-        cls = claim.get("class")
-        if isinstance(cls, str) and cls:
-            paths = [f"{metric}.per_class.{cls}"]
-        elif isinstance(av, str) and av in ("macro", "weighted", "binary"):
-            paths = [f"{metric}.{av}"]
-        else:
-            paths = [f"{metric}.binary"] if binary else [f"{metric}.macro", f"{metric}.weighted"]
-    elif metric in ("train_accuracy", "val_accuracy"):
-        from .metrics import wilson_interval
-
-        key = metric
-        hist = [h for fold in rec.get("history", []) for h in (fold[-1:] if fold else [])]
-        vals = [h.get(key) for h in hist if h.get(key) is not None]
-        if not vals:
-            return None, None, ""
-        v = float(np.mean(vals))
-        # a history holds no predictions to bootstrap: a Wilson interval over the images it was measured on
-        part = "val" if metric == "val_accuracy" else "train"
-        n = sum(int(f.get(part) or 0) for f in rec.get("split", {}).get("folds", []))
-        interval = wilson_interval(min(max(v, 0.0), 1.0), n) if n else (v, v)
-        return v, interval, f"last-epoch {metric} (mean over folds; Wilson interval over {n} images)"
-    elif metric == "params":
-        v = rec.get("params_trainable")
-        return (None, None, "") if v is None else (float(v), (float(v), float(v)), "trainable parameters")
-    else:
-        return None, None, ""
-    target = claim["value01"]
-    best = None
-    for path in paths:
-        try:
-            v = metric_at(m, path)
-        except ValueError:
-            continue
-        iv = ci.get(path)
-        interval = (iv["low"], iv["high"]) if iv else None
-        if best is None or (target == target and abs(v - target) < abs(best[0] - target)):
-            best = (v, interval, path)
-    return best if best else (None, None, "")
-
-
 def claims_vs_measured(paper: str | None = None, records: list[dict] | None = None) -> pd.DataFrame:
-    """Every claim of the ledger (or one paper) beside our measurement, its interval and verdict.
+    """Every claim of the ledger (or one paper) beside our measurement: :func:`leukcore.verdicts.claims_table`
+    (the one table the book, the CLI and the findings read)."""
+    from .verdicts import claims_table
 
-    Columns: paper, claim, model, experiment, dataset, metric, claimed (as printed), unit, ours,
-    low, high, metric_path, difference (ours - claimed, as a fraction), verdict, profile,
-    provenance, record.
-    """
-    from .claims import load_claims
-    from .metrics import verdict
+    return claims_table(paper or "all", records=records)
 
-    claims = load_claims(paper)
-    records = load_records(paper) if records is None else records
-    best = _best_records(records)
-    rows = []
-    for _, c in claims.iterrows():
-        rec = best.get((c["paper"], c.get("experiment")))
-        ours = low = high = None
-        path = ""
-        v = "not run"
-        if rec is not None:
-            ours, interval, path = _measured(c, rec)
-            if ours is not None:
-                claimed = c["value01"] if c["unit"] in ("percent", "fraction") else c["value"]
-                if c["metric"] == "params":
-                    claimed = float(c["value"])
-                low, high = interval if interval else (None, None)
-                if claimed is not None and claimed == claimed:
-                    v = verdict(float(claimed) if c["metric"] != "params" else 0.5,
-                                interval if c["metric"] != "params" else (0.0, 1.0),
-                                profile=rec["profile"], dataset_is_papers=rec["dataset"].get("is_papers", False))
-                    if c["metric"] == "params":  # an exact count: compare exactly, at any profile
-                        v = "reproduced" if int(ours) == int(claimed) else ("lower" if ours < claimed else "higher")
-        diff = (ours - c["value01"]) if ours is not None and c["value01"] == c["value01"] and c["unit"] in (
-            "percent", "fraction") else None
-        rows.append({"paper": c["paper"], "claim": c["id"], "model": c["model"], "experiment": c.get("experiment"),
-                     "dataset": c["dataset"], "metric": c["metric"], "claimed": c["value"], "unit": c["unit"],
-                     "ours": ours, "low": low, "high": high, "metric_path": path, "difference": diff, "verdict": v,
-                     "profile": rec["profile"] if rec else None,
-                     "provenance": provenance_label(rec) if rec else None,
-                     "record": os.path.relpath(rec["_path"], PROJECT_ROOT) if rec else None})
-    return pd.DataFrame(rows)
+
+def _num(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _claim_value(v, unit: str) -> str:
+    """A claimed or measured value as the claim's unit prints it (fractions of percent claims as %)."""
+    if not _num(v) or isinstance(v, (list, dict)):
+        return "—" if not isinstance(v, (list, dict)) else html.escape(json.dumps(v))
+    if unit == "percent":
+        return f"{100 * float(v):.2f}"
+    if unit == "fraction":
+        return f"{float(v):.3f}"
+    if unit in ("params", "count"):
+        return f"{int(round(float(v))):,}"
+    return f"{float(v):.4g}"
 
 
 def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
-    """The claimed-vs-measured table as HTML with verdict badges and provenance beside each number."""
+    """The claims table as HTML: claimed, ours with its interval, runs, a difference for firm
+    verdicts only, the verdict badge and its reason (all text escaped)."""
+    from .verdicts import FIRM
+
     def ours(r):
-        if r["ours"] is None or r["ours"] != r["ours"]:
+        if not _num(r["measured"]):
+            if _num(r.get("low")) and _num(r.get("high")):
+                return f"{_claim_value(r['low'], r['unit'])}–{_claim_value(r['high'], r['unit'])}"
             return "—"
-        if r["metric"] == "params":
-            return f"{int(r['ours']):,}"
-        pct = r["unit"] == "percent"
-        f = (lambda x: f"{100 * x:.2f}") if pct else (lambda x: f"{x:.3f}")
-        s = f(r["ours"])
-        if r["low"] is not None and r["low"] == r["low"] and r["high"] != r["low"]:
-            s += f" [{f(r['low'])}, {f(r['high'])}]"
-        return s + f'<br><span class="provenance">{html.escape(r["provenance"] or "")}</span>'
+        s = _claim_value(r["measured"], r["unit"])
+        if _num(r["low"]) and _num(r["high"]) and r["high"] != r["low"]:
+            s += f" [{_claim_value(r['low'], r['unit'])}, {_claim_value(r['high'], r['unit'])}]"
+        if _num(r.get("measured_weighted")):
+            s += (f"<br>weighted: {_claim_value(r['measured_weighted'], r['unit'])} "
+                  f"[{_claim_value(r['low_weighted'], r['unit'])}, {_claim_value(r['high_weighted'], r['unit'])}]")
+        if isinstance(r.get("profile"), str) and r["profile"]:
+            s += f'<br><span class="provenance">{html.escape(r["profile"])} profile</span>'
+        return s
 
     def diff(r):
         d = r["difference"]
-        if d is None or d != d:
+        if r["verdict"] not in FIRM or not _num(d):
             return "—"
-        return f"{100 * d:+.2f} pp" if r["unit"] == "percent" else f"{d:+.3f}"
+        if r["unit"] == "percent":
+            return f"{100 * d:+.2f} pp"
+        return f"{d:+.3f}" if r["unit"] == "fraction" else f"{d:+,.0f}"
+
+    def what(r):
+        s = html.escape(str(r["metric"]))
+        extra = [str(r[k]) for k in ("class", "averaging") if isinstance(r.get(k), str) and r[k]]
+        if _num(r.get("epoch")):
+            extra.append(f"epoch {int(r['epoch'])}")
+        pm = r.get("printed_metric")
+        if isinstance(pm, str) and pm and pm != r["metric"]:
+            extra.append(f"printed as {pm}")
+        return s + (f" ({html.escape(', '.join(extra))})" if extra else "")
 
     out = pd.DataFrame({
-        "claim": df["claim"], "model": df["model"], "metric": df["metric"] + df["metric_path"].map(
-            lambda p: f" ({p.split('.', 1)[1]})" if p and "." in p else ""),
-        "claimed": [_fmt(v, u) for v, u in zip(df["claimed"], df["unit"])],
+        "claim": [html.escape(str(c)) for c in df["claim"]],
+        "model": [html.escape(str(m)) if isinstance(m, str) else "—" for m in df["model"]],
+        "metric": [what(r) for _, r in df.iterrows()],
+        "claimed": [html.escape(str(p)) + (" %" if u == "percent" else "") for p, u in zip(df["printed"], df["unit"])],
         "ours [95 % CI]": [ours(r) for _, r in df.iterrows()],
+        "runs": [str(int(n)) if n else "—" for n in df["runs"]],
         "difference": [diff(r) for _, r in df.iterrows()],
         "verdict": [verdict_badge(v) for v in df["verdict"]],
+        "reason": [html.escape(str(x)) if isinstance(x, str) else "" for x in df["reason"]],
     })
     if "paper" in df and df["paper"].nunique() > 1:
-        out.insert(0, "paper", df["paper"])
+        out.insert(0, "paper", [html.escape(str(p)) for p in df["paper"]])
     return df_to_html(out, css_class)
 
 
@@ -288,8 +226,8 @@ def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
     import matplotlib.pyplot as plt
 
     colours = {"reproduced": "#1a7f37", "lower": "#c2410c", "higher": "#7c3aed", "indicative": "#6b7280",
-               "not run": "#d1d5db"}
-    d = df[df["unit"].isin(["percent", "fraction"]) & df["ours"].notna()].copy()
+               "failed to train": "#b91c1c", "not comparable": "#a16207", "not run": "#d1d5db"}
+    d = df[df["unit"].isin(["percent", "fraction"]) & df["measured"].notna()].copy()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     from .claims import load_claims
@@ -299,10 +237,10 @@ def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
     for v, g in d.groupby("verdict"):
         yerr = None
         if g["low"].notna().all():
-            yerr = np.vstack([g["ours"] - g["low"], g["high"] - g["ours"]]).clip(0)
-        ax.errorbar(g["claimed01"], g["ours"], yerr=yerr, fmt="o", ms=4, color=colours.get(v, "k"),
+            yerr = np.vstack([g["measured"] - g["low"], g["high"] - g["measured"]]).clip(0)
+        ax.errorbar(g["claimed01"], g["measured"], yerr=yerr, fmt="o", ms=4, color=colours.get(v, "k"),
                     ecolor=colours.get(v, "k"), alpha=0.8, label=f"{v} ({len(g)})")
-    lo = min(0.0, float(d["ours"].min()) if len(d) else 0.0)
+    lo = min(0.0, float(d["measured"].min()) if len(d) else 0.0)
     ax.plot([lo, 1], [lo, 1], "k--", lw=0.8)
     ax.set_xlabel("claimed")
     ax.set_ylabel("measured (95 % CI)")
@@ -580,7 +518,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     from .claims import load_claims
     from .data import DATASETS
     from .experiments import list_experiments, list_papers
-    from .metrics import VERDICTS
+    from .verdicts import VERDICTS, vocabulary_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -591,11 +529,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         written.append(p)
 
     put("verdict_legend.md", "\n".join(f"- {verdict_badge(k)} {html.escape(v)}" for k, v in VERDICTS.items()) + "\n")
-    put("verdict_rule.md",
-        "One function, `leukcore.metrics.verdict`, decides every verdict in this book:\n\n"
-        + "\n".join(f"- **{k}**: {v}" for k, v in VERDICTS.items())
-        + "\n\nA run on a synthetic stand-in never counts as a result: its claims read *not run*. "
-          "Parameter counts are compared exactly, at any profile.\n")
+    put("verdict_rule.md", vocabulary_markdown())  # the methods page states the vocabulary from the code
     prof = pd.DataFrame([{k: ("paper's" if v is None else v) for k, v in p.settings().items()} for p in PROFILES.values()])
     put("profiles.md", _md_table(prof))
     ds = pd.DataFrame([{"id": d.id, "classes": ", ".join(d.classes), "published layout": d.layout.replace("*", "\\*"),
@@ -608,7 +542,8 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     counts = df["verdict"].value_counts().to_dict()
     put("summary_counts.md", f"The ledger holds **{n_claims} claims** from {df['paper'].nunique()} papers. Verdicts: "
         + ", ".join(f"{verdict_badge(k)} {counts.get(k, 0)}" for k in VERDICTS) + ".\n")
-    # the interactive claims table (+ claims.csv) and the summary / forest figures (leukcore.tables, .figures)
+    put("claims.csv", df.to_csv(index=False))  # the table `leukcore claims --format csv` prints, to download
+    # the interactive claims table and the summary / forest figures (leukcore.tables, .figures)
     from .figures import _claims, write_summary_figures
     from .tables import write_claims_table
 
@@ -667,30 +602,32 @@ def environment_markdown(records: list[dict]) -> str:
 
 
 def evidence_markdown(df: pd.DataFrame) -> str:
-    """Per paper: which claims are reproduced, contradicted, or cannot be judged here, and why."""
-    from .experiments import load_protocol
+    """Per paper: how many claims got each verdict, and the reasons of those that are not firm
+    (read from the claims table, so a reason never says a dataset that is here is absent)."""
+    from .verdicts import FIRM, VERDICTS
 
     lines = []
     for paper, g in df.groupby("paper", sort=True):
-        proto = load_protocol(paper)
         c = g["verdict"].value_counts().to_dict()
         lines.append(f"## {PAPER_NAMES.get(paper, paper)}\n")
-        lines.append(f"- claims: {len(g)}; reproduced {c.get('reproduced', 0)}, measured lower "
-                     f"{c.get('lower', 0)}, measured higher {c.get('higher', 0)}, indicative only "
-                     f"{c.get('indicative', 0)}, not run {c.get('not run', 0)}.")
-        measured = g[g["ours"].notna()]
+        lines.append(f"- claims: {len(g)}; " + ", ".join(f"{k} {c.get(k, 0)}" for k in VERDICTS) + ".")
+        measured = g[g["measured"].notna()]
         if len(measured):
-            profs = sorted(set(measured["provenance"].dropna()))
-            lines.append(f"- what we measured: {len(measured)} claims have a measurement, from " + "; ".join(profs) + ".")
-        ds = proto.get("dataset", {}).get("id") or ", ".join(t["dataset"]["id"] for t in proto.get("tasks", {}).values())
-        if c.get("not run", 0):
-            lines.append(f"- cannot be judged here: {c.get('not run', 0)} claims, because the paper's data ({ds}) "
-                         f"are absent here, or the claim has no comparable measurement (confusion-matrix counts, "
-                         f"timings). Command once the data are downloaded: "
+            exact = measured["metric"].isin(["params", "count"])
+            runs = measured[~exact]
+            parts = []
+            if len(runs):
+                profs = sorted(set(runs["profile"].dropna()))
+                parts.append(f"{len(runs)} from runs at the " + ", ".join(f"`{p}`" for p in profs) + " profile")
+            if exact.any():
+                parts.append(f"{int(exact.sum())} exact counts from the model registry or the dataset on disk")
+            lines.append(f"- what we measured: {len(measured)} claims have a measurement: " + "; ".join(parts) + ".")
+        rest = g[~g["verdict"].isin(FIRM)]
+        for (v, reason), h in rest.groupby(["verdict", "reason"], sort=True):
+            lines.append(f"- {v}: {len(h)} claims, because: {reason or 'see the table'}.")
+        if (rest["reason"] == "dataset not available here").any():
+            lines.append(f"- command once the data are downloaded: "
                          f"`leukcore reproduce --paper {paper} --profile paper --data-root DIR`.")
-        if c.get("indicative", 0):
-            lines.append(f"- indicative only: {c.get('indicative', 0)} claims were measured at a reduced profile or on "
-                         f"a substitute dataset; they orient, they do not confirm or contradict.")
         lines.append("")
     return "\n".join(lines)
 

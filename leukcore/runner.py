@@ -110,7 +110,8 @@ class ReproduceSummary:
 
 def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = "auto", seed: int = 0,
                      results_dir=None, runs_dir: Path = RUNS_DIR, force: bool = False,
-                     kernel: str | None = None, train_missing: bool = True) -> NotebookRun:
+                     kernel: str | None = None, train_missing: bool = True,
+                     seeds: list[int] | None = None) -> NotebookRun:
     """Execute ``notebooks/<paper>.ipynb`` at ``profile`` into ``<runs_dir>/<paper>.ipynb``.
 
     Kept (not executed) when the existing page ranks higher than what this run would produce,
@@ -153,6 +154,8 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
               "output_dir": None if results_dir is None else os.path.abspath(results_dir), "force": False}
     if paper not in EXTRA_NOTEBOOKS:
         params["train_missing"] = train_missing
+        if seeds is not None:
+            params["seeds"] = [int(k) for k in seeds]
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(src), str(tmp), parameters=params, cwd=str(NOTEBOOK_DIR), progress_bar=False,
@@ -173,8 +176,11 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
 
 def reproduce(papers: list[str], profile: str, *, data_root=None, device: str = "auto", seed: int = 0,
               results_dir=None, executor: str = "local", address: str | None = None, force: bool = False,
-              runs_dir: Path = RUNS_DIR, progress: bool = True, train: bool = True) -> ReproduceSummary:
+              runs_dir: Path = RUNS_DIR, progress: bool = True, train: bool = True,
+              seeds: list[int] | None = None) -> ReproduceSummary:
     """Compute pending experiments (``executor``), then execute the notebooks into run pages.
+
+    ``seeds`` (e.g. ``[0, 1, 2]``) trains and records every experiment once per seed.
 
     ``train=False`` renders pages from the existing records only (missing experiments: *not run*).
     """
@@ -186,11 +192,11 @@ def reproduce(papers: list[str], profile: str, *, data_root=None, device: str = 
     if train:
         summary.grid = run_grid([p for p in papers if p in list_papers()], profile, executor=executor,
                                 address=address, data_root=data_root, device=device, seed=seed,
-                                results_dir=results_dir, force=force, progress=progress)
+                                results_dir=results_dir, force=force, progress=progress, seeds=seeds)
     bar = tqdm(papers, desc=f"notebooks ({profile})", disable=not progress)
     for paper in bar:
         bar.set_postfix_str(paper)
         summary.runs.append(execute_notebook(paper, profile, data_root=data_root, device=device, seed=seed,
                                              results_dir=results_dir, runs_dir=runs_dir, force=force,
-                                             train_missing=train))
+                                             train_missing=train, seeds=seeds))
     return summary

@@ -41,6 +41,7 @@ profile = "smoke"  # smoke | cpu | paper
 data_root = None  # folder holding the datasets (None: LEUKCORE_DATA, ./data, ../shared/data)
 device = "auto"  # auto | cpu | cuda
 seed = 0
+seeds = None  # e.g. [0, 1, 2]: train and record every experiment once per seed (None: `seed` alone)
 output_dir = None  # results folder (None: the project's results/)
 force = False  # retrain even when a complete record with the same key exists
 train_missing = True  # False: render existing records only; experiments without one show as "not run"
@@ -91,7 +92,7 @@ for data in datasets:
 # same key (paper, experiment, profile, data fingerprint, seed, settings) is reused, not rerun.
 
 # %% tags=["hide-input"]
-records = X.run_paper(paper, profile, data_root=data_root, device=device, seed=seed,
+records = X.run_paper(paper, profile, data_root=data_root, device=device, seed=seed, seeds=seeds,
                       results_dir=output_dir, force=force, progress=False,
                       train_missing=train_missing)
 display(HTML(R.df_to_html(R.records_table(records), "records-table", escape=True)))

@@ -11,12 +11,10 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from leukcore.metrics import (
-    VERDICTS,
     bootstrap_ci,
     compute_metrics,
     mcnemar,
     metric_at,
-    verdict,
 )
 
 
@@ -248,34 +246,6 @@ def test_mcnemar_exact_and_chi2():
     assert (same["b"], same["c"], same["p_value"]) == (0, 0, 1.0)
     probs = np.eye(2)[a]
     assert mcnemar(y, probs, b) == mcnemar(y, a, b)
-
-
-# ----------------------------------------------------------------------- verdict
-@pytest.mark.parametrize(
-    "claimed,interval,profile,own,expected",
-    [
-        (0.95, (0.93, 0.97), "paper", True, "reproduced"),
-        (0.93, (0.93, 0.97), "paper", True, "reproduced"),  # bounds are inclusive
-        (0.97, {"low": 0.93, "high": 0.97, "point": 0.95}, "paper", True, "reproduced"),
-        (0.99, (0.93, 0.97), "paper", True, "lower"),
-        (0.90, (0.93, 0.97), "paper", True, "higher"),
-        (0.99, (0.93, 0.97), "cpu", True, "indicative"),
-        (0.95, (0.93, 0.97), "smoke", True, "indicative"),
-        (0.99, (0.93, 0.97), "paper", False, "indicative"),
-        (0.99, None, "paper", True, "not run"),
-        (0.99, None, "smoke", False, "not run"),
-        (0.99, (math.nan, math.nan), "paper", True, "not run"),
-    ],
-)
-def test_verdict_table(claimed, interval, profile, own, expected):
-    assert verdict(claimed, interval, profile=profile, dataset_is_papers=own) == expected
-    assert expected in VERDICTS
-
-
-def test_verdict_rejects_percentages():
-    assert list(VERDICTS) == ["reproduced", "lower", "higher", "indicative", "not run"]
-    with pytest.raises(ValueError):
-        verdict(99.37, (0.9, 0.95), profile="paper", dataset_is_papers=True)
 
 
 def test_wilson_interval_matches_scipy_and_validates():
