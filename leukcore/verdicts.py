@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import PROJECT_ROOT
+from .files import PROJECT_ROOT
 
 # ------------------------------------------------------------------------ vocabulary
 REPRODUCED, LOWER, HIGHER = "reproduced", "lower", "higher"
