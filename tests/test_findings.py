@@ -199,7 +199,7 @@ def test_paper_notebook_opens_with_what_we_found(paper):
     assert cells[0].startswith(" [markdown]") and "## What we found" in cells[0]
     assert 'tags=["remove-input"]' in cells[1].splitlines()[0]
     assert f'show("{paper}")' in cells[1]
-    params = next(i for i, c in enumerate(cells) if 'tags=["parameters"]' in c.splitlines()[0])
+    params = next(i for i, c in enumerate(cells) if '"parameters"' in c.splitlines()[0])
     assert params > 1
 
 

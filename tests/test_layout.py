@@ -136,7 +136,8 @@ def _committed_records():
             r = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(r, dict) and {"settings_hash", "paper", "experiment", "profile"} <= set(r):
+        if isinstance(r, dict) and {"settings_hash", "paper", "experiment", "profile"} <= set(r) \
+                and r["paper"] != "audits":  # audit records are keyed by leukcore.audits, not by a protocol
             yield f, r
 
 
