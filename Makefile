@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 ## make book: build the Jupyter Book (renders the committed, executed runs; no execution)
 book: $(STAMP)
-	$(BIN)/python -m leukcore.report build-pages
+	$(BIN)/leukcore book pages
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
 

@@ -76,9 +76,19 @@ import numpy as np
 import pandas as pd
 
 from . import data as D
-from .profiles import Profile, get_profile
-from .records import (code_block, code_snapshot, current_code_state, device_description, git_commit, library_versions,
-                      read_complete, record_path, settings_hash, write_record)
+from .runs.profiles import Profile, get_profile
+from .runs.records import (
+    code_block,
+    code_snapshot,
+    current_code_state,
+    device_description,
+    git_commit,
+    library_versions,
+    read_complete,
+    record_path,
+    settings_hash,
+    write_record,
+)
 
 PAPER = "audits"
 
@@ -276,7 +286,7 @@ def audit_data(dataset_id: str, profile: str | Profile, data_root=None, *, seed:
     synthetic. Unlabelled rows are dropped; ``cap`` applies the profile's ``max_per_class``
     (:func:`_cap`). ``synthetic_fallback=False`` lets :class:`leukcore.data.DataError` through.
     """
-    from .experiments import ExperimentData
+    from .runs.experiments import ExperimentData
 
     prof = audit_profile(profile)
     try:
@@ -468,14 +478,14 @@ def _full_proba(clf, f: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _ci(y, prob, metric: str, class_names, n_boot: int, seed: int) -> dict:
-    from .metrics import bootstrap_ci
+    from .evaluation.metrics import bootstrap_ci
 
     return bootstrap_ci(y, prob, metric, n=n_boot, seed=seed, class_names=class_names)
 
 
 def _block(y: np.ndarray, prob: np.ndarray, class_names: list[str], n_boot: int, seed: int) -> dict:
     """Accuracy and macro F1 with percentile bootstrap intervals, the confusion matrix and ``n``."""
-    from .metrics import compute_metrics
+    from .evaluation.metrics import compute_metrics
 
     with np.errstate(all="ignore"):
         import warnings
@@ -700,7 +710,7 @@ def shortcut_cnn(profile: str = "smoke", data_root=None, seed: int = 0, results_
     Also: the original model on altered test images (no retraining), which shows what it
     relies on.
     """
-    from .metrics import mcnemar
+    from .evaluation.metrics import mcnemar
 
     prof = audit_profile(profile)
     st = audit_settings("shortcut_cnn", profile)
@@ -1273,7 +1283,7 @@ def _fmt_frac(v) -> str:
 
 def audit_table(rec: dict) -> pd.DataFrame:
     """The record's ``rows`` as a table: arm, metric, value, 95 % interval, n, note, profile · dataset."""
-    from .records import provenance_label
+    from .runs.records import provenance_label
 
     label = provenance_label(rec)
     if rec.get("status") != "complete":
@@ -1310,7 +1320,7 @@ def plot_audit(rec: dict):
     """One figure per audit record: bars with 95 % intervals (loss curves for ``loss_equivalence``)."""
     import matplotlib.pyplot as plt
 
-    from .records import provenance_label
+    from .runs.records import provenance_label
 
     aid = rec["experiment"]
     title = f"{AUDITS[aid]['title']}  ({provenance_label(rec)})"

@@ -1,62 +1,17 @@
 """``leukcore bench``: how fast the study's data path, training steps and whole reproduction are.
 
-Three measurements, side by side in one process, written to ``results/bench/latest.json``
-(atomically) and printed as a table; :func:`bench_markdown` renders the record for the book.
+Three measurements, each against the plain alternative, written to ``results/bench/latest.json``
+and rendered on the book's performance page (:func:`bench_markdown`), which is where the figures
+and what they taught live:
 
-**Data path** (:func:`bench_data_path`). Images per second delivering one epoch of augmented,
-normalised training batches of ``taleqani-all`` (``Original``; the synthetic stand-in, said so
-in the record, when the data are absent) at 224x224, batch size 32:
+- data path (:func:`bench_data_path`): one epoch of augmented, normalised batches the way
+  :func:`leukcore.engine.fit` makes them, against a PIL + torchvision ``DataLoader``;
+- training step (:func:`bench_train_step`): ``fit``'s steps against a plain fp32 eager loop;
+- whole study (:func:`bench_study`): the smoke reproduction and the book build, in a subprocess
+  on temporary copies, plus the ``wall_time_s`` of the recorded ``cpu``-profile runs.
 
-* *leukcore*: the images decoded once through :class:`leukcore.data.ImageCache`, held in memory
-  as one uint8 array / tensor the way :func:`leukcore.engine.fit` holds them; per batch an
-  index-select of a seeded permutation, then the ``dscnet`` preset of :mod:`leukcore.transforms`
-  (flips, rotation 20 deg, random resized crop, colour jitter: one affine map and one colour
-  matrix per image) and the normalisation -- fit's loop (:func:`leukcore_batches`). On the CPU
-  fit's backend is OpenCV (``cv2.warpAffine`` + ``cv2.transform`` on uint8, then one ``cv2.LUT``
-  to normalised float), timed with the default threads (what fit uses) and with one thread;
-  the torch backend (one ``grid_sample`` + one ``baddbmm`` per batch, what runs on a GPU) is
-  timed on the CPU too, for comparison;
-* *naive*: what most published code does (:func:`naive_loader`): a ``torch`` ``Dataset`` that
-  opens each JPEG with ``PIL.Image.open`` and applies torchvision's (v1) ``RandomResizedCrop``,
-  ``RandomHorizontalFlip``, ``RandomVerticalFlip``, ``RandomRotation``, ``ColorJitter``,
-  ``ToTensor``, ``Normalize`` per sample, in a ``DataLoader`` with 2 worker processes, same
-  batch size, same augmentation parameters.
-
-The first decode of the images (the cache warm-up, paid once per image and machine, kept on
-disk) is timed separately and is **not** part of leukcore's per-epoch figure. Each epoch's
-CPU time is recorded too (this process plus its finished worker processes): it is the figure
-least disturbed by other programs on a shared machine.
-
-**Training step** (:func:`bench_train_step`). Images per second of full training steps
-(forward, loss, backward, Adam step) at batch size 32 for ``alnet`` at 224 and ``dscnet`` at
-its paper size: :func:`leukcore.engine.fit` (uint8 data in memory, normalised per batch, no
-augmentation, its default settings, e.g. deterministic algorithms, per-epoch synchronisation,
-channels-last where fit uses it) against a
-plain fp32 eager loop over the same model on float tensors that are already normalised (no
-``DataLoader``, the fairest plain baseline). On CUDA, fit runs bf16 autocast + channels-last
-(and, with ``compile=True``, ``torch.compile``) and the plain loop stays fp32 eager; the FLOPs
-of one training step (``torch.utils.flop_counter.FlopCounterMode``) give the fraction of the
-GPU's dense bf16 peak.
-
-**Whole study** (:func:`bench_study`). Wall time of the smoke reproduction of all papers
-(``leukcore.runner.reproduce``, what ``leukcore reproduce --paper all --profile smoke`` runs, in
-a subprocess, into a temporary results folder and a temporary copy of the book, so nothing in
-the checkout changes) plus the build of that book copy (``leukcore.report.build_pages`` then
-``jupyter-book build``), with torch's default intra-op threads and, on request
-(``--study-threads default,1``), with one; and, read from the run records under
-``results/*/cpu/*.json``, the ``wall_time_s`` of every ``cpu``-profile run.
-
-Timings are the median of ``reps`` repetitions after a warm-up, with min / max and the
-quartiles; the variants compared run interleaved (one repetition of each in turn), so a change
-of load hits them alike. The 1-minute load average is sampled throughout; when it exceeded the
-core count the record says the machine was shared and the figures are pessimistic.
-
-Found with it (2-core shared machine, load 6-15): torch's intra-op thread pool is pathological
-when the cores are oversubscribed. Every parallel op ends at a barrier that waits for a thread
-the scheduler has parked, so small ops take multiples of the 8 ms scheduling slice (an
-``index_select`` of 32 images: 0.1 ms on one thread, 256 ms on two). The data path then runs
-~8x slower on two threads than on one, and small-input training (the ``smoke`` and ``cpu``
-profiles) up to ~15x slower; large convolutions (training at 224) suffer least.
+Medians over interleaved repetitions after a warm-up; the load average is recorded, and a shared
+machine is said so.
 """
 from __future__ import annotations
 
@@ -103,7 +58,7 @@ GPU_PEAK_BF16 = (("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989.4e12)
 def default_out(quick: bool = False) -> Path:
     """``<results>/bench/latest.json`` (``quick.json`` for ``--quick``, so a CI run never
     replaces the record the book shows)."""
-    from .records import results_dir
+    from .runs.records import results_dir
 
     return results_dir() / "bench" / ("quick.json" if quick else "latest.json")
 
@@ -162,7 +117,7 @@ def machine_info(device: str = "cpu") -> dict:
     """CPU model, cores, torch / torchvision versions, threads, the device, Python, OS."""
     import torch
 
-    from .records import cpu_model, device_description
+    from .runs.records import cpu_model, device_description
 
     cpu = cpu_model()
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch": str(torch.__version__),
@@ -679,8 +634,8 @@ def bench_train_step(*, quick: bool = False, reps: int = 3, batch_size: int = BA
 _STUDY_CODE = r"""
 import json, sys, time
 from pathlib import Path
-from leukcore.experiments import list_papers
-from leukcore.runner import reproduce
+from leukcore.runs.experiments import list_papers
+from leukcore.book.runner import reproduce
 tmp = Path(sys.argv[1])
 t0 = time.perf_counter()
 s = reproduce(list_papers(), "smoke", results_dir=str(tmp / "results"), runs_dir=tmp / "book" / "runs",
@@ -695,7 +650,7 @@ print("LEUKCORE_BENCH_JSON " + json.dumps(out))
 _PAGES_CODE = r"""
 import sys
 from pathlib import Path
-from leukcore.report import build_pages
+from leukcore.book.pages import build_pages
 build_pages(Path(sys.argv[1]))
 """
 
@@ -795,7 +750,7 @@ def _warnings(text: str, tmp: Path) -> list[str]:
 
 def cpu_run_times(root: str | os.PathLike | None = None) -> dict:
     """``wall_time_s`` of every ``cpu``-profile run record (``<results>/<paper>/cpu/*.json``)."""
-    from .records import results_dir
+    from .runs.records import results_dir
 
     base = results_dir(root)
     runs = []
@@ -862,7 +817,7 @@ def run_bench(*, quick: bool = False, reps: int | None = None, skip_study: bool 
         "machine": machine_info(str(dev)),
     }
     try:
-        from .records import git_commit
+        from .runs.records import git_commit
 
         rec["commit"] = git_commit()
     except Exception:  # noqa: BLE001
@@ -961,7 +916,7 @@ def _study_blocks(rec: dict) -> list[tuple[str, dict]]:
 
 
 def _default_study_label() -> str:
-    from .profiles import get_profile
+    from .runs.profiles import get_profile
 
     n = get_profile("smoke").threads
     return " (default threads" + (f"; experiments on the smoke profile's {n})" if n else ")")
@@ -978,9 +933,11 @@ def _f(v, fmt=".1f", none="–"):
 
 
 def _md(rows: list[list[str]], header: list[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    """Rows of already formatted cells as a markdown table (pandas / tabulate)."""
+    import pandas as pd
+
+    return pd.DataFrame([[str(c) for c in r] for r in rows], columns=header).to_markdown(
+        index=False, tablefmt="pipe", disable_numparse=True) + "\n"
 
 
 def _ips(b: dict) -> str:
@@ -1131,7 +1088,7 @@ def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -
 def default_gpu_out() -> Path:
     """``<results>/bench/gpu.json``: the record of ``leukcore bench --device cuda`` made on a lent GPU
     machine (``tools/gpu_check.sh``), shown beside the CPU record."""
-    from .records import results_dir
+    from .runs.records import results_dir
 
     return results_dir() / "bench" / "gpu.json"
 
@@ -1250,6 +1207,58 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_ray_vs_local(paper: str = "dscnet_vijayalakshmi", profile: str = "smoke", *, num_cpus: int = 2,
+                       out=None, keep_dir=None) -> dict:
+    """Wall time of one paper's grid with ``executor="local"`` and ``"ray"`` (a local instance of ``num_cpus``).
+
+    One run of each, local first, in fresh temporary results folders (``keep_dir`` keeps them).
+    The Ray time includes starting and stopping the local instance.  Written as JSON to ``out``
+    (default ``<results>/bench/ray_vs_local.json``) with ``local_s``, ``ray_s``, ``ratio`` =
+    ``ray_s / local_s``, ``experiments``, ``machine``, and whether the two runs' records were equal.
+    """
+    import platform
+
+    from .runs.distributed import NUM_CPUS_ENV
+    from .runs.grid import run_grid
+    from .runs.records import device_description, load_records, results_dir
+
+    base = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="leukcore-bench-ray-"))
+    prev = os.environ.get(NUM_CPUS_ENV)
+    os.environ[NUM_CPUS_ENV] = str(num_cpus)
+    try:
+        load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        t0 = time.perf_counter()
+        loc = run_grid([paper], profile, executor="local", device="cpu", results_dir=base / "local", progress=False)
+        local_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ray_res = run_grid([paper], profile, executor="ray", device="cpu", results_dir=base / "ray", progress=False)
+        ray_s = time.perf_counter() - t0
+        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+        def stable(r):
+            return {k: v for k, v in r.items() if k not in ("wall_time_s", "written_at", "_path", "history", "commit")}
+
+        a = {r["experiment"]: stable(r) for r in load_records(paper, profile, root=base / "local")}
+        b = {r["experiment"]: stable(r) for r in load_records(paper, profile, root=base / "ray")}
+    finally:
+        if prev is None:
+            os.environ.pop(NUM_CPUS_ENV, None)
+        else:
+            os.environ[NUM_CPUS_ENV] = prev
+        if not keep_dir:
+            shutil.rmtree(base, ignore_errors=True)
+    rec = {"paper": paper, "profile": profile, "experiments": len(loc.records) + len(loc.failures),
+           "local_s": round(local_s, 2), "ray_s": round(ray_s, 2), "ratio": round(ray_s / local_s, 3),
+           "ray_workers": num_cpus, "records_equal": a == b and bool(a), "failures": len(loc.failures) + len(ray_res.failures),
+           "torch_threads_per_task": _driver_threads(),
+           "machine": f"{device_description('cpu')}; {platform.platform()}",
+           "load_average_1min": [None if load0 is None else round(load0, 2), None if load1 is None else round(load1, 2)],
+           "note": "one run each, local then ray; ray_s includes starting and stopping the local Ray instance"}
+    dest = Path(out) if out else results_dir() / "bench" / "ray_vs_local.json"
+    atomic_write_text(dest, json.dumps(rec, indent=1) + "\n")
+    return rec
+
+
 def register_cli(subparsers) -> None:
     """Add ``leukcore bench [--quick] [--out PATH] [--reps N] [--skip-study]`` to the CLI."""
     b = subparsers.add_parser("bench", help="benchmark the data path, training steps and the whole study")
@@ -1269,15 +1278,3 @@ def register_cli(subparsers) -> None:
                    help="torch intra-op threads for the study's subprocesses (OMP_NUM_THREADS), comma-separated to "
                         "time several settings, e.g. 'default,1' (default: torch's own)")
     b.set_defaults(func=_cmd_bench)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m leukcore.bench`` = ``leukcore bench``."""
-    p = argparse.ArgumentParser(prog="leukcore")
-    register_cli(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

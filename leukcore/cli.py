@@ -5,7 +5,10 @@
     leukcore experiments --paper ID --profile P
     leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
     leukcore claims [--paper ID|all] [--format csv|json|md] [--consistency]
+    leukcore book pages                 (the generated pages the book includes; `make book` runs it)
+    leukcore figures gradcam --record R
     leukcore bench [--quick]
+    leukcore ray plan [--bench FILE] | ray bench [--paper ID] [--num-cpus N]
     leukcore gpu pack|unpack|check-data|run|grid|pool|collect   (a lent GPU: see README)
 """
 from __future__ import annotations
@@ -53,7 +56,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_experiments(args: argparse.Namespace) -> int:
-    from .experiments import list_experiments, list_papers
+    from .runs.experiments import list_experiments, list_papers
 
     papers = list_papers() if args.paper == "all" else [args.paper]
     for paper in papers:
@@ -79,12 +82,12 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .profiles import get_profile
-    from .runner import list_notebooks, reproduce
+    from .runs.profiles import get_profile
+    from .book.runner import list_notebooks, reproduce
 
     get_profile(args.profile)
     if getattr(args, "allow_dirty", False):  # paper-profile runs on uncommitted code record its diff
-        from .records import ALLOW_DIRTY_ENV
+        from .runs.records import ALLOW_DIRTY_ENV
 
         os.environ[ALLOW_DIRTY_ENV] = "1"
     papers = list_notebooks() if args.paper == "all" else [args.paper]
@@ -111,11 +114,11 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     """The claims table (or, with --consistency, the consistency audit's findings) to standard output."""
     paper = None if args.paper == "all" else args.paper
     if args.consistency:
-        from .audit import consistency_findings
+        from .evaluation.consistency import consistency_findings
 
         df = consistency_findings(paper=paper)
     else:
-        from .verdicts import claims_table
+        from .evaluation.verdicts import claims_table
 
         df = claims_table(args.paper)
     if args.format == "csv":
@@ -127,9 +130,41 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_book_pages(args: argparse.Namespace) -> int:
+    """Write the generated pages the book includes (tables, legends, findings)."""
+    from .book.pages import build_pages
+    from .files import PROJECT_ROOT
+
+    for p in build_pages():
+        print(f"wrote {os.path.relpath(p, PROJECT_ROOT)}")
+    return 0
+
+
+def _cmd_ray_plan(args: argparse.Namespace) -> int:
+    """Experiments per paper and profile with their estimated H100 GPU-hours, as markdown."""
+    from .runs.distributed import load_bench_record, planning_table
+
+    bench = load_bench_record(args.bench)
+    print(planning_table(bench).to_markdown(index=False))
+    print()
+    print("Throughput: " + ("measured images/s from the benchmark record where it has the model, "
+                            "assumed H100 rates otherwise" if bench else
+                            "assumed H100 rates (no benchmark record at results/bench/latest.json)"))
+    return 0
+
+
+def _cmd_ray_bench(args: argparse.Namespace) -> int:
+    """The smoke grid's wall time, executor local vs Ray, written as JSON."""
+    from .bench import bench_ray_vs_local
+
+    print(json.dumps(bench_ray_vs_local(args.paper, args.profile, num_cpus=args.num_cpus, out=args.out,
+                                        keep_dir=args.keep_dir), indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``leukcore`` command."""
-    from .profiles import list_profiles
+    from .runs.profiles import list_profiles
 
     p = argparse.ArgumentParser(prog="leukcore", description="Reproduction of deep-learning ALL classifiers")
     sub = p.add_subparsers(dest="command", required=True)
@@ -184,10 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
         register_cli = None
     if register_cli is not None:
         register_cli(sub)
+    bk = sub.add_parser("book", help="the book's generated pages")
+    bsub = bk.add_subparsers(dest="book_command", required=True)
+    bsub.add_parser("pages", help="write book/_generated/ (tables, legends, findings) from the records") \
+        .set_defaults(func=_cmd_book_pages)
+    ray = sub.add_parser("ray", help="plan or benchmark the Ray executor")
+    rsub = ray.add_subparsers(dest="ray_command", required=True)
+    plan = rsub.add_parser("plan", help="experiments per paper and profile, estimated H100 GPU-hours")
+    plan.add_argument("--bench", default=None, help="benchmark record (default: results/bench/latest.json)")
+    plan.set_defaults(func=_cmd_ray_plan)
+    rb = rsub.add_parser("bench", help="smoke grid wall time, executor local vs ray (written as JSON)")
+    rb.add_argument("--paper", default="dscnet_vijayalakshmi")
+    rb.add_argument("--profile", default="smoke")
+    rb.add_argument("--num-cpus", type=int, default=2, help="CPUs (workers) of the local Ray instance")
+    rb.add_argument("--out", default=None, help="default: results/bench/ray_vs_local.json")
+    rb.add_argument("--keep-dir", default=None, help="keep the two results folders here")
+    rb.set_defaults(func=_cmd_ray_bench)
     from .gpu_lease import register_cli as register_gpu
 
     register_gpu(sub)
-    from .figures import register_cli as register_figures
+    from .book.figures import register_cli as register_figures
 
     register_figures(sub)  # leukcore figures gradcam
     return p

@@ -53,7 +53,7 @@ import pandas as pd
 
 from . import data as D
 from .files import PROJECT_ROOT, atomic_write_bytes, atomic_write_text
-from .experiments import find_fold_record, fold_record_path, n_folds, pool_folds, run_fold  # noqa: F401 (public here)
+from .runs.experiments import find_fold_record, fold_record_path, n_folds, pool_folds, run_fold
 
 #: Where the device assembles the carried dataset (outside the repository copy, which is re-sent).
 DEVICE_DATA = "/tmp/leukcore-data"
@@ -88,9 +88,9 @@ def tree_changes(cwd: Path = PROJECT_ROOT) -> str | None:
 
 def gpu_driver_version() -> str | None:
     """The NVIDIA driver version (``nvidia-smi``, else NVML), or None without one."""
-    from .records import _nvidia_driver
+    from .runs.records import nvidia_driver
 
-    v = _nvidia_driver()
+    v = nvidia_driver()
     if v:
         return v
     try:
@@ -105,7 +105,7 @@ def gpu_driver_version() -> str | None:
 
 def environment(device: str) -> dict:
     """What ran: commit, tree state, device (GPU, driver), library versions."""
-    from .records import device_description, git_commit, library_versions
+    from .runs.records import device_description, git_commit, library_versions
 
     return {"commit": git_commit(), "tree_changes": tree_changes(), "device": device_description(device),
             "driver": gpu_driver_version() if device.startswith("cuda") else None,
@@ -282,7 +282,7 @@ class Item:
 
 def _prior_seconds(paper: str, experiment: str, profile: str, results_dir) -> float | None:
     """Wall time of an earlier run of the same experiment at the same profile (any seed; per fold for CV)."""
-    from .records import record_path
+    from .runs.records import record_path
 
     base = record_path(paper, profile, experiment, results_dir).parent
     times = []
@@ -300,7 +300,7 @@ def estimate_seconds(item: Item, profile: str, results_dir=None) -> float:
     """Seconds one item should take: an earlier run's wall time, else the planning estimate
     (:func:`leukcore.distributed.experiment_gpu_seconds`, ``paper`` profile), else a default."""
     if item.kind == "audit":
-        from .records import record_path
+        from .runs.records import record_path
 
         p = record_path("audits", profile, item.experiment, results_dir)
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
@@ -310,8 +310,8 @@ def estimate_seconds(item: Item, profile: str, results_dir=None) -> float:
     if prior is not None:
         return prior
     if profile == "paper":
-        from .distributed import experiment_gpu_seconds
-        from .experiments import get_experiment
+        from .runs.distributed import experiment_gpu_seconds
+        from .runs.experiments import get_experiment
 
         s, _ = experiment_gpu_seconds(item.paper, get_experiment(item.paper, item.experiment))
         return s / n_folds(item.paper, item.experiment, profile)
@@ -329,7 +329,7 @@ def _audit_items(profile: str, seeds, *, results_dir, data_root) -> tuple[list[I
         from . import audits
     except ImportError as e:
         return [], [f"audits: skipped (leukcore.audits does not import: {e})"]
-    from .profiles import list_profiles
+    from .runs.profiles import list_profiles
 
     ap = audit_profile_name(profile)
     run = getattr(audits, "get_or_run_audit", None)
@@ -352,7 +352,7 @@ def _audit_items(profile: str, seeds, *, results_dir, data_root) -> tuple[list[I
 def plan(profile: str = "paper", *, stages=STAGES, seeds=(0, 1, 2), results_dir=None, data_root=None,
          max_folds: int | None = None) -> tuple[list[Item], list[str]]:
     """The pending items of a lease in order, each with its estimate, and notes on what is left out."""
-    from .experiments import find_record, list_experiments
+    from .runs.experiments import find_record, list_experiments
 
     items: list[Item] = []
     notes: list[str] = []
@@ -412,7 +412,7 @@ def execute(item: dict, profile: str, *, data_root=None, device: str = "auto", r
                        results_dir=results_dir)
         recs = [rec]  # pooled by the lease's own process (pool_folds), never by two workers at once
     else:
-        from .experiments import run_experiment
+        from .runs.experiments import run_experiment
 
         rec = run_experiment(it.paper, it.experiment, profile, data_root=data_root, device=device, seed=it.seed,
                              results_dir=results_dir)
@@ -432,7 +432,7 @@ def execute(item: dict, profile: str, *, data_root=None, device: str = "auto", r
 
 def collapsed(rec: dict) -> bool:
     """True when a record's predictions all fall in one class (its Grad-CAM would show nothing useful)."""
-    from .records import read_predictions
+    from .runs.records import read_predictions
 
     p = read_predictions(rec)
     prob = p[[c for c in p.columns if c.startswith("p_")]].to_numpy()
@@ -451,10 +451,10 @@ def gradcam_png(rec: dict, out: str | os.PathLike, *, n: int = 4, weights=None, 
     import matplotlib.pyplot as plt
     import torch
 
-    from .experiments import _new_model, experiment_data, final_weights_path, get_experiment
-    from .profiles import get_profile
-    from .records import read_predictions
-    from .report import grad_cam
+    from .runs.experiments import new_model, experiment_data, final_weights_path, get_experiment
+    from .runs.profiles import get_profile
+    from .runs.records import read_predictions
+    from .engine.explain import grad_cam
 
     exp = get_experiment(rec["paper"], rec["experiment"])
     if exp.route != "cnn" or collapsed(rec):
@@ -462,7 +462,7 @@ def gradcam_png(rec: dict, out: str | os.PathLike, *, n: int = 4, weights=None, 
     weights = Path(weights) if weights is not None else final_weights_path(rec)
     if not weights.is_file():
         return None
-    model, _ = _new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
+    model, _ = new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
                           **rec["settings"].get("model_kw", {}))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     ed = experiment_data(rec["paper"], exp, get_profile(rec["profile"]), data_root, seed=rec["seed"])
@@ -563,7 +563,7 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
     (default: at the ``paper`` profile) refuses to train unless :func:`check_dataset` passes on
     ``data_root``. A dirty tree stops the lease unless ``allow_dirty`` (the diff is then saved).
     """
-    from .records import results_dir as _results_dir
+    from .runs.records import results_dir as _results_dir
 
     t0 = time.monotonic()
     out = Path(out)
@@ -584,9 +584,9 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
         data_check = check_dataset(data_root)
         _log(f"data: {data_check['dataset']} ({data_check['variant']}) {data_check['n_images']} images, "
              f"fingerprint {data_check['fingerprint']} matches the manifest")
-    from .experiments import _resolve_device
+    from .runs.experiments import resolve_device
 
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     summary = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "profile": profile, "budget_s": budget_s,
                "workers": workers, "environment": environment(dev), "data": data_check, "items": [], "notes": []}
     items, notes = plan(profile, stages=stages, seeds=seeds, results_dir=res, data_root=data_root, max_folds=max_folds)
@@ -696,8 +696,8 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
 def _gradcam_for(record_file: str, data_root) -> Path | None:
     """Grad-CAM PNG of a finished run; a fold record (fold 0) uses the run's fold-0 weights and is
     drawn beside the pooled record's place (``<paper>/<profile>/gradcam/<run>.png``)."""
-    from .experiments import final_weights_path
-    from .records import read_record
+    from .runs.experiments import final_weights_path
+    from .runs.records import read_record
 
     rec = read_record(record_file)
     if "fold" in rec:
@@ -729,7 +729,7 @@ def _train_images(rec: dict) -> int:
 
 
 def _grid_task(task: tuple, profile: str, kw: dict) -> str:
-    from .experiments import run_experiment
+    from .runs.experiments import run_experiment
 
     paper, exp, seed = task
     return run_experiment(paper, exp, profile, seed=seed, **kw)["_path"]
@@ -742,7 +742,7 @@ def run_concurrent(tasks: list[tuple[str, str, int]], profile: str, *, workers: 
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    from .records import read_record
+    from .runs.records import read_record
 
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     kw = dict(results_dir=str(results_dir), data_root=data_root, device=device, overrides=overrides)
@@ -772,18 +772,18 @@ def _metric_diff(a: dict, b: dict) -> float:
 
 def _warm_image_cache(tasks, profile: str, data_root, overrides) -> None:
     """Decode each task's images once into the on-disk image cache before anything is timed."""
-    from .experiments import _images, _settings, experiment_data, get_experiment
-    from .profiles import get_profile
+    from .runs.experiments import experiment_images, experiment_settings, experiment_data, get_experiment
+    from .runs.profiles import get_profile
 
     seen = set()
     for paper, exp_id, seed in tasks:
         exp, prof = get_experiment(paper, exp_id), get_profile(profile)
-        st = _settings(paper, exp, prof, overrides)
+        st = experiment_settings(paper, exp, prof, overrides)
         ed = experiment_data(paper, exp, prof, data_root, seed=seed)
         key = (D.fingerprint(ed.table), st["image_size"], str(st.get("preprocess")))
         if key not in seen:
             seen.add(key)
-            _images(ed.table, st, "raise")
+            experiment_images(ed.table, st, "raise")
 
 
 def grid_bench(tasks: list[tuple[str, str, int]], profile: str, *, workers: int, scratch, data_root=None,
@@ -793,7 +793,7 @@ def grid_bench(tasks: list[tuple[str, str, int]], profile: str, *, workers: int,
     Both runs write into scratch folders (``epochs`` overrides the protocol's, so their keys are
     not the study's). Returns the ``grid`` block of the GPU benchmark record.
     """
-    from .records import record_key
+    from .runs.records import record_key
 
     overrides = {"train": {"epochs": int(epochs)}} if epochs else None
     scratch = Path(scratch)
@@ -805,10 +805,10 @@ def grid_bench(tasks: list[tuple[str, str, int]], profile: str, *, workers: int,
     images = sum(_train_images(r) for r in seq)
     same_keys = [record_key(a) == record_key(b) for a, b in zip(seq, con)]
     diffs = [_metric_diff(a, b) for a, b in zip(seq, con)]
-    from .experiments import _resolve_device
-    from .records import device_description
+    from .runs.experiments import resolve_device
+    from .runs.records import device_description
 
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "device": device_description(dev),
             "driver": gpu_driver_version() if dev.startswith("cuda") else None, "profile": profile,
             "epochs": epochs, "experiments": [f"{p}/{e} seed {s}" for p, e, s in tasks], "workers": workers,
@@ -844,7 +844,7 @@ def collect(src: str | os.PathLike, results: str | os.PathLike | None = None) ->
     ``{"records": [...], "bad": [...]}``; a record is bad when it is not complete or its
     predictions are missing or differ from their hash.
     """
-    from .records import read_predictions, read_record, results_dir
+    from .runs.records import read_predictions, read_record, results_dir
 
     src, res = Path(src), results_dir(results)
     records, bad = [], []
@@ -920,7 +920,7 @@ def _cmd(args: argparse.Namespace) -> int:
             print(f"grid block written to {write_grid_block(block, args.bench_out)}")
         return 0 if block["identical_keys"] else 1
     if c == "pool":
-        from .experiments import list_experiments
+        from .runs.experiments import list_experiments
 
         for e in list_experiments(args.paper, args.profile):
             r = pool_folds(args.paper, e.id, args.profile, results_dir=args.results_dir, data_root=args.data_root)
@@ -939,7 +939,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers) -> None:
     """``leukcore gpu pack|unpack|check-data|run|grid|pool|collect``."""
-    from .profiles import list_profiles
+    from .runs.profiles import list_profiles
 
     g = subparsers.add_parser("gpu", help="one lease of a lent GPU: carry the data, run pending work, bring it back")
     gs = g.add_subparsers(dest="gpu_command", required=True)
@@ -985,15 +985,3 @@ def register_cli(subparsers) -> None:
     co.add_argument("src")
     co.add_argument("--results-dir", default=None)
     g.set_defaults(func=_cmd)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m leukcore.gpu_lease ...`` = ``leukcore gpu ...``."""
-    p = argparse.ArgumentParser(prog="leukcore")
-    register_cli(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["gpu", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,8 +38,8 @@ import matplotlib.pyplot as plt
 from IPython.display import HTML, Markdown, display
 
 from leukcore import audits as A
-from leukcore import report as R
-from leukcore.profiles import get_profile
+from leukcore.book import pages as R
+from leukcore.runs.profiles import get_profile
 
 R.notebook_setup()
 display(Markdown(f"Profile `{profile}`: {get_profile(profile).description}"))
@@ -159,7 +159,7 @@ rec = show("external_pbc")
 # %% tags=["hide-input"]
 import pandas as pd
 
-from leukcore.records import provenance_label
+from leukcore.runs.records import provenance_label
 
 summary = pd.DataFrame([{"audit": a, "finding": r["headline"], "status": r["status"],
                          "profile · dataset": provenance_label(r), "wall time (s)": r.get("wall_time_s")}

@@ -20,7 +20,7 @@
 
 # %% tags=["remove-input"]
 # What we found: prose from book/findings/dscnet_kaur2023.md.j2, its numbers filled from the records (leukcore.findings)
-from leukcore.findings import show
+from leukcore.book.findings import show
 
 show("dscnet_kaur2023")
 
@@ -51,8 +51,8 @@ train_missing = True  # False: render existing records only; experiments without
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Markdown, display
 
-from leukcore import experiments as X
-from leukcore import report as R
+from leukcore.runs import experiments as X
+from leukcore.book import pages as R
 
 paper = "dscnet_kaur2023"
 R.notebook_setup()
@@ -107,7 +107,7 @@ display(HTML(R.df_to_html(R.records_table(records), "records-table", escape=True
 # panel says so, and it is left out of the reliability diagrams, Grad-CAM and the gallery below.
 
 # %% tags=["hide-input"]
-from leukcore import figures as F
+from leukcore.book import figures as F
 
 fig = F.plot_learning_curves(records)
 plt.show()
@@ -161,9 +161,9 @@ plt.show()
 # searches and filters in the page. Runs on synthetic data never count.
 
 # %% tags=["hide-input"]
-from leukcore import tables as T
+from leukcore.book import tables as T
 
-fig = F.plot_forest(F._claims(paper), title="claimed (diamond) and measured 95 % interval per claim")
+fig = F.plot_forest(F.claims_frame(paper), title="claimed (diamond) and measured 95 % interval per claim")
 plt.show()
 display(HTML(T.claims_html(paper)))
 

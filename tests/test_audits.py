@@ -9,7 +9,7 @@ import pytest
 
 from leukcore import audits as A
 from leukcore import data as D
-from leukcore.records import provenance_label, record_path, settings_hash
+from leukcore.runs.records import provenance_label, record_path, settings_hash
 
 COMMON_FIELDS = ("status", "paper", "experiment", "profile", "seed", "settings", "settings_hash", "dataset", "commit",
                  "versions", "device", "wall_time_s", "results", "rows", "headline", "title", "question")

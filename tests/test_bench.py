@@ -2,6 +2,8 @@
 benchmark runs end to end (record, table, markdown)."""
 from __future__ import annotations
 
+import re
+
 import json
 
 import numpy as np
@@ -179,7 +181,7 @@ def test_markdown_of_a_full_record_and_cpu_run_times(tmp_path):
     rec["targets"] = bench.targets(rec)
     assert [t["met"] for t in rec["targets"]] == [False, False, True, False]
     assert rec["targets"][3]["name"] == "smoke reproduction + book build (1 intra-op thread)"
-    md = bench.bench_markdown(rec)
+    md = re.sub(r" +", " ", bench.bench_markdown(rec))  # a markdown table's cell padding is not its content
     assert "Test CPU" in md and "10.0 %" in md and "| **total** (default threads; experiments on the smoke profile's 1) | **150** | ok |" in md
     assert "alnet_jawahar2022 | e1 | 90" in md or "| alnet_jawahar2022 | e1 | 90" in md
     assert "--quick" not in md

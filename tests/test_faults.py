@@ -262,11 +262,11 @@ def test_non_utf8_file_name(tmp_path):
 
 def _unknown_name_cases():
     from leukcore.transforms import list_presets, make_augment
-    from leukcore.experiments import get_experiment, list_experiments, list_papers
+    from leukcore.runs.experiments import get_experiment, list_experiments, list_papers
     from leukcore.engine import list_classifiers, make_classifier
     from leukcore.losses import list_losses, make_loss
     from leukcore.models import create_model, list_models
-    from leukcore.profiles import get_profile, list_profiles
+    from leukcore.runs.profiles import get_profile, list_profiles
     from leukcore.engine import OPTIMIZERS, TrainConfig
 
     return {
@@ -302,7 +302,7 @@ def test_unknown_names(what):
 
 
 def _smoke(data_root, results, **kw) -> dict:
-    from leukcore.experiments import run_experiment
+    from leukcore.runs.experiments import run_experiment
 
     return run_experiment(PAPER, EXPERIMENT, "smoke", data_root=str(data_root), device="cpu", seed=0,
                           results_dir=str(results), **kw)
@@ -319,7 +319,7 @@ def smoke_pair(env):
 
 
 def test_same_seed_same_smoke_results(smoke_pair):
-    from leukcore.records import read_predictions
+    from leukcore.runs.records import read_predictions
 
     _, a, b = smoke_pair
     assert a["status"] == b["status"] == "complete" and a["_path"] != b["_path"]
@@ -359,7 +359,7 @@ def skip_run(env, smoke_pair):
 
 
 def test_on_bad_skip_lists_every_skipped_file_in_the_record(skip_run):
-    from leukcore.records import load_records
+    from leukcore.runs.records import load_records
 
     _, rec, _ = skip_run
     want = {"Original/Benign/WBC-Benign-002.jpg": "truncated image",
@@ -367,13 +367,13 @@ def test_on_bad_skip_lists_every_skipped_file_in_the_record(skip_run):
     assert {s["id"]: s["reason"] for s in rec["skipped"]} == want
     on_disk = load_records(PAPER, "smoke", root=Path(rec["_path"]).parents[2])
     assert [r["skipped"] for r in on_disk] == [rec["skipped"]]
-    from leukcore.records import read_predictions
+    from leukcore.runs.records import read_predictions
 
     assert not set(want) & set(read_predictions(rec)["id"])  # and they were really left out
 
 
 def test_on_bad_raise_is_the_default_and_never_reuses_a_skip_record(skip_run):
-    from leukcore.experiments import get_or_run
+    from leukcore.runs.experiments import get_or_run
 
     data, rec, _ = skip_run
     results = Path(rec["_path"]).parents[2]
@@ -492,7 +492,7 @@ def _record(status: str = "complete", accuracy: float = 0.5) -> dict:
 
 
 def test_record_write_is_atomic(tmp_path, monkeypatch):
-    from leukcore.records import read_predictions, read_record, write_record
+    from leukcore.runs.records import read_predictions, read_record, write_record
 
     old_preds = pd.DataFrame({"id": ["a", "b"], "y_true": [0, 1], "p_0": [0.9, 0.2], "p_1": [0.1, 0.8]})
     path = write_record(_record(accuracy=0.5), predictions=old_preds, root=tmp_path)
@@ -544,8 +544,8 @@ def test_record_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_incomplete_run_is_never_complete(tmp_path, monkeypatch, smoke_pair):
-    from leukcore.records import load_records, read_predictions, write_record
-    from leukcore.report import claims_vs_measured
+    from leukcore.runs.records import load_records, read_predictions, write_record
+    from leukcore.book.pages import claims_vs_measured
 
     monkeypatch.setenv("LEUKCORE_RESULTS", str(tmp_path))
     real = {k: v for k, v in smoke_pair[1].items() if k != "_path"}  # a real smoke record (complete)
@@ -570,8 +570,8 @@ def test_incomplete_run_is_never_complete(tmp_path, monkeypatch, smoke_pair):
 
 
 def test_incomplete_record_passed_explicitly_is_not_rendered(tmp_path, smoke_pair):
-    from leukcore.records import load_records, read_predictions, write_record
-    from leukcore.report import claims_vs_measured
+    from leukcore.runs.records import load_records, read_predictions, write_record
+    from leukcore.book.pages import claims_vs_measured
 
     real = {k: v for k, v in smoke_pair[1].items() if k != "_path"}
     write_record({**real, "status": "running"}, predictions=read_predictions(smoke_pair[1]), root=tmp_path)
@@ -781,7 +781,7 @@ def test_no_absolute_paths_in_run_pages():
 
 
 def test_scrub_paths_removes_this_machines_paths():
-    from leukcore.runner import machine_paths, scrub_paths
+    from leukcore.book.runner import machine_paths, scrub_paths
 
     data_root, results = "/tmp/some/data", "/tmp/some/results"
     nb = {"cells": [{"source": [f"root = '{data_root}/taleqani-all'\n"],

@@ -1,6 +1,8 @@
 """The prepared GPU lease (leukcore.gpu_lease), tested on the CPU at the smoke profile."""
 from __future__ import annotations
 
+import re
+
 import hashlib
 import json
 import tarfile
@@ -11,8 +13,8 @@ import pytest
 from leukcore import data as D
 from leukcore import gpu_lease as G
 from leukcore.bench import grid_markdown
-from leukcore.experiments import find_record, list_experiments, run_experiment
-from leukcore.records import read_predictions, read_record, record_key, record_path
+from leukcore.runs.experiments import find_record, list_experiments, run_experiment
+from leukcore.runs.records import read_predictions, read_record, record_key, record_path
 
 
 @pytest.fixture(autouse=True)
@@ -174,6 +176,7 @@ def test_grid_markdown():
                         "sequential": {"wall_s": 100.0, "images_per_s": 520.0},
                         "concurrent": {"wall_s": 40.0, "images_per_s": 1300.0}, "speedup": 2.5,
                         "identical_keys": True, "max_abs_metric_diff": 0.0, "note": "n"})
+    md = re.sub(r" +", " ", md)  # a markdown table's cell padding is not its content
     assert "| one at a time (1 process, every CPU core) | 100 | 520 |" in md
     assert "| 4 at once (4 CPU threads each, same GPU) | 40 | 1300 |" in md
     assert "**2.50x**" in md and "identical" in md
@@ -197,10 +200,10 @@ def test_concurrent_grid_gives_the_sequential_records(tmp_path):
 def test_cuda_device_description_names_the_driver(monkeypatch):
     import torch
 
-    from leukcore import records
+    from leukcore.runs import records
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA H200")
-    monkeypatch.setattr(records, "_nvidia_driver", lambda: "580.95.05")
+    monkeypatch.setattr(records, "nvidia_driver", lambda: "580.95.05")
     assert records.device_description("cuda") == f"NVIDIA H200 (CUDA {torch.version.cuda}, driver 580.95.05)"
-    monkeypatch.setattr(records, "_nvidia_driver", lambda: None)
+    monkeypatch.setattr(records, "nvidia_driver", lambda: None)
     assert records.device_description("cuda") == f"NVIDIA H200 (CUDA {torch.version.cuda})"

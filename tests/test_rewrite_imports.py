@@ -64,3 +64,29 @@ def test_relative_imports_from_a_subpackage_keep_their_depth():
     path = ROOT / "leukcore" / "runs" / "example.py"
     new, _ = rw.rewrite("from ..train import fit\nfrom ..data import atomic_write_text\n", path)
     assert new == "from ..engine import fit\nfrom ..files import atomic_write_text\n"
+
+
+def test_a_moved_module_reads_its_imports_from_where_it_was():
+    """report.py became book/pages.py: its relative imports were written from leukcore/, its
+    sibling (figures) is now next to it, and a private name it used became public."""
+    old = """from .profiles import PROFILES
+from .files import atomic_write_text
+
+
+def g():
+    from .figures import _claims
+    return _claims()
+"""
+    new = """from ..runs.profiles import PROFILES
+from ..files import atomic_write_text
+
+
+def g():
+    from .figures import claims_frame
+    return claims_frame()
+"""
+    path = ROOT / "leukcore" / "book" / "pages.py"
+    got, changes = rw.rewrite(old, path, moved=True)
+    assert got == new, got
+    assert any("_claims -> claims_frame" in c for c in changes)
+    assert rw.rewrite(new, path)[0] == new  # without --moved, the respelled file is left alone

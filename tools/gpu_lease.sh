@@ -48,8 +48,8 @@ DIRTY=(); [ -n "$changes" ] && DIRTY=(--allow-dirty)
 
 REQ=()
 if [ "$PROFILE" = paper ] || [ -d .gpu-pack ]; then
-  [ -d .gpu-pack ] && $PY -m leukcore.gpu_lease unpack --src .gpu-pack --dest "$DATA"
-  $PY -m leukcore.gpu_lease check-data --root "$DATA" || { echo "REFUSED: no complete dataset at $DATA"; exit 4; }
+  [ -d .gpu-pack ] && $PY -m leukcore.cli gpu unpack --src .gpu-pack --dest "$DATA"
+  $PY -m leukcore.cli gpu check-data --root "$DATA" || { echo "REFUSED: no complete dataset at $DATA"; exit 4; }
   DATA_ARGS=(--data-root "$DATA")
   REQ=(--require-data)
 else
@@ -60,13 +60,13 @@ fi
 if [ "$GRID_EPOCHS" -gt 0 ] && [ "$(left)" -gt 200 ]; then
   cp results/bench/gpu.json "$OUT/bench_gpu.json" 2>/dev/null || true
   G=dscnet_kaur2023
-  timeout $(( $(left) / 3 )) $PY -m leukcore.gpu_lease grid --profile "$PROFILE" --device "$DEVICE" --workers "$WORKERS" \
+  timeout $(( $(left) / 3 )) $PY -m leukcore.cli gpu grid --profile "$PROFILE" --device "$DEVICE" --workers "$WORKERS" \
     --epochs "$GRID_EPOCHS" "${DATA_ARGS[@]}" --bench-out "$OUT/bench_gpu.json" \
     --experiments $G/dscnet-kl-aug,$G/dscnet-kl-noaug,$G/dscnet-sparse_ce-aug,$G/dscnet-sparse_ce-noaug,$G/dscnet-mce-aug,$G/dscnet-mce-noaug \
     | grep -v Warning
   echo "grid rc=$? after $(( $(date +%s) - T0 )) s"
 fi
 
-timeout $(( $(left) - 5 )) $PY -m leukcore.gpu_lease run --budget $(( $(left) - 15 )) --out "$OUT" --profile "$PROFILE" \
+timeout $(( $(left) - 5 )) $PY -m leukcore.cli gpu run --budget $(( $(left) - 15 )) --out "$OUT" --profile "$PROFILE" \
   --device "$DEVICE" --workers "$WORKERS" "${DATA_ARGS[@]}" "${REQ[@]}" "${DIRTY[@]}" ${LEASE_ARGS:-} | grep -v Warning
 echo "lease rc=$? after $(( $(date +%s) - T0 )) s"; ls -la "$OUT"

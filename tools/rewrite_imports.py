@@ -3,6 +3,8 @@
 
     python tools/rewrite_imports.py FILE_OR_DIR...   # .py files; prints each change
     python tools/rewrite_imports.py --check FILE...  # exit 1 if anything would change
+    python tools/rewrite_imports.py --moved DIR...   # once, right after `git mv` of modules to
+                                                     # where MODULES says: respell their own imports
 
 Handles ``from leukcore.X import a, b as c`` (also relative, also parenthesised over several
 lines), ``from leukcore import X [as Y]`` and ``import leukcore.X [as Y]``; a renamed private name
@@ -24,6 +26,21 @@ MODULES = {
     "leukcore.train": "leukcore.engine",
     "leukcore.features": "leukcore.engine",
     "leukcore.augment": "leukcore.transforms",
+    # the back of the pipeline: runs, evaluation, book
+    "leukcore.profiles": "leukcore.runs.profiles",
+    "leukcore.records": "leukcore.runs.records",
+    "leukcore.experiments": "leukcore.runs.experiments",
+    "leukcore.distributed": "leukcore.runs.distributed",
+    "leukcore.metrics": "leukcore.evaluation.metrics",
+    "leukcore.claims": "leukcore.evaluation.claims",
+    "leukcore.verdicts": "leukcore.evaluation.verdicts",
+    "leukcore.audit": "leukcore.evaluation.consistency",
+    "leukcore.tables": "leukcore.book.tables",
+    "leukcore.figures": "leukcore.book.figures",
+    "leukcore.findings": "leukcore.book.findings",
+    "leukcore.report": "leukcore.book.pages",
+    "leukcore.runner": "leukcore.book.runner",
+    "leukcore.citation": "leukcore.book.citation",
 }
 
 #: (old module, name) -> (new module, new name)
@@ -44,6 +61,12 @@ NAMES = {
     ("leukcore.augment", "_pixel_matrices"): ("leukcore.transforms.opencv_backend", "pixel_matrices"),
     ("leukcore.augment", "_stats"): ("leukcore.transforms.normalize", "channel_stats"),
     ("leukcore.augment", "_normalizing_lut"): ("leukcore.transforms.normalize", "normalizing_lut"),
+    **{("leukcore.experiments", old): ("leukcore.runs.experiments", new) for old, new in {
+        "_new_model": "new_model", "_resolve_device": "resolve_device", "_images": "experiment_images",
+        "_settings": "experiment_settings", "_task_spec": "task_spec", "_read_protocol": "read_protocol",
+    }.items()},
+    ("leukcore.records", "_nvidia_driver"): ("leukcore.runs.records", "nvidia_driver"),
+    ("leukcore.figures", "_claims"): ("leukcore.book.figures", "claims_frame"),
 }
 
 
@@ -69,6 +92,9 @@ def _spell(module: str, level: int, pkg: list[str] | None) -> str:
     """``module`` as the statement spelled it: absolute, or relative to the leukcore root."""
     if level == 0 or pkg is None:
         return module
+    here = ".".join(pkg) + "."
+    if len(pkg) > 1 and module.startswith(here) and "." not in module[len(here):]:
+        return "." + module[len(here):]  # a sibling in the file's own subpackage
     return "." * len(pkg) + ("" if module == "leukcore" else module.removeprefix("leukcore."))
 
 
@@ -83,21 +109,37 @@ def _from_line(indent: str, module: str, names: list[str]) -> str:
     return f"{indent}from {module} import (\n" + "".join(f"{indent}    {n},\n" for n in names) + f"{indent})"
 
 
-def rewrite(text: str, path: Path) -> tuple[str, list[str]]:
-    """The rewritten source and a list of 'old -> new' descriptions."""
+def _moved_from(pkg: list[str] | None, path: Path) -> list[str] | None:
+    """For a module that MODULES moved here, the package it was in (its relative imports were
+    written from there); else None."""
+    if pkg is None:
+        return None
+    new = ".".join(pkg + [path.stem])
+    old = next((o for o, n in MODULES.items() if n == new), None)
+    return old.split(".")[:-1] if old else None
+
+
+def rewrite(text: str, path: Path, moved: bool = False) -> tuple[str, list[str]]:
+    """The rewritten source and a list of 'old -> new' descriptions.
+
+    ``moved``: the file itself was just moved to where MODULES says: its relative imports are
+    read from its old package and spelled from its new one (run once, right after the move).
+    """
     tree = ast.parse(text)
     pkg = _package_of(path)
+    old_pkg = _moved_from(pkg, path) if moved else None
     lines = text.splitlines(keepends=True)
     edits: list[tuple[int, int, str]] = []  # (first line, last line) 1-based, replacement
     renames: dict[str, str] = {}  # local private name -> new local name
     aliases: dict[str, str] = {}  # module alias -> old module
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            mod = _absolute(node, pkg)
+            mod = _absolute(node, old_pkg or pkg)
+            respell = old_pkg is not None and node.level > 0
             if mod is None:
                 continue
             indent = re.match(r"\s*", lines[node.lineno - 1]).group(0)
-            if mod == "leukcore" and any(f"leukcore.{a.name}" in MODULES for a in node.names):
+            if mod == "leukcore" and (respell or any(f"leukcore.{a.name}" in MODULES for a in node.names)):
                 groups: dict[str, list[str]] = {}
                 for a in node.names:
                     old = f"leukcore.{a.name}"
@@ -111,7 +153,7 @@ def rewrite(text: str, path: Path) -> tuple[str, list[str]]:
                                      for p, ns in groups.items())
                 edits.append((node.lineno, node.end_lineno, new_text))
                 continue
-            if mod not in MODULES and not any((mod, a.name) in NAMES for a in node.names):
+            if mod not in MODULES and not any((mod, a.name) in NAMES for a in node.names) and not respell:
                 continue
             groups = {}
             for a in node.names:
@@ -167,13 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+", type=Path)
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    ap.add_argument("--moved", action="store_true",
+                    help="the files were just moved to their new place: respell their relative imports (once)")
     args = ap.parse_args(argv)
     files = [f for p in args.paths for f in (sorted(p.rglob("*.py")) if p.is_dir() else [p])]
     changed = 0
     for f in files:
         text = f.read_text()
         try:
-            new, changes = rewrite(text, f)
+            new, changes = rewrite(text, f, moved=args.moved)
         except SyntaxError as e:
             print(f"{f}: skipped ({e.msg})", file=sys.stderr)
             continue

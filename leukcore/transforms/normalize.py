@@ -1,13 +1,16 @@
 """uint8 images to the normalised float a model takes: ``(x / 255 - mean) / std`` per channel."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import torch
 
 
-_STATS_CACHE: Dict[tuple, torch.Tensor] = {}
+@lru_cache(maxsize=64)
+def _stats_tensor(vals: tuple[float, ...], device: str) -> torch.Tensor:
+    return torch.tensor(vals, dtype=torch.float32, device=device).view(1, -1, 1, 1)
 
 
 def channel_stats(values, x: torch.Tensor) -> torch.Tensor:
@@ -16,13 +19,7 @@ def channel_stats(values, x: torch.Tensor) -> torch.Tensor:
     vals = tuple(float(v) for v in torch.as_tensor(values, dtype=torch.float64).reshape(-1).tolist())
     if len(vals) == 1:
         vals = vals * x.shape[1]
-    key = (vals, str(x.device))
-    t = _STATS_CACHE.get(key)
-    if t is None:
-        if len(_STATS_CACHE) > 64:
-            _STATS_CACHE.clear()
-        t = _STATS_CACHE[key] = torch.tensor(vals, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return t
+    return _stats_tensor(vals, str(x.device))
 
 
 def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -30,7 +27,11 @@ def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) 
     return (batch - channel_stats(mean, batch)) / channel_stats(std, batch)
 
 
-_LUT_CACHE: Dict[tuple, np.ndarray] = {}
+@lru_cache(maxsize=64)
+def _lut(ch: int, m: tuple[float, ...], s: tuple[float, ...]) -> np.ndarray:
+    lut = ((np.arange(256.0)[:, None] / 255.0 - np.asarray(m)) / np.asarray(s)).astype(np.float32).reshape(1, 256, ch)
+    lut.setflags(write=False)  # shared by every caller
+    return lut
 
 
 def normalizing_lut(ch: int, mean, std) -> np.ndarray:
@@ -38,13 +39,7 @@ def normalizing_lut(ch: int, mean, std) -> np.ndarray:
     computed in float64 and stored as float32 (cached)."""
     m = np.broadcast_to(np.asarray(mean, dtype=np.float64).reshape(-1), (ch,))
     s = np.broadcast_to(np.asarray(std, dtype=np.float64).reshape(-1), (ch,))
-    key = (ch, tuple(m.tolist()), tuple(s.tolist()))
-    lut = _LUT_CACHE.get(key)
-    if lut is None:
-        if len(_LUT_CACHE) > 64:
-            _LUT_CACHE.clear()
-        lut = _LUT_CACHE[key] = ((np.arange(256.0)[:, None] / 255.0 - m) / s).astype(np.float32).reshape(1, 256, ch)
-    return lut
+    return _lut(ch, tuple(m.tolist()), tuple(s.tolist()))
 
 
 

@@ -274,7 +274,7 @@ def test_summary_lists_every_claim_of_the_ledger(walker, book_html, problem_log)
     if not (book_html / page).is_file():
         pytest.skip(f"{page} not built yet (the summary page has not landed)")
     try:
-        from leukcore.claims import load_claims
+        from leukcore.evaluation.claims import load_claims
     except ImportError as exc:
         pytest.skip(f"leukcore.claims is not importable yet: {exc}")
     try:
@@ -424,7 +424,7 @@ def test_claims_table_sorts_filters_and_searches_offline(browser, book_server, b
     page = "book/summary.html"
     if not (book_html / page).is_file():
         pytest.skip(f"{page} not built")
-    from leukcore.claims import load_claims
+    from leukcore.evaluation.claims import load_claims
 
     n_claims = len(load_claims())
     scope = ".summary-claims"
@@ -562,7 +562,7 @@ def test_cite_page_names_this_version_and_gives_bibtex(walker, book_html):
     page = "book/cite.html"
     if not (book_html / page).is_file():
         pytest.skip(f"{page} not built")
-    from leukcore import citation
+    from leukcore.book import citation
 
     text = " ".join(walker.report(page).text.split())
     assert f"version {citation.version()}" in text and "@software{" in text, text[:400]

@@ -41,7 +41,7 @@ def _landing() -> str:
 
 
 def test_landing_page_has_a_card_per_paper_with_the_claims_table_numbers():
-    from leukcore import findings as F
+    from leukcore.book import findings as F
 
     page = _landing()
     raw = (BOOK_HTML / page).read_text(encoding="utf-8")
@@ -56,7 +56,7 @@ def test_landing_page_has_a_card_per_paper_with_the_claims_table_numbers():
 
 
 def test_landing_page_lists_five_findings_with_links():
-    from leukcore import findings as F
+    from leukcore.book import findings as F
 
     text = _text(_landing())
     assert "Five things this study found" in text
@@ -65,7 +65,7 @@ def test_landing_page_lists_five_findings_with_links():
 
 
 def test_reproducibility_report_is_built_with_its_compute_budget():
-    from leukcore import findings as F
+    from leukcore.book import findings as F
 
     text = _text("book/report.html")
     for section in ("Scope of reproducibility", "Methodology", "Compute budget", "Limitations", "Conclusion",

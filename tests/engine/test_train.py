@@ -487,7 +487,7 @@ def test_intra_op_threads_sets_and_restores_torch_and_opencv():
 def test_protocol_train_block_is_the_training_configuration(tmp_path, monkeypatch):
     """One configuration path: every key of a protocol's train block reaches TrainConfig; a misspelt key
     is an error naming it and the valid ones."""
-    from leukcore import experiments as X
+    from leukcore.runs import experiments as X
     from leukcore.engine import TrainConfig
 
     cfg = TrainConfig.from_protocol({"optimizer": "rmsprop", "lr": "1e-4", "epochs": 140, "weight_decay": 0.05,
@@ -502,17 +502,17 @@ def test_protocol_train_block_is_the_training_configuration(tmp_path, monkeypatc
     # through the experiments layer: an override key reaches the config, a misspelt one is refused
     exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
     prof = __import__("leukcore.profiles", fromlist=["get_profile"]).get_profile("smoke")
-    s = X._settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_decay": 0.01}})
+    s = X.experiment_settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_decay": 0.01}})
     assert X._train_config(s, seed=0, device="cpu", progress=False).weight_decay == 0.01
     with pytest.raises(ValueError, match="'weight_dacay'"):
-        X._settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_dacay": 0.01}})
+        X.experiment_settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_dacay": 0.01}})
     # a protocol file with a misspelt key fails when it is read, naming the key and the file
     proto = (X.PROTOCOL_DIR / "dscnet_vijayalakshmi.yaml").read_text().replace("batch_size: 20", "batchsize: 20")
     (tmp_path / "dscnet_vijayalakshmi.yaml").write_text(proto)
     monkeypatch.setattr(X, "PROTOCOL_DIR", tmp_path)
-    X._read_protocol.cache_clear()
+    X.read_protocol.cache_clear()
     try:
         with pytest.raises(ValueError, match=r"'batchsize'.*dscnet_vijayalakshmi.yaml"):
             X.load_protocol("dscnet_vijayalakshmi")
     finally:
-        X._read_protocol.cache_clear()
+        X.read_protocol.cache_clear()

@@ -1,7 +1,7 @@
 """Tables, figures and book pages, all computed from protocol files, the claims ledger and run records.
 
 Nothing here holds a number of its own: a claimed value comes from ``leukcore/ledger``, a
-measured one from a run record under ``results/``.  ``python -m leukcore.report build-pages``
+measured one from a run record under ``results/``.  ``leukcore book pages``
 writes the generated fragments that the book's prose pages include (``book/_generated/``).
 """
 from __future__ import annotations
@@ -10,36 +10,25 @@ import html
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from .files import PROJECT_ROOT, atomic_write_text
-from .profiles import PROFILE_RANK, PROFILES
-from .records import load_records, provenance_label, read_predictions
+from ..files import PROJECT_ROOT, atomic_write_text
+from .labels import PAPER_NAMES, verdict_badge
+from ..runs.profiles import PROFILE_RANK, PROFILES
+from ..runs.records import load_records, provenance_label, read_predictions
 
 BOOK_DIR = PROJECT_ROOT / "book"
 GENERATED = BOOK_DIR / "_generated"
 FRACTION_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc", "train_accuracy",
                     "val_accuracy")
-PAPER_NAMES = {"dscnet_kaur2023": "DSCNet (Kaur et al. 2023)",
-               "dscnet_vijayalakshmi": "DSCNet in Keras (Vijayalakshmi & Deepa)",
-               "logmh_haque2024": "LoGMH (Haque et al. 2024)",
-               "alnet_jawahar2022": "ALNet (Jawahar et al. 2022)",
-               "xincept_khan2024": "XIncept-ALL (Khan 2024)"}
-
 
 # --------------------------------------------------------------------------------------------
 # Badges and small HTML helpers
 # --------------------------------------------------------------------------------------------
-
-
-def verdict_badge(v: str) -> str:
-    """The coloured badge of a verdict (CSS in ``book/_static/leukcore.css``)."""
-    return f'<span class="verdict verdict-{v.replace(" ", "-")}">{html.escape(v)}</span>'
 
 
 def _fmt(v, unit: str | None = None) -> str:
@@ -72,7 +61,7 @@ def protocol_table(paper: str) -> pd.DataFrame:
     """The paper's protocol (from its protocol file): ``setting``, ``value`` and ``source``, which
     says whether the paper states the setting (``stated: <where>``) or we chose it (``chosen: <why>``),
     from the protocol's ``sources`` block."""
-    from .experiments import list_experiments, load_protocol, setting_paths, setting_source
+    from ..runs.experiments import list_experiments, load_protocol, setting_paths, setting_source
 
     p = load_protocol(paper)
     src = lambda *paths: "; ".join(dict.fromkeys(x for x in (setting_source(paper, q) for q in paths) if x))  # noqa: E731
@@ -132,7 +121,7 @@ def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
     """Our deviations and interpretations at ``profile``, one row each, with the experiments each
     applies to: the protocol's templates filled from each experiment's settings (the lines its
     records carry, less the model's own interpretation lines)."""
-    from .experiments import protocol_deviations
+    from ..runs.experiments import protocol_deviations
 
     return protocol_deviations(paper, profile)
 
@@ -145,7 +134,7 @@ def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
 def claims_vs_measured(paper: str | None = None, records: list[dict] | None = None) -> pd.DataFrame:
     """Every claim of the ledger (or one paper) beside our measurement: :func:`leukcore.verdicts.claims_table`
     (the one table the book, the CLI and the findings read)."""
-    from .verdicts import claims_table
+    from ..evaluation.verdicts import claims_table
 
     return claims_table(paper or "all", records=records)
 
@@ -170,7 +159,7 @@ def _claim_value(v, unit: str) -> str:
 def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
     """The claims table as HTML: claimed, ours with its interval, runs, a difference for firm
     verdicts only, the verdict badge and its reason (all text escaped)."""
-    from .verdicts import FIRM
+    from ..evaluation.verdicts import FIRM
 
     def ours(r):
         if not _num(r["measured"]):
@@ -230,7 +219,7 @@ def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
     d = df[df["unit"].isin(["percent", "fraction"]) & df["measured"].notna()].copy()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
-    from .claims import load_claims
+    from ..evaluation.claims import load_claims
 
     c01 = dict(zip(load_claims()["id"] + load_claims()["paper"], load_claims()["value01"]))
     d["claimed01"] = [c01.get(i + p) for i, p in zip(d["claim"], d["paper"])]
@@ -280,7 +269,7 @@ def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, se
     """A grid of example images per class."""
     import matplotlib.pyplot as plt
 
-    from .data import load_images
+    from ..data import load_images
 
     rng = np.random.default_rng(seed)
     classes = sorted(table["class_name"].dropna().unique(), key=lambda c: table.loc[table["class_name"] == c, "label"].iloc[0])
@@ -298,44 +287,6 @@ def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, se
         row[0].set_ylabel(c, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
-
-
-def grad_cam(model, x_uint8: np.ndarray, target_layer=None, class_idx=None) -> np.ndarray:
-    """Grad-CAM maps (Selvaraju et al. 2017) for a batch of uint8 NHWC images, each in [0, 1].
-
-    ``target_layer`` defaults to the model's last ``nn.Conv2d``.  The map is
-    ``ReLU(sum_k w_k A_k)`` with ``w_k`` the spatial mean of d(score)/dA_k, upsampled bilinearly.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from .engine import model_norm_stats
-
-    if target_layer is None:
-        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-        target_layer = convs[-1]
-    acts, grads = {}, {}
-    h1 = target_layer.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
-    h2 = target_layer.register_full_backward_hook(lambda m, gi, go: grads.__setitem__("g", go[0]))
-    try:
-        model.eval()
-        mean, std = model_norm_stats(model)
-        x = torch.as_tensor(x_uint8).permute(0, 3, 1, 2).float() / 255.0
-        x = (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
-        x.requires_grad_(True)
-        out = model(x)
-        idx = out.argmax(1) if class_idx is None else torch.as_tensor(class_idx).expand(out.shape[0])
-        model.zero_grad()
-        out.gather(1, idx.view(-1, 1)).sum().backward()
-        w = grads["g"].mean(dim=(2, 3), keepdim=True)
-        cam = F.relu((w * acts["a"]).sum(1, keepdim=True))
-        cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-        cam = cam - cam.amin(dim=(1, 2), keepdim=True)
-        cam = cam / cam.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-        return cam.detach().numpy()
-    finally:
-        h1.remove()
-        h2.remove()
 
 
 def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
@@ -381,7 +332,7 @@ def notebook_setup() -> None:
 
 def paper_intro(paper: str) -> str:
     """The paper in two sentences and its citation (from the protocol file)."""
-    from .experiments import load_protocol
+    from ..runs.experiments import load_protocol
 
     p = load_protocol(paper)
     return f"**{p['title']}**  \n{p['citation']}\n\n{' '.join(p['summary'].split())}\n"
@@ -389,8 +340,8 @@ def paper_intro(paper: str) -> str:
 
 def experiment_datasets(paper: str, profile: str, *, data_root=None, seed: int = 0) -> list:
     """The dataset(s) the paper's experiments use at this profile (one per task), as ExperimentData."""
-    from .experiments import experiment_data, list_experiments
-    from .profiles import get_profile
+    from ..runs.experiments import experiment_data, list_experiments
+    from ..runs.profiles import get_profile
 
     seen, out = set(), []
     for e in list_experiments(paper, profile):
@@ -414,7 +365,7 @@ def data_banner(data, profile: str) -> str:
 
 def data_summary_text(data) -> str:
     """Counts per class, duplicate groups and the fingerprint of the images used (deterministic text)."""
-    from .data import find_duplicates, fingerprint
+    from ..data import find_duplicates, fingerprint
 
     t = data.table
     counts = t["class_name"].value_counts().sort_index()
@@ -429,8 +380,8 @@ def plot_logmh_examples(table: pd.DataFrame, n: int = 4, size: int = 227, **kw):
     """Original vs LoGMH-filtered images (``kw``: sigma, alpha, beta)."""
     import matplotlib.pyplot as plt
 
-    from .data import load_images
-    from .filters import logmh
+    from ..data import load_images
+    from ..filters import logmh
 
     pick = table.groupby("label", sort=True).head(1).head(n).reset_index(drop=True)
     x, _ = load_images(pick, size)
@@ -450,7 +401,7 @@ def plot_logmh_examples(table: pd.DataFrame, n: int = 4, size: int = 227, **kw):
 
 def model_param_line(name: str, num_classes: int, input_size: int | None = None) -> str:
     """``name: N trainable parameters at SxS`` (deterministic; compared by nbval)."""
-    from .models import model_summary
+    from ..models import model_summary
 
     s = model_summary(name, num_classes, input_size=input_size)
     return f"{name}: {s['params_trainable']:,} trainable parameters at {s['input_size']}x{s['input_size']}"
@@ -460,7 +411,7 @@ def best_cnn_record(records: list[dict]) -> dict | None:
     """The CNN record with the highest accuracy whose final weights were kept (for Grad-CAM); when
     no record's weights are on this machine, the most accurate CNN record (whose Grad-CAM then
     says why it is not shown)."""
-    from .experiments import final_weights_path, get_experiment
+    from ..runs.experiments import final_weights_path, get_experiment
 
     cnn = [r for r in records if get_experiment(r["paper"], r["experiment"]).route == "cnn"]
     kept = [r for r in cnn if final_weights_path(r).is_file()]
@@ -470,7 +421,7 @@ def best_cnn_record(records: list[dict]) -> dict | None:
 
 def audit_html(paper: str) -> str:
     """This paper's audit findings as an HTML table."""
-    from .audit import audit_claims
+    from ..evaluation.consistency import audit_claims
 
     f = audit_claims()
     f = f[f["paper"] == paper].drop(columns=["paper"])
@@ -487,11 +438,9 @@ def audit_html(paper: str) -> str:
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|").replace("\n", " ") for c in cols) + " |")
-    return "\n".join(lines) + "\n"
+    """A markdown table (pandas / tabulate); a cell's pipes are escaped, its newlines flattened."""
+    cells = df.astype(str).apply(lambda c: c.str.replace("|", "\\|", regex=False).str.replace("\n", " ", regex=False))
+    return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True) + "\n"
 
 
 def rerun_box(paper: str) -> str:
@@ -515,10 +464,10 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
 
     matplotlib.use("Agg")
 
-    from .claims import load_claims
-    from .data import DATASETS
-    from .experiments import list_experiments, list_papers
-    from .verdicts import VERDICTS, vocabulary_markdown
+    from ..evaluation.claims import load_claims
+    from ..data import DATASETS
+    from ..runs.experiments import list_experiments, list_papers
+    from ..evaluation.verdicts import VERDICTS, vocabulary_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -544,10 +493,10 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         + ", ".join(f"{verdict_badge(k)} {counts.get(k, 0)}" for k in VERDICTS) + ".\n")
     put("claims.csv", df.to_csv(index=False))  # the table `leukcore claims --format csv` prints, to download
     # the interactive claims table and the summary / forest figures (leukcore.tables, .figures)
-    from .figures import _claims, write_summary_figures
+    from .figures import claims_frame, write_summary_figures
     from .tables import write_claims_table
 
-    table = _claims("all")
+    table = claims_frame("all")
     written += write_claims_table(out, table)
     written += write_summary_figures(out, table)
     from .citation import write_citation
@@ -559,7 +508,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         exps = list_experiments(paper)
         put(f"experiments_{paper}.md", f"{len(exps)} experiments: " + ", ".join(f"`{e.id}`" for e in exps) + "\n")
 
-    from .audit import audit_claims
+    from ..evaluation.consistency import audit_claims
 
     findings = audit_claims()
     if len(findings):
@@ -574,7 +523,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         put("audit.md", "The audit found no inconsistency.\n")
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
-    from .bench import performance_markdown
+    from ..bench import performance_markdown
 
     put("performance.md", performance_markdown())  # rendered from the benchmark records, never typed in
     from .findings import build as build_findings
@@ -604,7 +553,7 @@ def environment_markdown(records: list[dict]) -> str:
 def evidence_markdown(df: pd.DataFrame) -> str:
     """Per paper: how many claims got each verdict, and the reasons of those that are not firm
     (read from the claims table, so a reason never says a dataset that is here is absent)."""
-    from .verdicts import FIRM, VERDICTS
+    from ..evaluation.verdicts import FIRM, VERDICTS
 
     lines = []
     for paper, g in df.groupby("paper", sort=True):
@@ -630,17 +579,3 @@ def evidence_markdown(df: pd.DataFrame) -> str:
                          f"`leukcore reproduce --paper {paper} --profile paper --data-root DIR`.")
         lines.append("")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["build-pages"]:
-        for p in build_pages():
-            print(f"wrote {os.path.relpath(p, PROJECT_ROOT)}")
-        return 0
-    print("usage: python -m leukcore.report build-pages", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

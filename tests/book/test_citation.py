@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from leukcore import citation
+from leukcore.book import citation
 from leukcore.data import DATASETS
 from leukcore.files import PROJECT_ROOT
 

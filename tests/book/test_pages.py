@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from leukcore import report
-from leukcore.claims import load_claims
+from leukcore.book import pages as report
+from leukcore.evaluation.claims import load_claims
 
 
 def test_every_claim_gets_a_row_and_only_exact_claims_are_judged_without_runs():
@@ -18,7 +18,7 @@ def test_every_claim_gets_a_row_and_only_exact_claims_are_judged_without_runs():
 
 
 def test_claims_vs_measured_is_the_verdicts_table():
-    from leukcore.verdicts import claims_table
+    from leukcore.evaluation.verdicts import claims_table
 
     a = report.claims_vs_measured("alnet_jawahar2022", records=[])
     b = claims_table("alnet_jawahar2022", records=[])
@@ -64,7 +64,7 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
 
 
 def test_grad_cam_says_why_when_the_weights_are_elsewhere(tmp_path, capsys):
-    from leukcore import report
+    from leukcore.book import pages as report
 
     rec = {"paper": "dscnet_vijayalakshmi", "experiment": "dscnet", "_path": str(tmp_path / "dscnet.json"),
            "metrics": {"accuracy": 0.9}, "profile": "paper", "dataset": {"id": "taleqani-all"},

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from leukcore import findings as F
-from leukcore.claims import list_papers
+from leukcore.book import findings as F
+from leukcore.evaluation.claims import list_papers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,7 @@ def test_references_read_the_records_and_the_ledger():
 
 
 def test_audit_counts_match_audit_claims():
-    from leukcore.audit import audit_claims
+    from leukcore.evaluation.consistency import audit_claims
 
     f = audit_claims()
     assert F.audit_errors() == int((f["severity"] == "error").sum())
@@ -119,7 +119,7 @@ def test_identical_predictions_compares_predicted_classes():
 def test_claims_accessor_has_the_verdicts_columns_and_no_firm_verdict_from_one_run():
     df = F._claims()
     assert set(F.CLAIM_COLUMNS) <= set(df.columns)
-    from leukcore.claims import load_claims
+    from leukcore.evaluation.claims import load_claims
 
     assert len(df) == len(load_claims())
     firm = df[df["verdict"].isin(F.FIRM) & ~df["metric"].isin(["params", "count"])]  # exact counts need no runs
@@ -127,7 +127,7 @@ def test_claims_accessor_has_the_verdicts_columns_and_no_firm_verdict_from_one_r
 
 
 def test_every_ledger_names_an_existing_headline_claim():
-    from leukcore.claims import load_claims
+    from leukcore.evaluation.claims import load_claims
 
     for p in list_papers():
         cid = F.headline_claim(p)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leukcore import claims as C
+from leukcore.evaluation import claims as C
 
-PAPERS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "papers"
+PAPERS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "papers"
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .figures import FIRM, FRACTION_UNITS, _claims, sort_claims
+from .figures import FIRM, FRACTION_UNITS, claims_frame, sort_claims
 
-STATIC_DATATABLES = Path(__file__).resolve().parents[1] / "book" / "_static" / "datatables"
+STATIC_DATATABLES = Path(__file__).resolve().parents[2] / "book" / "_static" / "datatables"
 
 
 def _slug(v: str) -> str:
@@ -96,7 +96,7 @@ def table_html(disp: pd.DataFrame, css_class: str, uuid: str = "claims") -> str:
 
 def claims_html(paper: str = "all", css_class: str | None = None, df: pd.DataFrame | None = None) -> str:
     """The claims table of one paper (or ``all``) as escaped HTML for a page."""
-    df = _claims(paper) if df is None else df
+    df = claims_frame(paper) if df is None else df
     disp = claims_display(df)
     if paper not in (None, "all"):
         disp = disp.drop(columns=["paper"])
@@ -107,9 +107,9 @@ def claims_html(paper: str = "all", css_class: str | None = None, df: pd.DataFra
 def write_claims_table(out: Path, df: pd.DataFrame | None = None) -> list[Path]:
     """``summary_table.md`` (the interactive table, raw HTML) and, unless already written,
     ``claims.csv`` (the same rows, every column) into ``out``."""
-    from .files import atomic_write_text
+    from ..files import atomic_write_text
 
-    df = _claims("all") if df is None else df
+    df = claims_frame("all") if df is None else df
     written = []
     p = out / "summary_table.md"
     atomic_write_text(p, "```{raw} html\n" + claims_html("all", "summary-claims", df=df) + "\n```\n")

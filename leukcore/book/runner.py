@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import PROJECT_ROOT, atomic_write_text
-from .profiles import PROFILE_RANK, get_profile
+from ..files import PROJECT_ROOT, atomic_write_text
+from ..runs.profiles import PROFILE_RANK, get_profile
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 RUNS_DIR = PROJECT_ROOT / "book" / "runs"
@@ -26,7 +26,7 @@ EXTRA_NOTEBOOKS = {"audits_beyond": ("taleqani-all", "pbc-lymphocytes")}
 
 def list_notebooks() -> list[str]:
     """Every notebook ``reproduce`` can execute: one per paper, then the cross-paper audits."""
-    from .experiments import list_papers
+    from ..runs.experiments import list_papers
 
     return list_papers() + list(EXTRA_NOTEBOOKS)
 
@@ -119,8 +119,8 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
     """
     import papermill as pm
 
-    from .experiments import experiment_data, list_experiments
-    from .records import load_records
+    from ..runs.experiments import experiment_data, list_experiments
+    from ..runs.records import load_records
 
     get_profile(profile)
     src = NOTEBOOK_DIR / f"{paper}.ipynb"
@@ -128,7 +128,7 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
         return NotebookRun(paper, "failed", error=f"no notebook {src}")
     dest = Path(runs_dir) / f"{paper}.ipynb"
     if paper in EXTRA_NOTEBOOKS:
-        from .data import DataError, resolve_root
+        from ..data import DataError, resolve_root
 
         try:
             for d in EXTRA_NOTEBOOKS[paper]:
@@ -186,7 +186,8 @@ def reproduce(papers: list[str], profile: str, *, data_root=None, device: str = 
     """
     from tqdm.auto import tqdm
 
-    from .experiments import list_papers, run_grid
+    from ..runs.experiments import list_papers
+    from ..runs.grid import run_grid
 
     summary = ReproduceSummary()
     if train:

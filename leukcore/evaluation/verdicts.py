@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import PROJECT_ROOT
+from ..files import PROJECT_ROOT
 
 # ------------------------------------------------------------------------ vocabulary
 REPRODUCED, LOWER, HIGHER = "reproduced", "lower", "higher"
@@ -175,7 +175,7 @@ def _finite(v: Any) -> bool:
 # ------------------------------------------------------------------------ helpers
 @lru_cache(maxsize=None)
 def _dataset_here(dataset_id: str) -> bool:
-    from .data import resolve_root
+    from ..data import resolve_root
 
     try:
         resolve_root(dataset_id, verbose=False)
@@ -186,7 +186,7 @@ def _dataset_here(dataset_id: str) -> bool:
 
 @lru_cache(maxsize=None)
 def _dataset_table(dataset_id: str, variant: str = "original") -> pd.DataFrame:
-    from .data import load_dataset
+    from ..data import load_dataset
 
     kw = {"variant": variant} if dataset_id == "taleqani-all" else {}
     return load_dataset(dataset_id, verbose=False, **kw)
@@ -207,7 +207,7 @@ def _real(r: dict) -> bool:
 def pooled_records(records: list[dict], paper: str, experiment: str) -> list[dict]:
     """The records one claim pools: real data, best profile (paper's dataset first), the settings
     hash of the lowest seed there, one record per seed."""
-    from .profiles import PROFILE_RANK
+    from ..runs.profiles import PROFILE_RANK
 
     recs = [r for r in records if r["paper"] == paper and r["experiment"] == experiment and _real(r)]
     if not recs:
@@ -238,7 +238,7 @@ def _components(records: list[dict], rec: dict) -> list[dict]:
 def record_runs(rec: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The runs inside one record as ``(ids, y_true, y_prob)``: one per fold (a ``fold`` column,
     or out-of-fold predictions concatenated in fold order with sizes in ``split.folds``), else one."""
-    from .records import read_predictions
+    from ..runs.records import read_predictions
 
     df = read_predictions(rec)
     pcols = sorted((c for c in df.columns if re.fullmatch(r"p_\d+", c)), key=lambda c: int(c[2:]))
@@ -338,7 +338,7 @@ class _Pool:
 
 
 def _not_comparable(rec: dict, proto: dict, metric: str) -> str | None:
-    from .experiments import get_experiment
+    from ..runs.experiments import get_experiment
 
     if metric == "time_s":
         return R_TIMINGS
@@ -394,13 +394,13 @@ def _exact(c: pd.Series, records: list[dict]) -> tuple[float | None, str | None,
     (per layer, Keras-style). Images: the dataset on disk (per class, total, or per class when all
     classes are equal). Split sizes: our paper-profile split (training = train + validation
     images, which the paper's training part also holds)."""
-    from .experiments import load_protocol
+    from ..runs.experiments import load_protocol
 
     s = c.get("setting") or {}
     s = s if isinstance(s, dict) else {}
     if c["metric"] == "params":
-        from .data import dataset_info
-        from .models import create_model, list_models
+        from ..data import dataset_info
+        from ..models import create_model, list_models
 
         model = c.get("model")
         if not isinstance(model, str) or model not in list_models():
@@ -475,7 +475,7 @@ def _rel(path: str) -> str:
 
 
 def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> dict:
-    from .experiments import load_protocol
+    from ..runs.experiments import load_protocol
 
     unit = c["unit"]
     actual = c.get("actual_metric")
@@ -610,7 +610,7 @@ def claims_table(paper: str | None = "all", *, records: list[dict] | None = None
     reason (columns :data:`COLUMNS`). ``records`` defaults to every record under ``root``
     (the project's ``results/``); ``claim_ids`` keeps only those claims."""
     from .claims import load_claims
-    from .records import load_records
+    from ..runs.records import load_records
 
     which = None if paper in (None, "all") else paper
     claims = load_claims(which)

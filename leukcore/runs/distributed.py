@@ -34,7 +34,7 @@ on the driver makes the first attempt of a task (of that experiment only, when g
 own worker process with SIGKILL when training starts (after its data were loaded and its model
 built), once per run: the attempt that creates ``MARKER`` dies, later attempts run normally.
 
-Planning: :func:`planning_table` (``python -m leukcore.distributed plan``) counts experiments
+Planning: :func:`planning_table` (``leukcore ray plan``) counts experiments
 and trainings per paper at every profile and estimates GPU-hours on one H100 at ``paper``.
 
 ``ray`` is imported only inside the functions that need it, never at ``import leukcore``.
@@ -200,7 +200,7 @@ def _kill_hook(hook: tuple[str, str | None] | None, paper: str, experiment: str)
                              "killed_at": "start of training"}).encode())
     os.fsync(fd)
     os.close(fd)
-    from . import engine as train
+    from .. import engine as train
 
     real_fit = train.fit
 
@@ -231,7 +231,7 @@ def execute_task(paper: str, experiment: str, profile: str, *, data_root: str | 
     """
     from .experiments import run_experiment
     from .records import record_path, run_name
-    from .engine import intra_op_threads
+    from ..engine import intra_op_threads
 
     work = _work_dir(run_id, paper, experiment, profile)
     with _working_dir(cwd), intra_op_threads(threads), _kill_hook(kill_hook, paper, experiment):
@@ -310,7 +310,7 @@ def _error_text(err: BaseException) -> str:
 
 def write_task_output(out: dict, results_dir=None) -> dict:
     """Write a task's predictions, artifacts and record (in that order, each atomically); return the record."""
-    from .files import atomic_write_bytes, atomic_write_text
+    from ..files import atomic_write_bytes, atomic_write_text
     from .records import read_record, record_path, write_record
 
     secrets = all_secrets()
@@ -470,9 +470,9 @@ def _trainings(proto: dict, exp, prof) -> int:
 
 def _sizes(proto: dict, exp) -> tuple[float, float, float]:
     """(train, val, test) images of one training at the paper profile (published dataset sizes)."""
-    from .experiments import _task_spec
+    from .experiments import task_spec
 
-    ds = _task_spec(proto, exp)["dataset"]["id"]
+    ds = task_spec(proto, exp)["dataset"]["id"]
     n = DATASET_IMAGES.get(ds, 0)
     split = proto["split"]
     if split["kind"] == "kfold":
@@ -498,15 +498,15 @@ def experiment_gpu_seconds(paper: str, exp, bench: dict | None = None) -> tuple[
     ``r = r_s * (s / size)^2``.  The feature route trains its backbone (from scratch: its ImageNet
     weights are not used there) and the fusion route its heads, both counted as a training.
     """
-    from .experiments import _read_protocol, _settings
+    from .experiments import read_protocol, experiment_settings
     from .profiles import get_profile
 
     prof = get_profile("paper")
-    proto = _read_protocol(paper)
+    proto = read_protocol(paper)
     n_tr = _trainings(proto, exp, prof)
     if n_tr == 0:
         return 0.0, "none"
-    settings = _settings(paper, exp, prof)
+    settings = experiment_settings(paper, exp, prof)
     size = settings["image_size"]
     epochs = int(settings["train"].get("epochs", 1))
     model = exp.backbone if exp.route == "features" else exp.model
@@ -534,7 +534,7 @@ def planning_table(bench_record=None) -> "pd.DataFrame":
     """
     import pandas as pd
 
-    from .experiments import _read_protocol, list_experiments, list_papers
+    from .experiments import read_protocol, list_experiments, list_papers
     from .profiles import get_profile, list_profiles
 
     bench = bench_record if isinstance(bench_record, dict) else load_bench_record(bench_record)
@@ -542,7 +542,7 @@ def planning_table(bench_record=None) -> "pd.DataFrame":
     rows = []
     for paper in list_papers():
         exps = list_experiments(paper, "paper")
-        proto = _read_protocol(paper)
+        proto = read_protocol(paper)
         row: dict[str, Any] = {"paper": paper, "experiments": len(exps)}
         for prof in list_profiles():
             row[f"trainings_{prof}"] = sum(_trainings(proto, e, get_profile(prof)) for e in exps)
@@ -564,99 +564,3 @@ def planning_table(bench_record=None) -> "pd.DataFrame":
     df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
     df["gpu_hours_h100_paper"] = df["gpu_hours_h100_paper"].round(1)
     return df
-
-
-def to_markdown(df) -> str:
-    """A DataFrame as a GitHub markdown table (no extra dependency)."""
-    from pandas.api.types import is_numeric_dtype
-
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |",
-             "|" + "|".join("---:" if is_numeric_dtype(df[c]) else "---" for c in df.columns) + "|"]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(v) for v in r.tolist()) + " |")
-    return "\n".join(lines)
-
-
-def bench_ray_vs_local(paper: str = "dscnet_vijayalakshmi", profile: str = "smoke", *, num_cpus: int = 2,
-                       out=None, keep_dir=None) -> dict:
-    """Wall time of one paper's grid with ``executor="local"`` and ``"ray"`` (a local instance of ``num_cpus``).
-
-    One run of each, local first, in fresh temporary results folders (``keep_dir`` keeps them).
-    The Ray time includes starting and stopping the local instance.  Written as JSON to ``out``
-    (default ``<results>/bench/ray_vs_local.json``) with ``local_s``, ``ray_s``, ``ratio`` =
-    ``ray_s / local_s``, ``experiments``, ``machine``, and whether the two runs' records were equal.
-    """
-    import platform
-
-    from .files import atomic_write_text
-    from .experiments import run_grid
-    from .records import device_description, load_records, results_dir
-
-    base = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="leukcore-bench-ray-"))
-    prev = os.environ.get(NUM_CPUS_ENV)
-    os.environ[NUM_CPUS_ENV] = str(num_cpus)
-    try:
-        load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        t0 = time.perf_counter()
-        loc = run_grid([paper], profile, executor="local", device="cpu", results_dir=base / "local", progress=False)
-        local_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ray_res = run_grid([paper], profile, executor="ray", device="cpu", results_dir=base / "ray", progress=False)
-        ray_s = time.perf_counter() - t0
-        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-
-        def stable(r):
-            return {k: v for k, v in r.items() if k not in ("wall_time_s", "written_at", "_path", "history", "commit")}
-
-        a = {r["experiment"]: stable(r) for r in load_records(paper, profile, root=base / "local")}
-        b = {r["experiment"]: stable(r) for r in load_records(paper, profile, root=base / "ray")}
-    finally:
-        if prev is None:
-            os.environ.pop(NUM_CPUS_ENV, None)
-        else:
-            os.environ[NUM_CPUS_ENV] = prev
-        if not keep_dir:
-            shutil.rmtree(base, ignore_errors=True)
-    rec = {"paper": paper, "profile": profile, "experiments": len(loc.records) + len(loc.failures),
-           "local_s": round(local_s, 2), "ray_s": round(ray_s, 2), "ratio": round(ray_s / local_s, 3),
-           "ray_workers": num_cpus, "records_equal": a == b and bool(a), "failures": len(loc.failures) + len(ray_res.failures),
-           "torch_threads_per_task": _driver_threads(),
-           "machine": f"{device_description('cpu')}; {platform.platform()}",
-           "load_average_1min": [None if load0 is None else round(load0, 2), None if load1 is None else round(load1, 2)],
-           "note": "one run each, local then ray; ray_s includes starting and stopping the local Ray instance"}
-    dest = Path(out) if out else results_dir() / "bench" / "ray_vs_local.json"
-    atomic_write_text(dest, json.dumps(rec, indent=1) + "\n")
-    return rec
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m leukcore.distributed plan [--bench FILE]`` (the planning table as markdown) or ``bench``."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m leukcore.distributed")
-    sub = ap.add_subparsers(dest="command", required=True)
-    plan = sub.add_parser("plan", help="experiments per paper and profile, estimated H100 GPU-hours")
-    plan.add_argument("--bench", default=None, help="benchmark record (default: results/bench/latest.json)")
-    b = sub.add_parser("bench", help="smoke grid wall time, executor local vs ray (written as JSON)")
-    b.add_argument("--paper", default="dscnet_vijayalakshmi")
-    b.add_argument("--profile", default="smoke")
-    b.add_argument("--num-cpus", type=int, default=2, help="CPUs (workers) of the local Ray instance")
-    b.add_argument("--out", default=None, help="default: results/bench/ray_vs_local.json")
-    b.add_argument("--keep-dir", default=None, help="keep the two results folders here")
-    args = ap.parse_args(argv)
-    if args.command == "bench":
-        print(json.dumps(bench_ray_vs_local(args.paper, args.profile, num_cpus=args.num_cpus, out=args.out,
-                                            keep_dir=args.keep_dir), indent=1))
-        return 0
-    bench = load_bench_record(args.bench)
-    print(to_markdown(planning_table(bench)))
-    print()
-    print("Throughput: " + ("measured images/s from the benchmark record where it has the model, "
-                            "assumed H100 rates otherwise" if bench else
-                            "assumed H100 rates (no benchmark record at results/bench/latest.json)"))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from .data import DATASETS
-from .files import PROJECT_ROOT, atomic_write_text
+from ..data import DATASETS
+from ..files import PROJECT_ROOT, atomic_write_text
 
 # Where each dataset comes from and under which terms (the study never redistributes images).
 DATASET_TERMS = {

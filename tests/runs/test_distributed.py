@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leukcore import distributed as dist
+from leukcore.runs import distributed as dist
 
 pytestmark = pytest.mark.ray
 
@@ -46,11 +47,13 @@ VOLATILE = {"wall_time_s", "written_at", "_path", "commit", "code", "history"}
 BOGUS = "no-such-experiment"
 RAY_DRIVER = textwrap.dedent("""
     import json, sys, time
-    import leukcore.experiments as X
-    from leukcore.experiments import run_grid
-    real_pending, real_get = X.pending, X.get_experiment
-    X.pending = lambda *a, **kw: real_pending(*a, **kw) + [(sys.argv[1], "%s")]
-    X.get_experiment = lambda p, e: X.Experiment(p, e, None) if e == "%s" else real_get(p, e)  # the driver's only
+    import leukcore.runs.experiments as X
+    import leukcore.runs.grid as G
+    from leukcore.runs.grid import run_grid
+    real_pending, real_get = G.pending, X.get_experiment
+    G.pending = lambda *a, **kw: real_pending(*a, **kw) + [(sys.argv[1], "%s")]
+    X.get_experiment = G.get_experiment = (  # the driver's only
+        lambda p, e: X.Experiment(p, e, None) if e == "%s" else real_get(p, e))
     t0 = time.perf_counter()
     r = run_grid([sys.argv[1]], "smoke", executor="ray", device="cpu", seed=0, results_dir=sys.argv[2],
                  progress=True)
@@ -65,7 +68,7 @@ def grids(tmp_path_factory):
     """The smoke grid of PAPER run locally (here) and on a local 2-CPU Ray instance (a subprocess)."""
     if not HAVE_RAY:
         pytest.skip('ray is not installed (pip install -e ".[ray]")')
-    from leukcore.experiments import run_grid
+    from leukcore.runs.grid import run_grid
 
     base = tmp_path_factory.mktemp("grids")
     local_dir, ray_dir = base / "local", base / "ray"
@@ -182,8 +185,8 @@ def test_scrub_redacts_env_secrets():
 
 
 def test_import_leukcore_does_not_import_ray():
-    code = ("import sys, leukcore, leukcore.experiments, leukcore.distributed, leukcore.runner, leukcore.cli\n"
-            "leukcore.distributed.planning_table({})\n"
+    code = ("import sys, leukcore, leukcore.runs.experiments, leukcore.runs.distributed, leukcore.book.runner, leukcore.cli\n"
+            "leukcore.runs.distributed.planning_table({})\n"
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -192,7 +195,7 @@ def test_import_leukcore_does_not_import_ray():
 
 def test_executor_ray_without_ray_says_how_to_install(monkeypatch, tmp_path, capsys):
     from leukcore.cli import main
-    from leukcore.experiments import run_grid
+    from leukcore.runs.grid import run_grid
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(dist.RayNotInstalled, match=r'pip install -e "\.\[ray\]"'):
@@ -235,13 +238,13 @@ def test_local_num_cpus(monkeypatch):
 
 
 def test_planning_table_counts():
-    from leukcore.experiments import list_experiments, list_papers
+    from leukcore.runs.experiments import list_experiments, list_papers
 
     df = dist.planning_table({}).set_index("paper")
     for p in list_papers():
         assert df.loc[p, "experiments"] == len(list_experiments(p, "paper"))
     # XIncept: 7 experiments x 10-fold CV at paper, capped at the profile's max_folds elsewhere.
-    from leukcore.profiles import get_profile
+    from leukcore.runs.profiles import get_profile
 
     for prof in ("smoke", "cpu"):
         assert df.loc["xincept_khan2024", f"trainings_{prof}"] == 7 * min(10, get_profile(prof).max_folds or 10)
@@ -258,7 +261,7 @@ def test_planning_table_counts():
 
 def test_planning_estimate_formula():
     """One hand-computed experiment: dscnet_vijayalakshmi/vgg16, 3256 images 45/5/50, 20 epochs, 224 px."""
-    from leukcore.experiments import get_experiment
+    from leukcore.runs.experiments import get_experiment
 
     exp = get_experiment(PAPER, "vgg16")
     rate = dist.H100_TRAIN_IMAGES_PER_S_224["vgg16"]
@@ -274,7 +277,10 @@ def test_planning_estimate_formula():
 
 
 def test_plan_command_prints_markdown(capsys):
-    assert dist.main(["plan", "--bench", "/nonexistent/bench.json"]) == 0
+    from leukcore.cli import main
+
+    assert main(["ray", "plan", "--bench", "/nonexistent/bench.json"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("| paper | experiments | trainings_smoke |")
-    assert "| total |" in out and "assumed H100 rates" in out
+    assert out.split("|")[1:4] == [" paper ", " experiments ", " trainings_smoke "] or \
+        [c.strip() for c in out.splitlines()[0].split("|")[1:4]] == ["paper", "experiments", "trainings_smoke"]
+    assert re.search(r"^\|\s*total\s*\|", out, flags=re.M) and "assumed H100 rates" in out

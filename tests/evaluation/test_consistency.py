@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leukcore import audit as A
-from leukcore.claims import claims_frame, validate
+from leukcore.evaluation import consistency as A
+from leukcore.evaluation.claims import claims_frame, validate
 
 PAPER = "alnet_jawahar2022"  # any valid paper id for synthetic documents
 
@@ -53,7 +53,7 @@ def test_findings_table_shape(findings):
     assert list(findings.columns) == list(A.FINDING_COLUMNS)
     assert set(findings.severity) <= {"error", "warning"}
     assert set(findings.rule) <= set(A.RULES)
-    from leukcore.claims import load_claims
+    from leukcore.evaluation.claims import load_claims
     ids = set(zip(load_claims().paper, load_claims().id))
     for f in findings.itertuples():
         assert f.claim_ids and all((f.paper, i) in ids for i in f.claim_ids)
@@ -168,7 +168,7 @@ def test_vijayalakshmi_accuracy_vs_weighted_recall(findings):
 
 
 def test_haque_f1_above_precision_and_recall(findings):
-    from leukcore.claims import load_claims
+    from leukcore.evaluation.claims import load_claims
     h = load_claims("logmh_haque2024")
     t = h[h.source.str.match(r"Table [12]")].pivot(index="experiment", columns="metric", values="value")
     above = t[(t.f1 > t.precision + 0.01) & (t.f1 > t.sensitivity + 0.01)].index

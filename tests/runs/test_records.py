@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leukcore import experiments as X
-from leukcore import records as R
-from leukcore.profiles import get_profile
+from leukcore.runs import experiments as X
+from leukcore.runs import records as R
+from leukcore.runs.profiles import get_profile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -180,7 +180,7 @@ def test_committed_records_keep_their_settings_hash():
             parts = {e: by_key[(r["paper"], r["profile"], e, r.get("seed") or 0)]["settings_hash"] for e in exp.of}
             assert r["settings"]["aggregate_of"] == parts, r["_path"]
             continue
-        now = X._settings(r["paper"], exp, get_profile(r["profile"]))
+        now = X.experiment_settings(r["paper"], exp, get_profile(r["profile"]))
         assert R.settings_hash(now) == r["settings_hash"], r["_path"]
 
 

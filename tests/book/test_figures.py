@@ -11,8 +11,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from leukcore import figures as F  # noqa: E402
-from leukcore.metrics import compute_metrics  # noqa: E402
+from leukcore.book import figures as F
+from leukcore.evaluation.metrics import compute_metrics
 
 
 def _claims_frame() -> pd.DataFrame:
@@ -159,8 +159,10 @@ def test_confusion_matrix_and_learning_curve_axes_are_labelled(tmp_path):
 
 
 def test_claims_accessor_has_the_verdict_columns():
-    df = F._claims("dscnet_vijayalakshmi")
-    assert list(df.columns[: len(F.CLAIMS_COLUMNS)]) == F.CLAIMS_COLUMNS or set(F.CLAIMS_COLUMNS) <= set(df.columns)
+    df = F.claims_frame("dscnet_vijayalakshmi")
+    from leukcore.evaluation.verdicts import COLUMNS
+
+    assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
     firm = df["verdict"].isin(F.FIRM)
     assert df.loc[~firm, "difference"].isna().all()  # blank unless firm
     pct = df["unit"].eq("percent") & df["claimed"].notna()
@@ -168,7 +170,7 @@ def test_claims_accessor_has_the_verdict_columns():
 
 
 def test_claims_html_escapes_and_puts_the_verdict_first():
-    from leukcore import tables as T
+    from leukcore.book import tables as T
 
     df = _claims_frame()
     for col in ("experiment", "metric", "averaging", "class", "dataset", "reason", "printed", "source"):
@@ -194,7 +196,7 @@ def test_datatables_bundle_is_itables_offline_bundle():
     itables = pytest.importorskip("itables")
     from pathlib import Path
 
-    from leukcore.tables import STATIC_DATATABLES
+    from leukcore.book.tables import STATIC_DATATABLES
 
     src = Path(itables.__file__).parent / "html"
     for name in ("dt_bundle.js", "dt_bundle.css"):
@@ -203,7 +205,7 @@ def test_datatables_bundle_is_itables_offline_bundle():
 
 
 def test_injected_parameters_cell_is_folded():
-    from leukcore.runner import fold_injected_parameters
+    from leukcore.book.runner import fold_injected_parameters
 
     nb = {"cells": [{"metadata": {"tags": ["parameters", "hide-cell"]}},
                     {"metadata": {"tags": ["injected-parameters"]}}, {"metadata": {}}]}
@@ -223,8 +225,8 @@ def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
     import torch
 
     from leukcore.files import PROJECT_ROOT
-    from leukcore.experiments import _new_model, final_weights_path, get_experiment
-    from leukcore.records import read_record
+    from leukcore.runs.experiments import new_model, final_weights_path, get_experiment
+    from leukcore.runs.records import read_record
 
     src = PROJECT_ROOT / "results" / "dscnet_vijayalakshmi" / "paper" / "dscnet.json"
     if not src.is_file():
@@ -235,7 +237,7 @@ def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
     rec = read_record(tmp_path / "dscnet.json")
     exp = get_experiment(rec["paper"], rec["experiment"])
     torch.manual_seed(0)
-    model, _ = _new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
+    model, _ = new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
                           **rec["settings"].get("model_kw", {}))
     final_weights_path(rec).parent.mkdir(parents=True)
     torch.save(model.state_dict(), final_weights_path(rec))

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import PROJECT_ROOT, atomic_write_text
+from ..files import PROJECT_ROOT, atomic_write_text
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 RECORD_VERSION = 1
@@ -208,7 +208,7 @@ def device_description(device: str) -> str:
         try:
             import torch
 
-            driver = _nvidia_driver()
+            driver = nvidia_driver()
             return (f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}"
                     + (f", driver {driver})" if driver else ")"))
         except Exception:  # noqa: BLE001 - description only
@@ -216,7 +216,7 @@ def device_description(device: str) -> str:
     return f"CPU: {cpu_model()}, {os.cpu_count()} cores"
 
 
-def _nvidia_driver() -> str | None:
+def nvidia_driver() -> str | None:
     """The NVIDIA driver version (``nvidia-smi``), or None where it cannot be read."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],

@@ -88,7 +88,7 @@ COLUMNS: tuple[str, ...] = (
 _TEXT_COLUMNS = ("model", "experiment", "dataset", "averaging", "class", "note", "printed", "actual_metric",
                  "actual_of")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-LEDGER_DIR = Path(__file__).resolve().parent / "ledger"
+LEDGER_DIR = Path(__file__).resolve().parents[1] / "ledger"
 #: libyaml's safe loader when available (same semantics as yaml.safe_load, faster)
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -321,7 +321,7 @@ def load_claims(paper_id: str | None = None):
 
 # --------------------------------------------------------------------------- source locations
 #: Where the papers' plain-text copies live (``../shared/papers`` from the project root).
-PAPERS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "papers"
+PAPERS_DIR = Path(__file__).resolve().parents[3] / "shared" / "papers"
 #: Lines around a table caption that belong to the table: tables are flattened before or after
 #: their caption (Vijayalakshmi prints captions below), so a few lines either side.
 TABLE_BEFORE, TABLE_AFTER = 12, 30

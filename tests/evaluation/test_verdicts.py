@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from leukcore import verdicts as V
-from leukcore.metrics import bootstrap_ci, bootstrap_runs_ci
-from leukcore.records import load_records, write_record
+from leukcore.evaluation import verdicts as V
+from leukcore.evaluation.metrics import bootstrap_ci, bootstrap_runs_ci
+from leukcore.runs.records import load_records, write_record
 
 TALEQANI = ["Benign", "Early", "Pre", "Pro"]
 
@@ -150,7 +150,7 @@ def test_epoch_claims_read_that_epoch_not_the_last(tmp_path):
     df = _table(tmp_path, "xincept_khan2024", ["xincept-train_accuracy-epoch10", "xincept-f1-epoch20"])
     row = df.loc["xincept-train_accuracy-epoch10"]
     assert row["epoch"] == 10 and row["measured"] == pytest.approx(0.5)
-    from leukcore.metrics import wilson_interval
+    from leukcore.evaluation.metrics import wilson_interval
 
     assert (row["low"], row["high"]) == pytest.approx(wilson_interval(0.5, 200))
     # the predictions are of epoch 12, not 20
@@ -326,7 +326,7 @@ def test_absent_dataset_counts_are_not_run(monkeypatch):
 
 def test_every_claim_has_a_row_and_non_firm_rows_a_reason():
     df = V.claims_table("all", records=[])
-    from leukcore.claims import load_claims
+    from leukcore.evaluation.claims import load_claims
 
     assert len(df) == len(load_claims())
     assert set(V.COLUMNS) <= set(df.columns)
@@ -361,7 +361,7 @@ def test_cli_seeds_are_parsed_and_checked():
 
 
 def test_run_paper_records_each_seed(monkeypatch):
-    from leukcore import experiments as X
+    from leukcore.runs import experiments as X
 
     calls = []
     monkeypatch.setattr(X, "get_or_run", lambda paper, e, profile, **kw: calls.append((e, kw["seed"])) or

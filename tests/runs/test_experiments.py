@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leukcore import experiments as X
-from leukcore import profiles, records
-from leukcore.claims import load_claims
+from leukcore.runs import experiments as X
+from leukcore.runs import profiles, records
+from leukcore.evaluation.claims import load_claims
 
 PAPERS = ["alnet_jawahar2022", "dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024", "xincept_khan2024"]
 
@@ -60,17 +60,17 @@ def test_unknown_names_list_valid_ones():
 
 def test_settings_apply_profile_caps_and_overrides():
     exp = X.get_experiment("alnet_jawahar2022", "alnet-fold0")
-    paper = X._settings("alnet_jawahar2022", exp, profiles.get_profile("paper"))
-    cpu = X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"))
+    paper = X.experiment_settings("alnet_jawahar2022", exp, profiles.get_profile("paper"))
+    cpu = X.experiment_settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"))
     assert paper["train"]["epochs"] == 140 and paper["image_size"] == 224
     assert cpu["train"]["epochs"] == 2 and cpu["image_size"] == 136  # 48 px, raised to ALNet's minimum
-    same = X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"models": {"alnet": {"dropout": 0.2}}})
-    other = X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"models": {"alnet": {"dropout": 0.3}}})
+    same = X.experiment_settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"models": {"alnet": {"dropout": 0.2}}})
+    other = X.experiment_settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"models": {"alnet": {"dropout": 0.3}}})
     assert records.settings_hash(same) == records.settings_hash(cpu) != records.settings_hash(other)
-    x = X._settings("xincept_khan2024", X.get_experiment("xincept_khan2024", "inception_v3"), profiles.get_profile("cpu"))
+    x = X.experiment_settings("xincept_khan2024", X.get_experiment("xincept_khan2024", "inception_v3"), profiles.get_profile("cpu"))
     assert x["image_size"] >= 75  # InceptionV3's minimum input
     with pytest.raises(ValueError, match="unknown override"):
-        X._settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"lr": 1})
+        X.experiment_settings("alnet_jawahar2022", exp, profiles.get_profile("cpu"), {"lr": 1})
 
 
 def test_absent_dataset_falls_back_to_synthetic_and_says_so(tmp_path):
@@ -145,11 +145,13 @@ def test_aggregate_pools_fold_predictions(tmp_path):
 
 
 def test_pending_lists_only_missing(tmp_path, shared_data):
+    from leukcore.runs import grid as G
+
     kw = dict(data_root=str(shared_data), results_dir=tmp_path)
-    assert X.pending(["dscnet_vijayalakshmi"], "smoke", **kw) == [("dscnet_vijayalakshmi", e)
+    assert G.pending(["dscnet_vijayalakshmi"], "smoke", **kw) == [("dscnet_vijayalakshmi", e)
                                                                  for e in ("dscnet", "vgg16", "darknet53")]
     X.run_experiment("dscnet_vijayalakshmi", "dscnet", "smoke", device="cpu", **kw)
-    assert ("dscnet_vijayalakshmi", "dscnet") not in X.pending(["dscnet_vijayalakshmi"], "smoke", **kw)
+    assert ("dscnet_vijayalakshmi", "dscnet") not in G.pending(["dscnet_vijayalakshmi"], "smoke", **kw)
 
 
 def test_records_write_atomically(tmp_path, monkeypatch):
@@ -169,7 +171,7 @@ def test_records_write_atomically(tmp_path, monkeypatch):
 
 
 def test_scrub_paths_removes_machine_paths():
-    from leukcore.runner import machine_paths, scrub_paths
+    from leukcore.book.runner import machine_paths, scrub_paths
     from leukcore.files import PROJECT_ROOT
 
     nb = {"cells": [{"outputs": [{"text": f"read {PROJECT_ROOT}/results/x.json and /data/dl/cnmc"}]}],
@@ -180,7 +182,7 @@ def test_scrub_paths_removes_machine_paths():
 
 
 def test_page_rank_never_downgrades():
-    from leukcore.runner import page_rank
+    from leukcore.book.runner import page_rank
 
     assert page_rank({"profile": "cpu", "real_data": True}) > page_rank({"profile": "smoke", "real_data": True})
     assert page_rank({"profile": "cpu", "real_data": True}) > page_rank({"profile": "cpu", "real_data": False})
@@ -203,15 +205,15 @@ def test_profile_threads_are_not_part_of_the_record_key():
 
     other = dataclasses.replace(smoke, threads=2)
     exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
-    assert records.settings_hash(X._settings("dscnet_vijayalakshmi", exp, smoke)) == records.settings_hash(
-        X._settings("dscnet_vijayalakshmi", exp, other))
+    assert records.settings_hash(X.experiment_settings("dscnet_vijayalakshmi", exp, smoke)) == records.settings_hash(
+        X.experiment_settings("dscnet_vijayalakshmi", exp, other))
 
 
 # ------------------------------------------------------------------ deviation lines from settings
 
 def _lines(paper, exp_id, profile="paper", overrides=None, model_lines=()):
     exp = X.get_experiment(paper, exp_id)
-    st = X._settings(paper, exp, profiles.get_profile(profile), overrides)
+    st = X.experiment_settings(paper, exp, profiles.get_profile(profile), overrides)
     return X.deviation_lines(paper, exp, st, model_lines=list(model_lines))
 
 
@@ -324,9 +326,9 @@ def test_protocol_sources_say_what_the_issue_found():
 
 
 def test_protocol_sources_are_where_the_paper_says_them():
-    from leukcore import claims as C
+    from leukcore.evaluation import claims as C
 
-    papers_dir = Path(__file__).resolve().parents[1].parent / "shared" / "papers"
+    papers_dir = Path(__file__).resolve().parents[2].parent / "shared" / "papers"
     if not papers_dir.is_dir():
         pytest.skip(f"papers not found at {papers_dir}")
     n = 0
@@ -344,7 +346,7 @@ def test_protocol_sources_are_where_the_paper_says_them():
 
 
 def test_protocol_table_has_a_source_column():
-    from leukcore import report
+    from leukcore.book import pages as report
 
     t = report.protocol_table("xincept_khan2024").set_index("setting")
     assert list(t.columns) == ["value", "source"]

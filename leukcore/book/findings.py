@@ -29,21 +29,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .files import PROJECT_ROOT
+from ..evaluation.verdicts import COLUMNS as CLAIM_COLUMNS, FIRM
+from ..files import PROJECT_ROOT
+from .labels import PAPER_DOCS, paper_name
 
 TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
 PROFILE_ORDER = ("paper", "cpu", "smoke")  # best first
-FIRM = ("reproduced", "lower", "higher")
 _DATA_ABSENT = ("dataset not available here", "only a synthetic stand-in ran")  # verdicts' reasons
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
 EXACT_METRICS = ("params", "count")  # checked exactly from the model registry / the dataset on disk
 NBSP = "\u00a0"  # between a number and its unit
-#: the chapter of each paper, relative to the book root (for links)
-PAPER_DOCS = {p: f"/book/runs/{p}" for p in ("dscnet_kaur2023", "dscnet_vijayalakshmi", "logmh_haque2024",
-                                             "alnet_jawahar2022", "xincept_khan2024")}
-CLAIM_COLUMNS = ("paper", "claim", "model", "experiment", "metric", "averaging", "class", "epoch", "claimed",
-                 "measured", "low", "high", "runs", "profile", "dataset", "verdict", "reason", "unit", "printed",
-                 "source", "difference")
 
 
 class MissingReference(LookupError):
@@ -65,7 +60,7 @@ def _finite(v: Any) -> bool:
 
 @lru_cache(maxsize=None)
 def _records_cached() -> tuple:
-    from .records import load_records
+    from ..runs.records import load_records
 
     return tuple(load_records())
 
@@ -111,19 +106,19 @@ def _runs_table(paper: str, experiment: str | None, profile: str | None) -> int:
 
 @lru_cache(maxsize=None)
 def _claims_cached(paper: str) -> pd.DataFrame:
-    from .verdicts import claims_table
+    from ..evaluation.verdicts import claims_table
 
     return claims_table(paper=paper, records=list(_records_cached()))
 
 
 def _claims(paper: str = "all") -> pd.DataFrame:
-    """The claims table (columns :data:`CLAIM_COLUMNS`): the one place this module reads verdicts from."""
+    """The claims table (columns :data:`leukcore.evaluation.verdicts.COLUMNS`): the one place this module reads verdicts from."""
     return _claims_cached(paper).copy()
 
 
 def headline_claim(paper: str) -> str:
     """The claim id marked ``headline:`` at the top of the paper's ledger file."""
-    from .claims import ledger_path
+    from ..evaluation.claims import ledger_path
 
     doc = yaml.safe_load(ledger_path(paper).read_text(encoding="utf-8"))
     cid = doc.get("headline")
@@ -134,7 +129,7 @@ def headline_claim(paper: str) -> str:
 
 @lru_cache(maxsize=None)
 def _audit_findings() -> pd.DataFrame:
-    from .audit import audit_claims
+    from ..evaluation.consistency import audit_claims
 
     return audit_claims()
 
@@ -154,7 +149,7 @@ def _audit_record(audit_id: str, profile: str | None = None) -> dict:
 
 def m(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> float:
     """A measured metric (dotted path, e.g. ``f1.weighted``) of the record :func:`_record` picks."""
-    from .metrics import metric_at
+    from ..evaluation.metrics import metric_at
 
     rec = _record(paper, experiment, profile)
     try:
@@ -284,7 +279,7 @@ def n_exact(paper: str = "all", verdict: str | None = None) -> int:
 
 def headline_verdicts() -> list[str]:
     """The verdict on each paper's headline claim, in paper order."""
-    from .claims import list_papers
+    from ..evaluation.claims import list_papers
 
     return [claim_row(p, headline_claim(p))["verdict"] for p in list_papers()]
 
@@ -320,7 +315,7 @@ def identical_predictions(paper: str, *experiments: str) -> bool:
     """Whether the cited records of these experiments predict the same class for every test image."""
     import numpy as np
 
-    from .records import read_predictions
+    from ..runs.records import read_predictions
 
     labels = []
     for e in experiments:
@@ -335,7 +330,7 @@ def identical_predictions(paper: str, *experiments: str) -> bool:
 
 def params(model: str, num_classes: int, input_size: int | None = None) -> int:
     """Trainable parameters of a leukcore model, counted when the page is built."""
-    from .models import model_summary
+    from ..models import model_summary
 
     return int(model_summary(model, num_classes, input_size=input_size)["params_trainable"])
 
@@ -401,15 +396,9 @@ def _printed(printed: Any, unit: str) -> str:
 
 
 def badge(verdict: str) -> str:
-    from .report import verdict_badge
+    from .labels import verdict_badge
 
     return verdict_badge(verdict)
-
-
-def paper_name(paper: str) -> str:
-    from .report import PAPER_NAMES
-
-    return PAPER_NAMES.get(paper, paper)
 
 
 def _fmt_value(v: float, unit: str) -> str:
@@ -522,14 +511,14 @@ def paper_card(paper: str) -> str:
 
 def cards() -> str:
     """The landing page's five paper cards, in a responsive grid."""
-    from .claims import list_papers
+    from ..evaluation.claims import list_papers
 
     return "::::{grid} 1 1 2 2\n:gutter: 3\n\n" + "\n\n".join(paper_card(p) for p in list_papers()) + "\n::::\n"
 
 
 def results_table() -> str:
     """Per paper: claims, how many have a measurement, the verdicts, and the headline's verdict (Markdown)."""
-    from .claims import list_papers
+    from ..evaluation.claims import list_papers
 
     lines = ["| paper | claims | measured | firm | headline claim | verdict |",
              "|---|---|---|---|---|---|"]
@@ -609,8 +598,8 @@ def show(paper: str) -> None:
 
 def build(out: Path) -> list[Path]:
     """Write the landing page, the reproducibility report and each paper's findings into ``out``."""
-    from .claims import list_papers
-    from .files import atomic_write_text
+    from ..evaluation.claims import list_papers
+    from ..files import atomic_write_text
 
     clear_cache()
     typed = check_prose()

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .files import PROJECT_ROOT
-from .records import provenance_label, read_predictions
+from ..evaluation.verdicts import FIRM
+from ..files import PROJECT_ROOT
+from ..runs.records import provenance_label, read_predictions
 
 FIGURES_DIR = PROJECT_ROOT / "book" / "figures"
-FIRM = ("reproduced", "lower", "higher")
 SOFT = ("differs", "indicative")
 FAILED = ("failed to train",)
 UNMEASURED = ("not comparable", "not run")
@@ -34,9 +34,6 @@ VERDICT_COLOURS = {"reproduced": "#1a7f37", "lower": "#c2410c", "higher": "#7c3a
 # reading order of the claims table and the figures: firm results first, then the rest
 VERDICT_ORDER = {v: i for i, v in enumerate(FIRM + SOFT + FAILED + UNMEASURED)}
 PROFILE_ORDER = {"paper": 0, "cpu": 1, "smoke": 2}
-CLAIMS_COLUMNS = ["paper", "claim", "model", "experiment", "metric", "averaging", "class", "epoch", "claimed",
-                  "measured", "low", "high", "runs", "profile", "dataset", "verdict", "reason", "unit", "printed",
-                  "source", "difference"]
 FRACTION_UNITS = ("percent", "fraction")
 
 
@@ -45,9 +42,9 @@ FRACTION_UNITS = ("percent", "fraction")
 # --------------------------------------------------------------------------------------------
 
 
-def _claims(paper: str = "all") -> pd.DataFrame:
+def claims_frame(paper: str = "all") -> pd.DataFrame:
     """The claims table (:func:`leukcore.verdicts.claims_table`), percent claims on the fraction scale."""
-    from .verdicts import claims_table
+    from ..evaluation.verdicts import claims_table
 
     return _as_fractions(claims_table(paper=paper))
 
@@ -171,7 +168,7 @@ def plot_summary(df: pd.DataFrame):
     """
     import matplotlib.pyplot as plt
 
-    from .report import PAPER_NAMES
+    from .labels import PAPER_NAMES
 
     every = sorted(df["paper"].dropna().unique())
     papers = [p for p in every if len(forest_data(df[df["paper"] == p]))]
@@ -225,15 +222,15 @@ def write_summary_figures(out: Path, df: pd.DataFrame | None = None) -> list[Pat
     (``forest_<paper>.png``) into ``out``; returns the files written."""
     import matplotlib.pyplot as plt
 
-    df = _claims("all") if df is None else df
+    df = claims_frame("all") if df is None else df
     written = []
     fig = plot_summary(df)
     if fig is not None:
         fig.savefig(out / "claims_vs_measured.png", dpi=100)
         plt.close(fig)
         written.append(out / "claims_vs_measured.png")
-    from .files import atomic_write_text
-    from .report import PAPER_NAMES
+    from ..files import atomic_write_text
+    from .labels import PAPER_NAMES
 
     parts = []
     for paper in sorted(df["paper"].dropna().unique()):
@@ -491,9 +488,9 @@ def plot_confusion_matrices(records: list[dict], max_panels: int = 8):
 
 def _record_images(rec: dict, ids: list[str], data_root=None) -> tuple[np.ndarray, pd.DataFrame]:
     """The test images of ``ids`` as the record's run saw them (same dataset, size)."""
-    from .data import load_images
-    from .experiments import experiment_data, get_experiment
-    from .profiles import get_profile
+    from ..data import load_images
+    from ..runs.experiments import experiment_data, get_experiment
+    from ..runs.profiles import get_profile
 
     exp = get_experiment(rec["paper"], rec["experiment"])
     ed = experiment_data(rec["paper"], exp, get_profile(rec["profile"]), data_root, seed=rec.get("seed") or 0)
@@ -512,7 +509,7 @@ def gradcam_figure_path(rec: dict) -> Path:
 def gradcam_record(records: list[dict]) -> dict | None:
     """The CNN record a page shows Grad-CAM for: one that trained, preferring one whose weights
     are here or whose image was committed, then the most accurate."""
-    from .experiments import get_experiment
+    from ..runs.experiments import get_experiment
 
     cnn = [r for r in records if trained(r) and get_experiment(r["paper"], r["experiment"]).route == "cnn"]
     if not cnn:
@@ -530,8 +527,8 @@ def plot_grad_cam(rec: dict | None, n: int = 6, data_root=None):
     import matplotlib.pyplot as plt
     import torch
 
-    from .experiments import _new_model, final_weights_path, get_experiment
-    from .report import grad_cam
+    from ..runs.experiments import new_model, final_weights_path, get_experiment
+    from ..engine.explain import grad_cam
 
     if rec is None:
         return None
@@ -548,7 +545,7 @@ def plot_grad_cam(rec: dict | None, n: int = 6, data_root=None):
               f"{rec.get('device', 'another machine')}).")
         return None
     exp = get_experiment(rec["paper"], rec["experiment"])
-    model, _ = _new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
+    model, _ = new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
                           **rec["settings"].get("model_kw", {}))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     p = read_predictions(rec)
@@ -600,7 +597,7 @@ def show_grad_cam(rec: dict | None, data_root=None):
 
 
 def _weights_here(rec: dict) -> bool:
-    from .experiments import final_weights_path
+    from ..runs.experiments import final_weights_path
 
     return final_weights_path(rec).is_file()
 
@@ -670,7 +667,7 @@ def gradcam_png(record: str | os.PathLike, out: str | os.PathLike | None = None,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .records import read_record
+    from ..runs.records import read_record
 
     rec = read_record(record)
     fig = plot_grad_cam(rec, n=n, data_root=data_root)

@@ -26,12 +26,24 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import data as D
+from .. import data as D
 from .profiles import Profile, get_profile
-from .records import (check_code, code_block, code_state, device_description, git_commit, library_versions,
-                      read_predictions, read_record, record_path, run_name, settings_hash, write_record)
+from .records import (
+    check_code,
+    code_block,
+    code_state,
+    device_description,
+    git_commit,
+    library_versions,
+    read_predictions,
+    read_record,
+    record_path,
+    run_name,
+    settings_hash,
+    write_record,
+)
 
-PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
+PROTOCOL_DIR = Path(__file__).resolve().parents[1] / "protocols"
 #: Metric paths that get a bootstrap interval in every record.
 CI_METRICS = ("accuracy", "sensitivity.macro", "sensitivity.weighted", "specificity.macro", "specificity.weighted",
               "precision.macro", "precision.weighted", "f1.macro", "f1.weighted", "auc")
@@ -48,14 +60,14 @@ def list_papers() -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _read_protocol(paper: str) -> dict:
+def read_protocol(paper: str) -> dict:
     path = PROTOCOL_DIR / f"{paper}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown paper {paper!r}; valid: {', '.join(list_papers())}")
     doc = yaml.safe_load(path.read_text())
     if doc.get("paper") != paper:
         raise ValueError(f"{path}: 'paper' field {doc.get('paper')!r} does not match the file name")
-    from .engine import check_train_keys
+    from ..engine import check_train_keys
 
     check_train_keys(doc.get("train", {}), f"{path.name} 'train'")
     check_sources(doc, path.name)
@@ -131,7 +143,7 @@ def check_sources(doc: dict, name: str = "<protocol>") -> None:
 
 def setting_source(paper: str, path: str) -> str:
     """``stated: <where>`` or ``chosen: <why>`` for one setting path of ``paper`` ('' if none)."""
-    ann = _read_protocol(paper).get("sources", {}).get(path)
+    ann = read_protocol(paper).get("sources", {}).get(path)
     if not ann:
         return ""
     return f"stated: {ann['stated']}" if "stated" in ann else f"chosen: {ann['chosen']}"
@@ -139,7 +151,7 @@ def setting_source(paper: str, path: str) -> str:
 
 def load_protocol(paper: str) -> dict:
     """The protocol of ``paper`` as a dict (a copy: callers may modify it)."""
-    return copy.deepcopy(_read_protocol(paper))
+    return copy.deepcopy(read_protocol(paper))
 
 
 @dataclass
@@ -183,7 +195,7 @@ def _expand_grid(paper: str, grid: dict, extra: dict | None = None) -> list[Expe
 def list_experiments(paper: str, profile: str = "paper") -> list[Experiment]:
     """The experiments of ``paper`` (the same at every profile: a profile only caps their size)."""
     get_profile(profile)
-    proto = _read_protocol(paper)
+    proto = read_protocol(paper)
     exps: list[Experiment] = []
     if "grid" in proto:
         exps += _expand_grid(paper, proto["grid"])
@@ -210,7 +222,7 @@ def get_experiment(paper: str, experiment_id: str) -> Experiment:
     return exps[experiment_id]
 
 
-def _task_spec(proto: dict, exp: Experiment) -> dict:
+def task_spec(proto: dict, exp: Experiment) -> dict:
     """Dataset, classes, positive class and synthetic layout of the experiment's task."""
     if "tasks" in proto:
         return dict(proto["tasks"][exp.task])
@@ -248,8 +260,8 @@ def experiment_data(paper: str, exp: Experiment, profile: Profile, data_root: st
 
     The table is then capped at ``profile.max_per_class`` images per class (seeded, stratified).
     """
-    proto = _read_protocol(paper)
-    task = _task_spec(proto, exp)
+    proto = read_protocol(paper)
+    task = task_spec(proto, exp)
     ds = task["dataset"]
     try:
         table = D.load_dataset(ds["id"], data_root, verbose=verbose, **ds.get("options", {}))
@@ -295,7 +307,7 @@ def experiment_split(paper: str, exp: Experiment, table: pd.DataFrame, profile: 
     stratified k-fold over the rest for the experiments of those routes: fold ``f`` trains on
     the other folds, validates on fold ``f`` and is tested on the held-out part.
     """
-    split = _read_protocol(paper)["split"]
+    split = read_protocol(paper)["split"]
     kind = split["kind"]
     if kind == "fractions":
         part = D.split_fractions(table, split["fractions"], seed=seed, group_by=split.get("group_by"))
@@ -327,7 +339,7 @@ def experiment_split(paper: str, exp: Experiment, table: pd.DataFrame, profile: 
 # --------------------------------------------------------------------------------------------
 
 
-def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | None = None) -> dict:
+def experiment_settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | None = None) -> dict:
     """Everything that defines what an experiment computes (hashed into its record key).
 
     ``overrides`` (a notebook's knobs): ``{"train": {...}, "models": {model: {kw...}},
@@ -338,8 +350,8 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     unknown = set(overrides) - {"train", "models", "logmh"}
     if unknown:
         raise ValueError(f"unknown override keys {sorted(unknown)}; valid: train, models, logmh")
-    proto = _read_protocol(paper)
-    from .engine import check_train_keys
+    proto = read_protocol(paper)
+    from ..engine import check_train_keys
 
     check_train_keys(overrides.get("train", {}), "the 'train' overrides")
     train = {**proto.get("train", {}), **overrides.get("train", {})}
@@ -352,7 +364,7 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
     if profile.batch_size is not None:
         train["batch_size"] = profile.batch_size
     size = profile.image_size or proto.get("image_size", 224)
-    from .models import min_input_size
+    from ..models import min_input_size
 
     model_min = min_input_size(exp.backbone if exp.route == "features" else exp.model) if exp.model else 0
     size = max(size, int(proto.get("min_image_size", 0)), int(exp.min_image_size or 0), profile.min_image_size,
@@ -364,7 +376,7 @@ def _settings(paper: str, exp: Experiment, profile: Profile, overrides: dict | N
                 (exp.backbone if exp.route == "features" else exp.model) or "", False)),
             "profile": profile.settings()}
     if out["preprocess"] == "logmh":
-        from .filters import LOGMH_DEFAULTS
+        from ..filters import LOGMH_DEFAULTS
 
         out["logmh"] = {**LOGMH_DEFAULTS, **overrides.get("logmh", {})}
     return out
@@ -451,7 +463,7 @@ def _applies(when: dict, ctx: dict) -> bool:
 
 def _profile_lines(paper: str, settings: dict, ctx: dict) -> list[str]:
     """Deviations a reduced profile makes, in words, from the run's settings (none at ``paper``)."""
-    proto = _read_protocol(paper)
+    proto = read_protocol(paper)
     prof = settings.get("profile", {})
     name = prof.get("name", "?")
     out = []
@@ -504,7 +516,7 @@ def deviation_lines(paper: str, exp: Experiment, settings: dict, *, seed: int = 
     """
     ctx = deviation_context(paper, exp, settings, seed=seed, n_folds=n_folds)
     out = []
-    for entry in _read_protocol(paper).get("deviations", []):
+    for entry in read_protocol(paper).get("deviations", []):
         entry = {"text": entry} if isinstance(entry, str) else entry
         if not _applies(entry.get("when"), ctx):
             continue
@@ -539,18 +551,18 @@ def protocol_deviations(paper: str, profile: str = "paper") -> pd.DataFrame:
     for e in exps:
         if e.route == "aggregate":
             continue
-        for line in deviation_lines(paper, e, _settings(paper, e, prof)):
+        for line in deviation_lines(paper, e, experiment_settings(paper, e, prof)):
             seen.setdefault(line, []).append(e.id)
     n = len([e for e in exps if e.route != "aggregate"])
     return pd.DataFrame([(line, "all" if len(ids) == n else ", ".join(ids)) for line, ids in seen.items()],
                         columns=["deviation or interpretation", "applies to"])
 
 
-def _images(table: pd.DataFrame, settings: dict, on_bad: str) -> tuple[np.ndarray, pd.DataFrame]:
+def experiment_images(table: pd.DataFrame, settings: dict, on_bad: str) -> tuple[np.ndarray, pd.DataFrame]:
     x, kept = D.load_images(table, settings["image_size"], on_bad=on_bad)
     preprocess = settings.get("preprocess")
     if preprocess == "logmh":
-        from .filters import logmh
+        from ..filters import logmh
 
         x = np.stack([(logmh(im, **settings["logmh"]) * 255.0 + 0.5).astype(np.uint8) for im in x])
     elif preprocess:
@@ -564,7 +576,7 @@ def _index(table: pd.DataFrame, ids: list[str]) -> np.ndarray:
 
 
 def _metrics_block(y: np.ndarray, prob: np.ndarray, class_names: list[str], positive, n_boot: int, seed: int) -> dict:
-    from .metrics import bootstrap_ci, compute_metrics
+    from ..evaluation.metrics import bootstrap_ci, compute_metrics
 
     pos = None
     if prob.shape[1] == 2 and positive:
@@ -587,7 +599,7 @@ def _metrics_block(y: np.ndarray, prob: np.ndarray, class_names: list[str], posi
 
 def _train_config(settings: dict, *, seed: int, device: str, progress: bool):
     """The run's training configuration: the settings' ``train`` block as it is (one set of defaults, TrainConfig's)."""
-    from .engine import TrainConfig
+    from ..engine import TrainConfig
 
     return TrainConfig.from_protocol(settings["train"], seed=seed, device=device, progress=progress)
 
@@ -609,7 +621,7 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
     (:class:`leukcore.records.DirtyTreeError`) unless ``allow_dirty`` (default:
     ``$LEUKCORE_ALLOW_DIRTY``).
     """
-    from .engine import intra_op_threads
+    from ..engine import intra_op_threads
 
     with intra_op_threads(get_profile(profile).threads):
         return _run_experiment(paper, experiment_id, profile, data_root=data_root, device=device, seed=seed,
@@ -662,16 +674,16 @@ class _Run:
 
 
 def _prepare_run(paper, exp, prof, *, data_root, device, seed, results_dir, on_bad, overrides) -> _Run:
-    settings = _settings(paper, exp, prof, overrides)
+    settings = experiment_settings(paper, exp, prof, overrides)
     edata = experiment_data(paper, exp, prof, data_root, seed=seed)
     table = edata.table
     class_names = list(table.attrs.get("classes") or sorted(table["class_name"].unique()))
     folds = experiment_split(paper, exp, table, prof, seed=seed)
-    x_all, kept = _images(table, settings, on_bad)
+    x_all, kept = experiment_images(table, settings, on_bad)
     ckpt_root = record_path(paper, prof.name, exp.id, results_dir).parent / "checkpoints" / run_name(exp.id, seed)
-    return _Run(paper, exp, prof, seed, settings, edata, kept, _task_spec(_read_protocol(paper), exp), class_names,
+    return _Run(paper, exp, prof, seed, settings, edata, kept, task_spec(read_protocol(paper), exp), class_names,
                 folds, x_all, kept["label"].to_numpy(), kept.attrs.get("skipped", []), ckpt_root,
-                _resolve_device(device))
+                resolve_device(device))
 
 
 def _fit_fold(run: _Run, k: int, *, progress: bool) -> dict:
@@ -729,7 +741,7 @@ def _pooled_record(run: _Run, outs: list[dict], *, code: dict, wall_time_s: floa
 
 def n_folds(paper: str, experiment_id: str, profile: str) -> int:
     """Folds the experiment runs at ``profile`` (1 for a fixed split): what :func:`experiment_split` gives."""
-    split, exp = _read_protocol(paper)["split"], get_experiment(paper, experiment_id)
+    split, exp = read_protocol(paper)["split"], get_experiment(paper, experiment_id)
     if split["kind"] == "kfold":
         k = int(split["k"])
     elif split["kind"] == "fractions" and split.get("cv") and exp.route in split["cv"].get("routes", ["cnn"]):
@@ -754,7 +766,7 @@ def run_fold(paper: str, experiment_id: str, profile: str, k: int, *, data_root=
     The fold is exactly the one :func:`run_experiment` trains (split, seed ``seed + k``,
     checkpoints, fold 0's final weights), so :func:`pool_folds` over all folds gives its record.
     """
-    from .engine import intra_op_threads
+    from ..engine import intra_op_threads
 
     prof, exp = get_profile(profile), get_experiment(paper, experiment_id)
     total = n_folds(paper, experiment_id, profile)
@@ -785,7 +797,7 @@ def find_fold_record(paper: str, experiment_id: str, profile: str, k: int, *, se
     if rec is None or rec.get("skipped"):
         return None
     exp, prof = get_experiment(paper, experiment_id), get_profile(profile)
-    if rec.get("settings_hash") != settings_hash(_settings(paper, exp, prof, overrides)):
+    if rec.get("settings_hash") != settings_hash(experiment_settings(paper, exp, prof, overrides)):
         return None
     if rec["dataset"]["fingerprint"] != D.fingerprint(experiment_data(paper, exp, prof, data_root, seed=seed).table):
         return None
@@ -846,7 +858,7 @@ def final_weights_path(rec: dict) -> Path:
             / FINAL_WEIGHTS)
 
 
-def _resolve_device(device: str) -> str:
+def resolve_device(device: str) -> str:
     if device == "auto":
         try:
             import torch
@@ -857,12 +869,12 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def _new_model(name: str, n_classes: int, settings: dict, **kw):
+def new_model(name: str, n_classes: int, settings: dict, **kw):
     """Build a model for the run; models whose head depends on the input (ALNet's flatten) get its size."""
     import inspect
 
-    from . import models
-    from .models import create_model
+    from .. import models
+    from ..models import create_model
 
     ctor = getattr(models, name, None)
     if ctor is not None and "input_size" in inspect.signature(ctor).parameters:
@@ -886,17 +898,17 @@ def _run_cnn(exp, settings, n_classes, x, y, tr, va, te, table, *, seed, device,
              weights_path=None):
     import torch
 
-    from .engine import fit
+    from ..engine import fit
 
     torch.manual_seed(seed)
-    model, devs = _new_model(exp.model, n_classes, settings, **settings["model_kw"])
+    model, devs = new_model(exp.model, n_classes, settings, **settings["model_kw"])
     cfg = _train_config(settings, seed=seed, device=device, progress=progress)
     res = fit(model, (x[tr], y[tr]), (x[va], y[va]) if va is not None and len(va) else None,
               (x[te], y[te], list(table["id"].to_numpy()[te])), config=cfg, checkpoint_dir=checkpoint_dir,
               resume=checkpoint_dir is not None)
     n = _n_params(model)
     if weights_path is not None and sum(p.numel() for p in model.parameters()) <= MAX_SAVED_PARAMS:
-        from .engine import save_atomic
+        from ..engine import save_atomic
 
         save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, Path(weights_path))
     return res.test_prob, res.history, n, devs
@@ -906,11 +918,11 @@ def _run_features(exp, settings, n_classes, x, y, tr, va, te, *, seed, device, p
     """LoGMH's feature route: a backbone (trained on the training part when no ImageNet weights) -> features -> classifier."""
     import torch
 
-    from .engine import extract_features, make_classifier
-    from .engine import fit
+    from ..engine import extract_features, make_classifier
+    from ..engine import fit
 
     torch.manual_seed(seed)
-    backbone, devs = _new_model(exp.backbone, n_classes, settings)
+    backbone, devs = new_model(exp.backbone, n_classes, settings)
     if any("from scratch" in d for d in devs):
         # Random-weight features would be meaningless: train the backbone on the training part first.
         cfg = _train_config(settings, seed=seed, device=device, progress=progress)
@@ -937,11 +949,11 @@ def _run_fusion(exp, settings, n_classes, x, y, tr, va, te, *, seed, device, pro
     """XIncept: train the fusion head, then a boosted-tree classifier on the fused features."""
     import torch
 
-    from .engine import extract_features, make_classifier
-    from .engine import fit
+    from ..engine import extract_features, make_classifier
+    from ..engine import fit
 
     torch.manual_seed(seed)
-    model, devs = _new_model(exp.model, n_classes, settings)
+    model, devs = new_model(exp.model, n_classes, settings)
     cfg = _train_config(settings, seed=seed, device=device, progress=progress)
     res = fit(model, (x[tr], y[tr]), (x[va], y[va]) if va is not None and len(va) else None, None,
               config=cfg, checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None)
@@ -1013,7 +1025,7 @@ def find_record(paper: str, experiment_id: str, profile: str, *, results_dir=Non
         if any(p is None for p in parts):
             return None
         return rec if rec["settings"].get("aggregate_of") == {p["experiment"]: p["settings_hash"] for p in parts} else None
-    if rec.get("settings_hash") != settings_hash(_settings(paper, exp, prof, overrides)):
+    if rec.get("settings_hash") != settings_hash(experiment_settings(paper, exp, prof, overrides)):
         return None
     edata = experiment_data(paper, exp, prof, data_root, seed=seed)
     if rec["dataset"]["fingerprint"] != D.fingerprint(edata.table):
@@ -1030,96 +1042,6 @@ def get_or_run(paper: str, experiment_id: str, profile: str = "smoke", *, force:
         if rec is not None:
             return rec
     return run_experiment(paper, experiment_id, profile, **kw)
-
-
-# --------------------------------------------------------------------------------------------
-# Executors
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class GridResult:
-    """What :func:`run_grid` did: records by (paper, experiment), failures with their error."""
-
-    records: dict = field(default_factory=dict)
-    failures: dict = field(default_factory=dict)
-    wall_time_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-def pending(papers: list[str], profile: str, *, results_dir=None, seed: int = 0, data_root=None,
-            force: bool = False) -> list[tuple[str, str]]:
-    """(paper, experiment) pairs that have no complete record with the same key (all with ``force``)."""
-    out = []
-    for p in papers:
-        for e in list_experiments(p, profile):
-            if force or find_record(p, e.id, profile, results_dir=results_dir, seed=seed, data_root=data_root) is None:
-                out.append((p, e.id))
-    return out
-
-
-def run_grid(papers: list[str], profile: str = "smoke", *, executor: str = "local", address: str | None = None,
-             data_root: str | None = None, device: str = "auto", seed: int = 0, results_dir=None,
-             force: bool = False, progress: bool = True, gpu_fraction: float | None = None,
-             max_retries: int = 2, seeds: list[int] | None = None) -> GridResult:
-    """Run every pending experiment of ``papers``; one failure does not stop the others.
-
-    ``seeds`` (e.g. ``[0, 1, 2]``) runs the grid once per seed, each recorded on its own (the
-    claims table pools them); results of seed ``k > 0`` are keyed ``(paper, "<experiment>.seed<k>")``.
-
-    ``executor="local"`` runs them one at a time in this process.  ``executor="ray"`` submits each
-    as a Ray task (see :mod:`leukcore.distributed`); the driver writes the returned records.
-    Aggregates run last, locally, from the records of their parts.
-    """
-    from tqdm.auto import tqdm
-
-    if seeds is not None:
-        from .records import run_name
-
-        merged = GridResult()
-        t0 = time.perf_counter()
-        for k in seeds:
-            g = run_grid(papers, profile, executor=executor, address=address, data_root=data_root, device=device,
-                         seed=int(k), results_dir=results_dir, force=force, progress=progress,
-                         gpu_fraction=gpu_fraction, max_retries=max_retries)
-            merged.records.update({(p, run_name(e, int(k))): r for (p, e), r in g.records.items()})
-            merged.failures.update({(p, run_name(e, int(k))): f for (p, e), f in g.failures.items()})
-        merged.wall_time_s = time.perf_counter() - t0
-        return merged
-    t0 = time.perf_counter()
-    todo = pending(papers, profile, results_dir=results_dir, seed=seed, data_root=data_root, force=force)
-    agg = [(p, e) for p, e in todo if get_experiment(p, e).route == "aggregate"]
-    todo = [t for t in todo if t not in agg]
-    result = GridResult()
-    kw = dict(data_root=data_root, device=device, seed=seed, results_dir=results_dir)
-    if executor == "local":
-        bar = tqdm(total=len(todo), desc=f"experiments ({profile})", disable=not progress)
-        for p, e in todo:
-            bar.set_postfix_str(f"{p}/{e}")
-            try:
-                result.records[(p, e)] = run_experiment(p, e, profile, **kw)
-            except Exception as err:  # noqa: BLE001 - reported in the summary, others go on
-                result.failures[(p, e)] = f"{type(err).__name__}: {err}"
-                traceback.print_exc(file=sys.stderr)
-            bar.update(1)
-        bar.close()
-    elif executor == "ray":
-        from .distributed import run_on_ray
-
-        run_on_ray(todo, profile, result, address=address, gpu_fraction=gpu_fraction, max_retries=max_retries,
-                   progress=progress, **kw)
-    else:
-        raise ValueError(f"unknown executor {executor!r}; valid: local, ray")
-    for p, e in agg:
-        try:
-            result.records[(p, e)] = get_or_run(p, e, profile, force=force, **kw)
-        except Exception as err:  # noqa: BLE001
-            result.failures[(p, e)] = f"{type(err).__name__}: {err}"
-    result.wall_time_s = time.perf_counter() - t0
-    return result
 
 
 def run_paper(paper: str, profile: str = "smoke", *, data_root=None, device: str = "auto", seed: int = 0,
