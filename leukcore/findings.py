@@ -32,7 +32,7 @@ import yaml
 from .files import PROJECT_ROOT
 
 TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
-PROFILE_ORDER = ("paper", "cpu", "smoke")  # best first
+PROFILE_ORDER = ("paper", "audit", "cpu", "smoke")  # best first
 FIRM = ("reproduced", "lower", "higher")
 _DATA_ABSENT = ("dataset not available here", "only a synthetic stand-in ran")  # verdicts' reasons
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
