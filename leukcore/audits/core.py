@@ -1297,7 +1297,7 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
                        max_effect=t_interval([by_seed[s]["random"]["results"]["max_effect"] for s in seeds]))
     elif audit_id == "leakage_augment":
         r0 = first["augment_then_split"]["results"]
-        results.update(per_class=r0["per_class"], originals_used=r0["originals_used"], n_fresh=r0["n_fresh"],
+        results.update(per_class=r0["per_class"], paper_per_class=PAPER_AUGMENTED_PER_CLASS, originals_used=r0["originals_used"], n_fresh=r0["n_fresh"],
                        test_source_in_train=t_interval([by_seed[s]["augment_then_split"]["results"]["test_source_in_train"]
                                                         for s in seeds]),
                        n_train={a: first[a]["results"]["n_train"] for a in ARMS[audit_id]})
