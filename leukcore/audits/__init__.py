@@ -59,6 +59,7 @@ from .core import (ARMS, AUDIT_BUDGET, AUDIT_EPOCHS, AUDIT_FUNCTIONS, AUDIT_MODE
                    plot_variant_examples, run_arm, run_audit, run_seeded_audit, scale_bar_box, segmented,
                    segmented_table, shortcut_cnn, shortcut_colour, stepwise_losses, summarise_all, summarise_audit,
                    trained_model, validation_carve, wilson_interval)
+from .conclusions import conclusion, has_conclusion, show_conclusion
 from .stats import auroc, from_bits, mcnemar_correct, paired_differences, t_interval, to_bits
 
 __all__ = [
@@ -66,7 +67,7 @@ __all__ = [
     "EFFECTS", "EXTERNAL_METRICS", "LOSS_MODEL", "LOSS_TOLERANCE", "MIN_ORIGINAL_ACCURACY", "PAPER",
     "PAPER_AUGMENTED_PER_CLASS", "SCALE_BAR_BOX", "SEEDED_AUDITS", "VARIANTS", "acquisition_groups",
     "acquisition_table", "apply_variant", "arm_record_path", "audit_data", "audit_fingerprint", "audit_profile",
-    "audit_settings", "audit_table", "auroc", "colour_features", "count_twins", "data_banner", "default_seeds",
+    "audit_settings", "audit_table", "auroc", "colour_features", "conclusion", "has_conclusion", "show_conclusion", "count_twins", "data_banner", "default_seeds",
     "expand_by_augmentation", "external_pbc", "find_arm_record", "find_audit_record", "from_bits", "get_or_run_arm",
     "get_or_run_audit", "leakage_augment", "leakage_duplicates", "leakage_subject", "list_audits", "load_summary",
     "loss_equivalence", "mask_box", "mask_scale_bar", "mcnemar_correct", "n_acquisition_groups", "paired_differences",

@@ -1818,6 +1818,63 @@ def _bars(ax, rows: list[dict], title: str, ref: float | None = None, ref_label:
     ax.set_xlabel("fraction (95 % interval)")
 
 
+def _interval_bars(ax, labels: list[str], stats: list[dict], *, scale: float = 1.0, zero: bool = False,
+                   seeds: dict | None = None) -> None:
+    """Horizontal bars of means with their t-intervals over seeds (and each seed's value as a dot)."""
+    ypos = np.arange(len(labels))[::-1]
+    pts = np.array([scale * (d.get("mean") if d.get("mean") is not None else np.nan) for d in stats], float)
+    lo = np.array([scale * d["low"] if d.get("low") is not None else np.nan for d in stats], float)
+    hi = np.array([scale * d["high"] if d.get("high") is not None else np.nan for d in stats], float)
+    err = np.vstack([np.where(np.isnan(lo), 0, pts - lo), np.where(np.isnan(hi), 0, hi - pts)])
+    ax.barh(ypos, pts, xerr=err, color="#4c72b0" if not zero else "#dd8452", alpha=0.8, capsize=3)
+    for y0, d in zip(ypos, stats):
+        vals = d.get("values") or list((d.get("per_seed") or {}).values())
+        ax.plot([scale * v for v in vals], [y0] * len(vals), "k.", ms=4)
+    ax.set_yticks(ypos)
+    ax.set_yticklabels(labels, fontsize=8)
+    if zero:
+        ax.axvline(0, color="grey", lw=1)
+
+
+def _plot_seeded(rec: dict, title: str):
+    """A seeded audit's summary: accuracy per measure (left) and the paired effects (right), each a mean
+    over seeds with its t-interval and the seeds as dots; ``external_pbc``: per model, the fraction of
+    PBC cells called Benign, the OOD AUROC and the Taleqani Benign recall."""
+    import matplotlib.pyplot as plt
+
+    res = rec["results"]
+    if rec["experiment"] == "external_pbc":
+        models = res["models"]
+        names = list(models)
+        fig, axes = plt.subplots(1, 3, figsize=(12, 0.8 + 0.45 * len(names)), sharey=True)
+        for ax, (k, lab) in zip(axes, (("benign_fraction", "PBC lymphocytes called Benign"),
+                                       ("ood_auroc", "OOD AUROC (max softmax; 0.5 = none)"),
+                                       ("taleqani_benign_recall", "Taleqani Benign recall"))):
+            _interval_bars(ax, names, [models[n][k] for n in names])
+            ax.set_xlim(0, 1)
+            ax.set_xlabel(lab, fontsize=9)
+            if k == "ood_auroc":
+                ax.axvline(0.5, color="grey", ls="--", lw=1)
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        return fig
+    arms, effects = res["arms"], res["effects"]
+    n = max(len(arms), len(effects), 1)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 0.9 + 0.42 * n))
+    names = list(arms)
+    _interval_bars(a1, names, [arms[k] for k in names])
+    lo = min([arms[k]["low"] if arms[k].get("low") is not None else arms[k]["mean"] for k in names] + [1.0])
+    a1.set_xlim(max(0.0, lo - 0.05), 1.0)
+    a1.set_xlabel("accuracy, mean over seeds (t-interval; dots: seeds)", fontsize=9)
+    enames = list(effects)
+    _interval_bars(a2, [f"{effects[k]['a']} - {effects[k]['b']}" for k in enames], [effects[k] for k in enames],
+                   scale=100.0, zero=True)
+    a2.set_xlabel("paired difference, percentage points (t-interval over seeds)", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_audit(rec: dict):
     """One figure per audit record: bars with 95 % intervals (loss curves for ``loss_equivalence``)."""
     import matplotlib.pyplot as plt
@@ -1833,6 +1890,8 @@ def plot_audit(rec: dict):
         ax.set_title(title, fontsize=10)
         return fig
     res = rec["results"]
+    if aid in SEEDED_AUDITS:
+        return _plot_seeded(rec, title)
     if aid == "loss_equivalence":
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2))
         for i, (k, c) in enumerate(res["curves"].items()):
