@@ -55,7 +55,7 @@ from .core import (ARMS, AUDIT_BUDGET, AUDIT_EPOCHS, AUDIT_FUNCTIONS, AUDIT_MODE
                    audit_settings, audit_table, colour_features, count_twins, data_banner, default_seeds,
                    expand_by_augmentation, external_pbc, find_arm_record, find_audit_record, get_or_run_arm,
                    get_or_run_audit, leakage_augment, leakage_duplicates, leakage_subject, list_audits, load_summary,
-                   loss_equivalence, mask_box, mask_scale_bar, n_acquisition_groups, plot_audit,
+                   loss_equivalence, mask_box, mask_scale_bar, model_choice, n_acquisition_groups, plot_audit,
                    plot_variant_examples, run_arm, run_audit, run_seeded_audit, scale_bar_box, segmented,
                    segmented_table, shortcut_cnn, shortcut_colour, stepwise_losses, summarise_all, summarise_audit,
                    trained_model, validation_carve, wilson_interval)
@@ -70,7 +70,7 @@ __all__ = [
     "audit_settings", "audit_table", "auroc", "colour_features", "conclusion", "has_conclusion", "show_conclusion", "count_twins", "data_banner", "default_seeds",
     "expand_by_augmentation", "external_pbc", "find_arm_record", "find_audit_record", "from_bits", "get_or_run_arm",
     "get_or_run_audit", "leakage_augment", "leakage_duplicates", "leakage_subject", "list_audits", "load_summary",
-    "loss_equivalence", "mask_box", "mask_scale_bar", "mcnemar_correct", "n_acquisition_groups", "paired_differences",
+    "loss_equivalence", "mask_box", "mask_scale_bar", "model_choice", "mcnemar_correct", "n_acquisition_groups", "paired_differences",
     "plot_audit", "plot_variant_examples", "run_arm", "run_audit", "run_seeded_audit", "scale_bar_box", "segmented",
     "segmented_table", "shortcut_cnn", "shortcut_colour", "stepwise_losses", "summarise_all", "summarise_audit",
     "t_interval", "to_bits", "trained_model", "validation_carve", "wilson_interval",

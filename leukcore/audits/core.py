@@ -1946,10 +1946,12 @@ def data_banner(rec: dict) -> str:
 
 
 def plot_variant_examples(data_root=None, n: int = 3, size: int = 224, seed: int = 0):
-    """``n`` taleqani-all originals (one per class, seeded) as the four ``shortcut_cnn`` arms see them.
+    """``n`` taleqani-all originals (one per class, seeded) as the ``shortcut_cnn`` arms see them, and
+    the same images from the Segmented variant.
 
     Columns: original, grey, Reinhard (target: the pooled statistics of the shown images),
-    scale bar masked (the masked box outlined). Synthetic images when the data are absent.
+    scale bar masked and control corner masked (each masked box outlined), segmented.
+    Synthetic images when the data are absent.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -1960,23 +1962,58 @@ def plot_variant_examples(data_root=None, n: int = 3, size: int = 224, seed: int
     t = data.table
     rng = np.random.default_rng(seed)
     rows = [int(rng.choice(np.flatnonzero(t["label"].to_numpy() == c))) for c in sorted(t["label"].unique())][:n]
-    x, kept = D.load_images(t.iloc[rows].reset_index(drop=True), size)
+    sub = t.iloc[rows].reset_index(drop=True)
+    sub.attrs = dict(t.attrs)
+    x, kept = D.load_images(sub, size)
+    try:
+        xs, _ = D.load_images(segmented_table(kept, audit_profile("smoke"), data_root, seed), size)
+    except (D.DataError, KeyError):
+        xs = None
     stats = reinhard_target(x)
-    variants = ("original", "grey", "reinhard", "mask_scale_bar")
-    fig, axes = plt.subplots(len(x), 4, figsize=(8, 2.1 * len(x)), squeeze=False)
-    y0, x0 = scale_bar_box(size, size)
+    variants = VARIANTS + (("segmented",) if xs is not None else ())
+    fig, axes = plt.subplots(len(x), len(variants), figsize=(2.0 * len(variants), 2.1 * len(x)), squeeze=False)
+    boxes = {"mask_scale_bar": mask_box(size, size, "bottom-right"), "mask_control": mask_box(size, size, "top-left")}
     for i in range(len(x)):
         for j, v in enumerate(variants):
             ax = axes[i, j]
-            ax.imshow(apply_variant(x[i:i + 1], v, stats)[0])
+            ax.imshow(xs[i] if v == "segmented" else apply_variant(x[i:i + 1], v, stats)[0])
             ax.set_xticks([])
             ax.set_yticks([])
-            if v == "mask_scale_bar":
-                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), size - x0, size - y0, fill=False, ec="red", lw=1))
+            if v in boxes:
+                y0, y1, x0, x1 = boxes[v]
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="red", lw=1))
             if i == 0:
                 ax.set_title(v.replace("_", " "), fontsize=9)
         axes[i, 0].set_ylabel(kept["class_name"].iat[i], fontsize=9)
     label = "SYNTHETIC stand-in" if data.dataset_id == "synthetic" else data.dataset_id
-    fig.suptitle(f"The inputs of the four arms ({label})", fontsize=10)
+    fig.suptitle(f"The inputs of the arms ({label})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def model_choice(results_dir=None, profile: str = "audit") -> dict:
+    """The measurements behind the choice of the audit CNN: DSCNet's wall time at 224 px on a CPU (the
+    Vijayalakshmi paper-profile record run there, if any), the number of trainings the audits need at
+    ``profile``, and the audit CNN's mean wall time per trained arm and accuracy on the originals."""
+    from ..records import load_records
+
+    out: dict[str, Any] = {"dscnet_cpu_s": None, "dscnet_image_size": None, "dscnet_accuracy": None}
+    for r in load_records("dscnet_vijayalakshmi", "paper", root=results_dir):
+        if r.get("experiment") == "dscnet" and "CPU" in str(r.get("device")):
+            out.update(dscnet_cpu_s=float(r["wall_time_s"]), dscnet_image_size=r.get("settings", {}).get("image_size"),
+                       dscnet_accuracy=r.get("metrics", {}).get("accuracy"), dscnet_device=r.get("device"))
+            break
+    trained, secs = 0, []
+    for a in SEEDED_AUDITS:
+        for seed_recs in _arm_records(a, profile, results_dir).values():
+            for rec in seed_recs.values():
+                t = rec["results"].get("training")
+                if t and not t.get("from_cache"):
+                    trained += 1
+                    secs.append(float(rec["wall_time_s"]))
+    out.update(trainings=trained, audit_cnn_mean_s=float(np.mean(secs)) if secs else None)
+    if out["dscnet_cpu_s"] and trained:
+        out["dscnet_all_hours"] = out["dscnet_cpu_s"] * trained / 3600.0
+    s = load_summary("shortcut_cnn", profile, results_dir)
+    out["audit_cnn_original"] = s["results"]["arms"]["original"] if s else None
+    return out
