@@ -58,7 +58,7 @@ from .core import (ARMS, AUDIT_BUDGET, AUDIT_EPOCHS, AUDIT_FUNCTIONS, AUDIT_MODE
                    loss_equivalence, mask_box, mask_scale_bar, model_choice, n_acquisition_groups, plot_audit,
                    plot_variant_examples, run_arm, run_audit, run_seeded_audit, scale_bar_box, segmented,
                    segmented_table, shortcut_cnn, shortcut_colour, stepwise_losses, summarise_all, summarise_audit,
-                   trained_model, validation_carve, wilson_interval)
+                   trained_model, validation_carve, wilson_interval, EarlyStop)
 from .conclusions import conclusion, has_conclusion, show_conclusion
 from .stats import auroc, from_bits, mcnemar_correct, paired_differences, t_interval, to_bits
 
@@ -73,5 +73,5 @@ __all__ = [
     "loss_equivalence", "mask_box", "mask_scale_bar", "model_choice", "mcnemar_correct", "n_acquisition_groups", "paired_differences",
     "plot_audit", "plot_variant_examples", "run_arm", "run_audit", "run_seeded_audit", "scale_bar_box", "segmented",
     "segmented_table", "shortcut_cnn", "shortcut_colour", "stepwise_losses", "summarise_all", "summarise_audit",
-    "t_interval", "to_bits", "trained_model", "validation_carve", "wilson_interval",
+    "t_interval", "to_bits", "trained_model", "validation_carve", "wilson_interval", "EarlyStop",
 ]

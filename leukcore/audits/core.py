@@ -63,12 +63,12 @@ LOSS_MODEL = "dscnet"
 #: The audit CNN's training recipe (the same for every arm of every audit; epochs / batch from the
 #: profile). Augmentation is crop and flips only: colour is what the audits vary, so no colour
 #: jitter. ``val_fraction`` of the training part (stratified, byte-identical images kept together)
-#: is held out for early stopping: training stops when the validation loss has not improved for
-#: ``patience`` epochs, but never in the first half of the epochs; the weights of the best
-#: validation epoch are kept.
+#: is held out for early stopping (:class:`EarlyStop`): only the second half of the epochs competes,
+#: training stops when the validation loss has not improved for ``patience`` epochs there, and the
+#: weights of its best validation epoch are kept.
 AUDIT_TRAIN = {"optimizer": "adam", "lr": 2e-3, "scheduler": "cosine", "loss": "sparse_ce", "augment": "none",
                "augment_kwargs": {"hflip": 0.5, "vflip": 0.5, "crop_scale": [0.8, 1.0]}, "l2": 0.0,
-               "val_fraction": 0.1, "patience": 3, "restore_best": True}
+               "val_fraction": 0.1, "patience": 3, "keep": "best validation epoch of the second half"}
 #: The accuracy the audit CNN must reach on the original images (mean over seeds) at the audit profile.
 MIN_ORIGINAL_ACCURACY = 0.95
 #: Loss-equivalence tolerance: curves "coincide" when their largest difference is below it.
@@ -555,7 +555,7 @@ def _train_config(settings: dict, *, seed: int, device: str, progress: bool):
                        batch_size=int(t["batch_size"]), l2=float(t["l2"]), loss=t["loss"], augment=t["augment"],
                        augment_kwargs={k: (tuple(v) if isinstance(v, list) else v)
                                        for k, v in t.get("augment_kwargs", {}).items()},
-                       scheduler=t.get("scheduler"), restore_best=bool(t.get("restore_best", False)),
+                       scheduler=t.get("scheduler"),
                        seed=seed, device=device, progress=progress)
 
 
@@ -597,21 +597,27 @@ def validation_carve(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -
     return fit_arr, val_arr
 
 
-class _EarlyStop:
-    """``fit`` callback: stop when the validation loss has not improved for ``patience`` epochs, but
-    only from epoch ``stop_from`` on (never in the first half)."""
+class EarlyStop:
+    """``fit`` callback: early stopping confined to the second half of the epochs.
+
+    Only epochs from ``stop_from`` on compete for "best" (lowest validation loss); their best
+    weights are kept (``best_state``), and training stops when ``patience`` epochs from then on
+    have not improved on it. The first half is left alone: at a high learning rate the
+    validation loss swings from epoch to epoch, and a best epoch taken there stops too early.
+    """
 
     def __init__(self, patience: int, stop_from: int):
         self.patience, self.stop_from = int(patience), int(stop_from)
-        self.best, self.best_epoch, self.stopped_at = math.inf, 0, None
+        self.best, self.best_epoch, self.best_state, self.stopped_at = math.inf, None, None, None
 
     def __call__(self, epoch: int, rec: dict, model) -> bool:
         vl = rec.get("val_loss")
-        if vl is None:
+        if vl is None or epoch < self.stop_from:
             return False
         if vl < self.best:
             self.best, self.best_epoch = vl, epoch
-        if epoch >= self.stop_from and epoch - self.best_epoch >= self.patience:
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if epoch - self.best_epoch >= self.patience:
             self.stopped_at = epoch
             return True
         return False
@@ -665,13 +671,15 @@ def trained_model(settings: dict, n_classes: int, x_train: np.ndarray, y_train: 
     torch.manual_seed(seed)
     model = create_model(settings["model"], num_classes=n_classes, **settings["model_kw"])
     cfg = _train_config(settings, seed=seed, device=device, progress=progress)
-    if not len(val_i):
-        cfg.restore_best = False
-    stop = _EarlyStop(int(t.get("patience", 0) or 10 ** 6), int(t.get("stop_from_epoch", 1)))
+    stop = EarlyStop(int(t.get("patience", 0) or 10 ** 6), int(t.get("stop_from_epoch", 1)))
     val = (x_train[val_i], y_train[val_i]) if len(val_i) else None
     res = fit(model, (x_train[fit_i], y_train[fit_i]), val, None, config=cfg, callbacks=[stop] if val else None)
+    if stop.best_state is not None:
+        model.load_state_dict(stop.best_state)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    info = {"history": [dict(r) for r in res.history], "best_epoch": res.best_epoch, "epochs_run": len(res.history),
+    info = {"history": [dict(r) for r in res.history],
+            "best_epoch": stop.best_epoch if stop.best_state is not None else len(res.history),
+            "epochs_run": len(res.history),
             "stopped_early": stop.stopped_at is not None, "n_fit": int(len(fit_i)), "n_val": int(len(val_i)),
             "train_seconds": round(time.perf_counter() - t0, 2)}
     _MEMO[key] = (state, info)
