@@ -807,9 +807,15 @@ EFFECTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
          "the construction, both arms scored on originals neither saw"),
         ("own_minus_unseen", "augment_then_split", "augment_then_split@unseen",
          "how far augment-then-split's own test overstates its accuracy on unseen originals"),
+        ("clean_own_minus_unseen", "split_then_augment", "split_then_augment@unseen",
+         "how an augmented test set of unseen originals compares with the unseen originals themselves"),
     ),
     "external_pbc": (),
 }
+
+#: An OOD AUROC (maximum softmax, Taleqani test vs PBC) from which a model is said to tell the PBC
+#: images apart from its own test images: the usual threshold of "acceptable" discrimination.
+OOD_AUROC_SEPARATES = 0.7
 
 #: Per-model numbers of ``external_pbc`` pooled over seeds.
 EXTERNAL_METRICS = ("benign_fraction", "mean_confidence_pbc", "mean_confidence_taleqani", "ood_auroc",
@@ -1327,6 +1333,9 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
                                  "argmin": min(models, key=lambda n: models[n][k]["mean"]),
                                  "argmax": max(models, key=lambda n: models[n][k]["mean"])}
                              for k in EXTERNAL_METRICS}
+        results["ood_auroc_separates"] = OOD_AUROC_SEPARATES
+        results["ood_separating_models"] = [a for a, m in models.items() if m["ood_auroc"]["mean"] >= OOD_AUROC_SEPARATES]
+        results["benign_majority_models"] = [a for a, m in models.items() if m["benign_fraction"]["mean"] > 0.5]
         cnn = {a: m for a, m in models.items() if a != "colour_hist"}
         results["cnn_ranges"] = {k: {"min": float(min(m[k]["mean"] for m in cnn.values())),
                                      "max": float(max(m[k]["mean"] for m in cnn.values()))} for k in EXTERNAL_METRICS}
