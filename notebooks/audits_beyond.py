@@ -26,15 +26,16 @@
 # seeds, and each effect is a paired difference (arm minus its reference, seed by seed) with a
 # t-interval over seeds and McNemar's test per seed. Each audit ends with a conclusion whose numbers
 # are read from its summary record. The records are made by `leukcore audits run --profile audit`;
-# this page reads them (set `run_missing` to train what is missing).
+# at that profile this page reads them (set `run_missing` to train what is missing).
 
 # %% tags=["parameters", "hide-cell"]
-profile = "audit"  # audit (the audits' own budget) | smoke (CI: a few images)
+profile = "audit"  # audit (the audits' own budget) | smoke (CI: a few images) | cpu
 data_root = None  # folder holding the datasets (None: LEUKCORE_DATA, ./data, ../shared/data)
 device = "auto"  # auto | cpu | cuda
+seed = 0  # the seed of the single-record audits (and of the seeded ones when seeds is None at smoke / cpu)
 seeds = None  # None: the profile's seeds (0, 1, 2 at audit)
 output_dir = None  # results folder (None: the project's results/)
-run_missing = False  # train the arms that have no record yet (always at smoke)
+run_missing = False  # train the arms that have no record yet (always at smoke and cpu)
 force = False  # rerun even when a complete record with the same key exists
 
 # %% tags=["hide-input"]
@@ -49,8 +50,8 @@ from leukcore.profiles import get_profile
 from leukcore.records import provenance_label
 
 R.notebook_setup()
-run = run_missing or force or profile == "smoke"
-seed_list = tuple(seeds) if seeds is not None else A.default_seeds(profile)
+run = run_missing or force or profile in ("smoke", "cpu")
+seed_list = tuple(seeds) if seeds is not None else (A.default_seeds(profile) if profile == "audit" else (seed,))
 display(Markdown(f"Profile `{profile}`: {get_profile(profile).description}"))
 records = {}
 
@@ -59,7 +60,7 @@ def show(audit_id):
     """Read (or, when asked, run) one audit; show its banner, headline, table, figure and conclusion."""
     if run:
         rec = A.get_or_run_audit(audit_id, profile, force=force, data_root=data_root, seeds=seed_list,
-                                 seed=seed_list[0], results_dir=output_dir, device=device)
+                                 seed=seed, results_dir=output_dir, device=device)
     else:
         rec = A.load_summary(audit_id, profile, output_dir)
     if rec is None:
