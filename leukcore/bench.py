@@ -769,6 +769,37 @@ def cpu_run_times(root: str | os.PathLike | None = None) -> dict:
             "runs": runs, "n": len(runs), "total_s": total}
 
 
+#: The audit profile's budget (issue 18): all audits, 3 seeds, on the 2-core CPU / on one H200.
+TARGET_AUDIT_CPU_S = 2 * 3600.0
+TARGET_AUDIT_GPU_S = 5 * 60.0
+
+
+def audit_run_times(root: str | os.PathLike | None = None, profile: str = "audit") -> dict:
+    """The audit profile's cost from its records: ``wall_time_s`` of every arm record
+    (``<results>/audits/<profile>/<audit>/<arm>.seed<k>.json``) and of every single-record audit
+    (``<results>/audits/<profile>/<audit>.json`` that pools no arm records), summed per device."""
+    from .runs.records import results_dir
+
+    base = results_dir(root) / "audits" / profile
+    runs = []
+    for p in sorted(base.glob("*/*.seed*.json")) + sorted(base.glob("*.json")):
+        try:
+            rec = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(rec, dict) or rec.get("arm_records") is not None or "wall_time_s" not in rec:
+            continue  # a summary: its time is its arms'
+        runs.append({"audit": rec.get("experiment"), "arm": rec.get("arm"), "seed": rec.get("seed"),
+                     "status": rec.get("status"), "wall_time_s": float(rec.get("wall_time_s") or 0),
+                     "device": rec.get("device")})
+    by_device: dict[str, float] = {}
+    for r in runs:
+        by_device[str(r["device"])] = by_device.get(str(r["device"]), 0.0) + r["wall_time_s"]
+    return {"profile": profile, "n": len(runs), "total_s": sum(r["wall_time_s"] for r in runs),
+            "by_device": by_device, "seeds": sorted({r["seed"] for r in runs if r["seed"] is not None}),
+            "runs": runs}
+
+
 # ============================================================================ the whole bench
 #: the CUDA variants of the training step: record key -> fit settings (``compile`` ones only on request)
 CUDA_VARIANTS = (("cuda", {}),
@@ -827,6 +858,7 @@ def run_bench(*, quick: bool = False, reps: int | None = None, skip_study: bool 
     def save():
         load.sample("save")
         rec["cpu_runs"] = cpu_run_times()
+        rec["audit_runs"] = audit_run_times()
         rec["load"] = load.summary()
         rec["targets"] = targets(rec)
         rec["seconds"] = time.perf_counter() - t_all
@@ -903,6 +935,13 @@ def targets(rec: dict) -> list[dict]:
             out.append({"name": f"trainer vs plain loop, {row['model']}@{row['image_size']} ({dev})",
                         "target": f">= {goal:g}x", "measured": f"{row['ratio']:.2f}x",
                         "met": row["ratio"] >= goal})
+    au = rec.get("audit_runs") or {}
+    for dev, secs in (au.get("by_device") or {}).items():
+        gpu = "CUDA" in dev or "NVIDIA" in dev
+        goal = TARGET_AUDIT_GPU_S if gpu else TARGET_AUDIT_CPU_S
+        out.append({"name": f"audit profile, all audits, seeds {','.join(map(str, au.get('seeds', [])))} ({dev})",
+                    "target": f"< {goal / 60:g} min", "measured": f"{secs / 60:.0f} min (sum of the records' wall_time_s)",
+                    "met": secs < goal})
     for key, st in _study_blocks(rec):
         out.append({"name": "smoke reproduction + book build" + _study_label(st), "target": f"< {TARGET_STUDY_S:g} s",
                     "measured": f"{st['total_s']:.0f} s" + ("" if st.get("ok") else " (with failures)"),
@@ -1078,6 +1117,13 @@ def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -
                      f"`wall_time_s`).\n")
     else:
         lines.append("No `cpu`-profile run records were found when the benchmark ran.\n")
+    au = r.get("audit_runs") or {}
+    if cpu_runs and au.get("runs"):
+        lines.append("## `audit`-profile runs\n")
+        lines.append(_md([[dev, f"{secs / 60:.1f}"] for dev, secs in au["by_device"].items()],
+                         ["device", "minutes (sum of the records' wall_time_s)"]))
+        lines.append(f"\n{au['n']} records (one per arm and seed, and the single-record audits), seeds "
+                     f"{', '.join(map(str, au['seeds']))}.\n")
     if r.get("targets"):
         lines.append("## Targets\n")
         lines.append(_md([[t["name"], t["target"], t["measured"], "met" if t["met"] else "**not met**"]
@@ -1185,6 +1231,9 @@ def bench_table_text(record: dict) -> str:
         rows.append((f"study: total{lab}", f"{st['total_s']:.0f} s", "", ""))
     cr = record.get("cpu_runs") or {}
     rows.append(("cpu-profile runs", f"{cr.get('n', 0)} runs", f"{cr.get('total_s', 0):.0f} s", ""))
+    au = record.get("audit_runs") or {}
+    for dev, secs in (au.get("by_device") or {}).items():
+        rows.append((f"audit profile ({dev})", f"{au.get('n', 0)} records", f"{secs:.0f} s", ""))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     text = "\n".join("  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows)
     ld = record.get("load", {})

@@ -7,6 +7,8 @@
     leukcore claims [--paper ID|all] [--format csv|json|md] [--consistency]
     leukcore book pages                 (the generated pages the book includes; `make book` runs it)
     leukcore figures gradcam --record R
+    leukcore audits run [--audit ID[,ID...]] [--seeds 0,1,2] [--profile audit] ...
+    leukcore audits summarise [--profile audit]
     leukcore bench [--quick]
     leukcore ray plan [--bench FILE] | ray bench [--paper ID] [--num-cpus N]
     leukcore gpu pack|unpack|check-data|run|grid|pool|collect   (a lent GPU: see README)
@@ -159,6 +161,37 @@ def _cmd_ray_bench(args: argparse.Namespace) -> int:
 
     print(json.dumps(bench_ray_vs_local(args.paper, args.profile, num_cpus=args.num_cpus, out=args.out,
                                         keep_dir=args.keep_dir), indent=1))
+def _cmd_audits_run(args: argparse.Namespace) -> int:
+    """Run the audits (each arm and seed reused when its record exists), then write their summaries."""
+    from . import audits as A
+
+    ids = A.list_audits() if args.audit in (None, "all") else [a.strip() for a in args.audit.split(",") if a.strip()]
+    for a in ids:
+        if a not in A.list_audits():
+            print(f"error: unknown audit {a!r}; valid: {', '.join(A.list_audits())}", file=sys.stderr)
+            return 2
+    seeds = _parse_seeds(args.seeds) or list(A.default_seeds(args.profile))
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    for a in ids:
+        if a in A.SEEDED_AUDITS:
+            rec = A.get_or_run_audit(a, args.profile, seeds=seeds, data_root=args.data_root, device=args.device,
+                                     results_dir=args.results_dir, force=args.force, log=log)
+        else:  # one record, deterministic given its data (colour baselines, loss equivalence) or not run
+            rec = A.get_or_run_audit(a, args.profile, seed=seeds[0], data_root=args.data_root, device=args.device,
+                                     results_dir=args.results_dir, force=args.force)
+        log(f"== {a}: {rec['headline'] if rec else 'no seed has every arm yet'}")
+    return 0
+
+
+def _cmd_audits_summarise(args: argparse.Namespace) -> int:
+    """Pool the arm records of every seeded audit into its summary record."""
+    from . import audits as A
+
+    for a, rec in A.summarise_all(args.profile, results_dir=args.results_dir).items():
+        print(f"{a}: {rec['headline'] if rec else 'no seed has every arm yet'}")
     return 0
 
 
@@ -212,6 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--consistency", action="store_true",
                    help="print the consistency audit's findings (rule, paper, claims, printed, implication, severity)")
     c.set_defaults(func=_cmd_claims)
+
+    au = sub.add_parser("audits", help="the audits beyond the papers (leukcore.audits): run, summarise")
+    asub = au.add_subparsers(dest="audits_command", required=True)
+    ar = asub.add_parser("run", help="run the audits' arms for each seed (reusing records), then summarise")
+    ar.add_argument("--audit", default="all", help="audit id, comma-separated ids, or 'all'")
+    ar.add_argument("--profile", default="audit", choices=list_profiles())
+    ar.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's, 0,1,2 at audit)")
+    ar.add_argument("--data-root", default=None)
+    ar.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ar.add_argument("--results-dir", default=None, help="where records go (default: results/)")
+    ar.add_argument("--force", action="store_true", help="rerun even where a record with the same key exists")
+    ar.set_defaults(func=_cmd_audits_run)
+    asu = asub.add_parser("summarise", help="pool the arm records into one summary per audit")
+    asu.add_argument("--profile", default="audit", choices=list_profiles())
+    asu.add_argument("--results-dir", default=None)
+    asu.set_defaults(func=_cmd_audits_summarise)
 
     try:
         from .bench import register_cli

@@ -17,47 +17,98 @@
 # # Beyond the papers: shortcuts, leakage, equivalent losses and external validity
 #
 # None of the five papers asks whether its accuracy needs the morphology of the cells, whether its
-# split lets the same image (or the same original) into training and test, whether the losses it
-# compares differ at all, or whether its model recognises normal cells from another laboratory.
-# Each audit below is one function of `leukcore.audits`; this notebook runs them at the chosen
-# profile (or reuses a complete record with the same key from `results/audits/<profile>/`) and shows,
-# for each, what it asks, its numbers with 95 % intervals and a figure. Rerun it with papermill
-# (`papermill notebooks/audits_beyond.ipynb out.ipynb -p profile cpu`).
+# split lets the same image (or the same original, or the same patient) into training and test, whether
+# the losses it compares differ at all, or whether its model recognises normal cells from another
+# laboratory. Each audit below is one function of `leukcore.audits`. The audits that train a CNN run
+# at the `audit` profile, several seeds per arm, one record per arm and seed
+# (`results/audits/audit/<audit>/<arm>.seed<k>.json`), pooled into one summary per audit
+# (`results/audits/audit/<audit>.json`): each accuracy is a mean over seeds with a t-interval over
+# seeds, and each effect is a paired difference (arm minus its reference, seed by seed) with a
+# t-interval over seeds and McNemar's test per seed. Each audit ends with a conclusion whose numbers
+# are read from its summary record. The records are made by `leukcore audits run --profile audit`;
+# at that profile this page reads them (set `run_missing` to train what is missing).
 
 # %% tags=["parameters", "hide-cell"]
-profile = "smoke"  # smoke | cpu | paper
+profile = "audit"  # audit (the audits' own budget) | smoke (CI: a few images) | cpu
 data_root = None  # folder holding the datasets (None: LEUKCORE_DATA, ./data, ../shared/data)
 device = "auto"  # auto | cpu | cuda
-seed = 0
+seed = 0  # the seed of the single-record audits (and of the seeded ones when seeds is None at smoke / cpu)
+seeds = None  # None: the profile's seeds (0, 1, 2 at audit)
 output_dir = None  # results folder (None: the project's results/)
+run_missing = False  # train the arms that have no record yet (always at smoke and cpu)
 force = False  # rerun even when a complete record with the same key exists
 
 # %% tags=["hide-input"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
+import pandas as pd
 from IPython.display import HTML, Markdown, display
 
 from leukcore import audits as A
 from leukcore.book import pages as R
+from leukcore.book.audit_conclusions import show_conclusion
 from leukcore.runs.profiles import get_profile
+from leukcore.runs.records import provenance_label
 
 R.notebook_setup()
+run = run_missing or force or profile in ("smoke", "cpu")
+seed_list = tuple(seeds) if seeds is not None else (A.default_seeds(profile) if profile == "audit" else (seed,))
 display(Markdown(f"Profile `{profile}`: {get_profile(profile).description}"))
 records = {}
 
 
 def show(audit_id):
-    """Run (or reuse) one audit, then show its data banner, headline, table and figure."""
-    rec = A.get_or_run_audit(audit_id, profile, force=force, data_root=data_root, seed=seed,
-                             results_dir=output_dir, device=device)
+    """Read (or, when asked, run) one audit; show its banner, headline, table, figure and conclusion."""
+    if run:
+        rec = A.get_or_run_audit(audit_id, profile, force=force, data_root=data_root, seeds=seed_list,
+                                 seed=seed, results_dir=output_dir, device=device)
+    else:
+        rec = A.load_summary(audit_id, profile, output_dir)
+    if rec is None:
+        display(Markdown(f"**Not run yet at the `{profile}` profile**: `leukcore audits run --audit {audit_id} "
+                         f"--profile {profile}` makes its records."))
+        return None
     records[audit_id] = rec
     display(Markdown(A.data_banner(rec)))
     display(Markdown(f"**{rec['headline']}**"))
     display(HTML(R.df_to_html(A.audit_table(rec), "records-table", escape=True)))
-    fig = A.plot_audit(rec)
+    A.plot_audit(rec)
     plt.show()
+    show_conclusion(audit_id)
     return rec
 
+
+# %% [markdown]
+# ## The audit CNN, and why this one
+#
+# An audit that removes colour, or the scale bar, from a weak model says nothing about the papers'
+# models. The audit CNN must therefore be strong on the original images (the audits ask for a mean
+# accuracy over seeds of at least `leukcore.audits.MIN_ORIGINAL_ACCURACY`), and cheap enough to be trained once per arm
+# and seed. DSCNet at its paper size, 224 px, is too slow on the study's 2-core CPU for that; the audits
+# use `audit_cnn` (`leukcore.models`), a small network of four convolution blocks with batch
+# normalisation, at 64 px, where the cells' texture is still visible. It trains with Adam and a cosine
+# learning-rate decay, crops and flips as its only augmentation (no colour jitter: colour is what the
+# audits vary), and early stopping on a validation part carved from the training part, which may stop
+# training only in the second half of its epochs. The numbers below come from the records.
+
+# %% tags=["hide-input"]
+mc = A.model_choice(output_dir, profile)
+lines = []
+if mc.get("dscnet_cpu_s"):
+    lines.append(f"- One DSCNet training at {mc['dscnet_image_size']} px on this CPU "
+                 f"(`dscnet_vijayalakshmi`, paper profile, {mc['dscnet_device']}) took "
+                 f"{mc['dscnet_cpu_s'] / 60:.0f} minutes.")
+if mc.get("trainings"):
+    lines.append(f"- The audits at the `{profile}` profile trained {mc['trainings']} models"
+                 + (f"; as DSCNet at 224 px that would take about {mc['dscnet_all_hours']:.0f} hours on this CPU"
+                    if mc.get("dscnet_all_hours") else "")
+                 + f". The audit CNN took {mc['audit_cnn_mean_s'] / 60:.1f} minutes per trained arm on average.")
+o = mc.get("audit_cnn_original")
+if o:
+    iv = f" [{o['low']:.1%}, {o['high']:.1%}]" if o.get("low") is not None else ""
+    lines.append(f"- Its accuracy on the original Taleqani test images: {o['mean']:.1%}{iv}, mean over "
+                 f"{o['n']} seeds (t-interval).")
+display(Markdown("\n".join(lines) or "No audit records yet."))
 
 # %% [markdown]
 # ## 1. Colour alone
@@ -67,7 +118,8 @@ def show(audit_id):
 # that sees only a 16-bin histogram of each colour channel (48 numbers per image, nothing about shape),
 # and one that sees only the mean and standard deviation of each channel (6 numbers), are scored by
 # stratified, duplicate-aware 5-fold cross-validation; the interval is a bootstrap over the pooled
-# out-of-fold predictions. The dashed line is the majority-class rate.
+# out-of-fold predictions. These baselines run once: given its folds the cross-validation is
+# deterministic, so seeds would only reshuffle the folds. The dashed line is the majority-class rate.
 
 # %% tags=["hide-input"]
 rec = show("shortcut_colour")
@@ -75,49 +127,82 @@ rec = show("shortcut_colour")
 # %% [markdown]
 # ## 2. The CNN without colour, without stain differences, without the scale bar
 #
-# The audit CNN (DSCNet as built by `leukcore.models`, four outputs, trained from scratch) is trained four
-# times on the same duplicate-aware 80/20 split, from the same initial weights, in the same data order and
-# with the same budget: on the original images, on grey-scale images (BT.601 luma), on Reinhard
-# stain-normalised images (target: the training part's pooled LAB statistics) and with the bottom-right
+# The audit CNN is trained on the same duplicate-aware 80/20 split, from the same initial weights and in
+# the same data order within a seed, on five versions of the images: the originals; grey-scale (BT.601
+# luma); Reinhard stain-normalised (target: the training part's pooled LAB statistics); the bottom-right
 # corner masked, where the microscope software printed its scale bar (a box of 18 % x 16 % of the side,
-# filled with the image's mean colour; measured on the real images, see `leukcore.audits.SCALE_BAR_BOX`).
-# McNemar's test compares each variant with the original on the same test images. The last rows feed the
-# *original* model altered test images without retraining: what it loses there is what it relied on.
+# filled with the image's mean colour; see `leukcore.audits.SCALE_BAR_BOX`); and, as the control, a box
+# of the same size and fill in the top-left corner, where there is no scale bar. What each contrast
+# isolates:
+#
+# - *grey minus original*: what colour adds; *stain-normalised minus original*: what the stain
+#   differences between images add;
+# - *control mask minus original*: what masking any corner does to the input distribution;
+# - *scale-bar mask minus control mask*: the scale bar itself, with the mask's own effect removed.
+#
+# The same contrasts are measured a second time at test time only: the *original* model is shown altered
+# test images, without retraining (rows `original@...`); what it loses there is what it relied on.
 
 # %% tags=["hide-input"]
-fig = A.plot_variant_examples(data_root=data_root, seed=seed)
+fig = A.plot_variant_examples(data_root=data_root)
 plt.show()
 
 # %% tags=["hide-input"]
 rec = show("shortcut_cnn")
 
 # %% [markdown]
-# ## 3. Random vs duplicate-aware split
+# ## 3. Background removed
+#
+# `taleqani-all` also ships a `Segmented` variant: the same images with everything but the cells blacked
+# out (the dataset authors' segmentation). The audit CNN is trained and tested on it with the split of
+# section 2; the original model is tested on segmented images; and the colour histogram of section 1 is
+# fitted on both versions of the same training part.
+
+# %% tags=["hide-input"]
+rec = show("segmented")
+
+# %% [markdown]
+# ## 4. A proxy for patients: acquisition groups
+#
+# Taleqani publishes no patient identifiers, so every Taleqani number, ours and the papers', comes from
+# an image-level split that may put cells of one patient on both sides. As a proxy, the images are
+# grouped by acquisition signature (the colour and spread of the border, luma percentiles, the colour of
+# the brightest quarter of the pixels, the JPEG encoder's quantisation, EXIF where present, and the file
+# number) with Ward clustering into as many groups as the dataset has patients. The groups are checked
+# against what is known (the byte-identical pairs must share a group; a patient has one diagnosis, so a
+# patient-like group is nearly pure in class), then a random split is compared with a split that keeps
+# every group on one side. This is a proxy: it cannot show what patient ids would.
+
+# %% tags=["hide-input"]
+rec = show("acquisition_groups")
+
+# %% [markdown]
+# ## 5. Random vs duplicate-aware split
 #
 # `taleqani-all` holds 40 byte-identical pairs (consecutive numbers in `Pro`). A random split puts some
 # pairs on both sides: the model is then tested on images it was trained on. Both arms train the same
-# CNN with the same budget; the note gives the number of test images whose twin is in training, which
-# bounds how far the leak can move the accuracy.
+# CNN with the same budget; the number of test images whose twin is in training bounds how far the leak
+# can move the accuracy.
 
 # %% tags=["hide-input"]
 rec = show("leakage_duplicates")
 
 # %% [markdown]
-# ## 4. Augment-then-split vs split-then-augment
+# ## 6. Augment-then-split vs split-then-augment
 #
 # `multicancer-all`, the dataset of the DSCNet paper, is the 3,256 Taleqani images expanded by augmentation
 # to 5,000 per class; a random split of it puts augmented copies of the same original on both sides.
-# Augment-then-split reproduces that construction; split-then-augment splits the originals first and
-# expands each part on its own. Same CNN, training sets of the same size, test sets of the same size
-# and construction. At reduced profiles the number per class is capped and the originals are
-# subsampled so that each original has as many copies as in the paper; the originals left out are a
-# third, clean test set that neither model saw.
+# Augment-then-split reproduces that construction with DSCNet's augmentations; split-then-augment splits
+# the originals first and expands each part on its own. Same CNN, training sets of the same size, test
+# sets of the same size and construction. At the audit profile each class is expanded to fewer images and
+# the originals are subsampled so that each original has as many copies as in the paper; the originals
+# left out are a third test set that neither model saw, on which the two arms can be compared fairly.
 
 # %% tags=["hide-input"]
 rec = show("leakage_augment")
 
 # %% [markdown]
-# ## 5. Image-level vs subject-level split (C-NMC 2019)
+# ## 7. Image-level vs subject-level split (C-NMC 2019)
 #
 # C-NMC 2019 names the patient of every image. An image-level random split lets cells of the same patient
 # into training and test; a subject-disjoint split does not. The dataset is not reachable from our
@@ -128,25 +213,30 @@ rec = show("leakage_augment")
 rec = show("leakage_subject")
 
 # %% [markdown]
-# ## 6. Three names, one loss
+# ## 8. Three names, one loss
 #
 # DSCNet's paper compares categorical cross-entropy, sparse categorical cross-entropy and KL divergence.
-# With one-hot labels, `KL(y || p) = CE(y, p) - H(y)` and `H(y) = 0`: the three are one function. DSCNet is
-# trained three times from the same initial weights in the same data order on the CPU with deterministic
-# algorithms; the right panel shows how far the per-step loss curves drift apart.
+# With one-hot labels, `KL(y || p) = CE(y, p) - H(y)` and `H(y) = 0`: the three are one function. DSCNet
+# itself is trained three times from the same initial weights in the same data order on the CPU with
+# deterministic algorithms (one run: it is deterministic); the right panel shows how far the per-step loss
+# curves drift apart.
 
 # %% tags=["hide-input"]
 rec = show("loss_equivalence")
-display(Markdown(rec["implication"]))
+if rec is not None:
+    display(Markdown(rec["implication"]))
 
 # %% [markdown]
-# ## 7. Normal lymphocytes from another laboratory
+# ## 9. Normal lymphocytes from another laboratory
 #
 # `pbc-lymphocytes` holds 1,214 images of normal lymphocytes from the Hospital Clinic of Barcelona
-# (CellaVision DM96). Every one of them should be called Benign by a model that learned what a benign
-# lymphocyte looks like. The four CNNs of section 2 (each given the PBC images altered as its training
-# images were) and the colour-histogram classifier of section 1 (trained on the same training part)
-# predict every image; the interval is Wilson's.
+# (CellaVision DM96, one centred cell per image). A test set of one class cannot tell recognition from a
+# default: a model that sends every unfamiliar image to one class scores all or nothing. So each model
+# trained on Taleqani (the five CNNs of section 2, each shown the PBC images altered as its training
+# images were, and the colour histogram) is read four ways: the classes it predicts for the PBC cells,
+# its mean confidence, an out-of-distribution score (the AUROC with which its maximum softmax probability
+# separates Taleqani's test images from the PBC images) and, beside them, its recall of Taleqani's own
+# Benign class, which is haematogones (benign B-cell precursors), not mature lymphocytes.
 
 # %% tags=["hide-input"]
 rec = show("external_pbc")
@@ -154,14 +244,14 @@ rec = show("external_pbc")
 # %% [markdown]
 # ## Summary
 #
-# One line per audit, from its record.
+# One line per audit, from its record; the wall time of a seeded audit is the sum over its arm records.
 
 # %% tags=["hide-input"]
-import pandas as pd
-
-from leukcore.runs.records import provenance_label
-
 summary = pd.DataFrame([{"audit": a, "finding": r["headline"], "status": r["status"],
-                         "profile · dataset": provenance_label(r), "wall time (s)": r.get("wall_time_s")}
+                         "seeds": ", ".join(map(str, r.get("seeds", [r.get("seed")]))),
+                         "profile · dataset": provenance_label(r), "wall time (min)": round((r.get("wall_time_s") or 0) / 60, 1)}
                         for a, r in records.items()])
 display(HTML(R.df_to_html(summary, "records-table", escape=True)))
+if len(summary):
+    display(Markdown(f"All audits together: {summary['wall time (min)'].sum():.0f} minutes of compute "
+                     f"at the `{profile}` profile."))

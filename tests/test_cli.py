@@ -8,7 +8,8 @@ import pytest
 
 SUBCOMMANDS = [["data", "verify", "ROOT"], ["experiments", "--paper", "alnet_jawahar2022"], ["reproduce"],
                ["claims", "--consistency"], ["book", "pages"], ["ray", "plan"], ["ray", "bench"], ["bench", "--quick"],
-               ["figures", "gradcam", "--record", "r.json"], ["gpu", "collect", "SRC"]]
+               ["figures", "gradcam", "--record", "r.json"], ["gpu", "collect", "SRC"],
+               ["audits", "run", "--audit", "segmented"], ["audits", "summarise"]]
 
 
 @pytest.mark.parametrize("argv", SUBCOMMANDS, ids=lambda a: " ".join(a[:2]))

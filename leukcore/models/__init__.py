@@ -48,6 +48,7 @@ Baselines by the papers' names: ``alexnet``, ``vgg16``, ``resnet50``, ``googlene
     DLA-34, with its ImageNet classification head; CenterNet's up-sampling (IDA-up) and
     heat-map heads are dropped because a classifier only needs the deepest pooled features),
     ``cnn_lstm`` (:class:`CNNLSTM`, XIncept's CNN+LSTM baseline, our design).
+``audit_cnn`` -- the audits' own small CNN (:class:`AuditCNN`, no paper's), see :mod:`leukcore.audits`.
 
 Pretrained weights: :mod:`.weights` (a local file, ``$LEUKCORE_WEIGHTS``, then the library's
 ImageNet weights each :class:`ModelSpec` declares; nothing touches the network at import time).
@@ -62,6 +63,7 @@ from __future__ import annotations
 
 # importing the architecture modules registers their constructors
 from .architectures.alnet import ALNet, alnet
+from .architectures.audit_cnn import AuditCNN, audit_cnn
 from .architectures.cnn_lstm import CNNLSTM, cnn_lstm
 from .architectures.dscnet import DSCNet, dscnet
 from .architectures.retinanet import RetinaNetClassifier, retinanet_cls
@@ -77,9 +79,9 @@ from .weights import FROM_SCRATCH_DEVIATION, WeightsUnavailableError
 __all__ = [
     "WeightsUnavailableError", "FROM_SCRATCH_DEVIATION", "ModelSpec", "WeightSource", "register_model", "create_model",
     "list_models", "min_input_size", "model_info", "model_summary", "param_table", "count_params", "l2_params",
-    "ALNet", "DSCNet", "XIncept", "CNNLSTM", "RetinaNetClassifier",
+    "ALNet", "AuditCNN", "DSCNet", "XIncept", "CNNLSTM", "RetinaNetClassifier",
     "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "UNIT_MEAN", "UNIT_STD",
     # the registered constructors, by model name
-    "alexnet", "alnet", "centernet_cls", "cnn_lstm", "darknet53", "dscnet", "googlenet", "inception_resnet_v2",
+    "alexnet", "alnet", "audit_cnn", "centernet_cls", "cnn_lstm", "darknet53", "dscnet", "googlenet", "inception_resnet_v2",
     "inception_v3", "resnet50", "retinanet_cls", "vgg16", "xception", "xincept",
 ]

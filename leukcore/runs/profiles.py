@@ -1,4 +1,5 @@
-"""Run profiles, defined once: ``smoke`` (CI), ``cpu`` (real data, reduced), ``paper`` (the protocol).
+"""Run profiles, defined once: ``smoke`` (CI), ``cpu`` (real data, reduced), ``audit`` (the audits'
+own budget, :mod:`leukcore.audits`), ``paper`` (the protocol).
 
 A profile never changes *what* an experiment is (model, loss, augmentation, split rule); it
 caps *how much* is run: image size, images per class, epochs, folds.  ``None`` means "as the
@@ -52,14 +53,21 @@ PROFILES: dict[str, Profile] = {
                "minutes per experiment. Indicative only.",
         image_size=48, max_per_class=200, epochs=2, max_folds=1, batch_size=32, bootstrap=1000,
         synthetic_per_class=60, device="cpu"),
+    "audit": Profile(
+        "audit", "the audits' budget (leukcore.audits, not a paper's protocol): every image of taleqani-all "
+                 "at 64x64, the audits' own CNN (audit_cnn) for at most 12 epochs with early stopping on a "
+                 "validation part, 3 seeds per arm; about an hour for all audits on 2 CPU cores.",
+        image_size=64, max_per_class=None, epochs=12, max_folds=1, batch_size=32, bootstrap=1000,
+        synthetic_per_class=60, device="cpu"),
     "paper": Profile(
         "paper", "the paper's own protocol (image size, epochs, folds, batch size); meant for a GPU.",
         image_size=None, max_per_class=None, epochs=None, max_folds=None, batch_size=None, bootstrap=1000,
         synthetic_per_class=200, device="cuda"),
 }
 
-#: Profile order used to decide whether a run may replace another (higher wins).
-PROFILE_RANK = {"smoke": 0, "cpu": 1, "paper": 2}
+#: Profile order used to decide whether a run may replace another (higher wins). ``audit`` sits
+#: between ``cpu`` and ``paper``: only the audits run at it, and a paper's runs never do.
+PROFILE_RANK = {"smoke": 0, "cpu": 1, "audit": 1.5, "paper": 2}
 
 
 def get_profile(name: str) -> Profile:

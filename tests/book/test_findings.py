@@ -58,11 +58,13 @@ def test_references_read_the_records_and_the_ledger():
     assert F.claim("dscnet_vijayalakshmi", "dscnet-accuracy") == "99.85\u00a0%"
     assert F.claim("xincept_khan2024", "xincept-xgboost-accuracy") == "0.990"
     assert F.claimed("dscnet_vijayalakshmi", "dscnet-accuracy") == pytest.approx(0.9985)
-    colour = _json("results/audits/cpu/shortcut_colour.json")["results"]
+    colour = _json("results/audits/audit/shortcut_colour.json")["results"]  # audit beats cpu and smoke
     assert F.audit("shortcut_colour", "hist.accuracy.point") == colour["hist"]["accuracy"]["point"]
-    pbc = _json("results/audits/cpu/external_pbc.json")["results"]["models"]
-    assert F.audit("external_pbc", "models.[dscnet:reinhard].benign_fraction.point") == \
-        pbc["dscnet:reinhard"]["benign_fraction"]["point"]
+    pbc = _json("results/audits/audit/external_pbc.json")["results"]
+    assert F.audit("external_pbc", "models.reinhard.benign_fraction.mean") == \
+        pbc["models"]["reinhard"]["benign_fraction"]["mean"]
+    assert F.audit("external_pbc", "ranges.benign_fraction.min") == pbc["ranges"]["benign_fraction"]["min"]
+    assert F.audit_profile("external_pbc") == "audit"
 
 
 def test_audit_counts_match_audit_claims():
@@ -171,9 +173,10 @@ def test_landing_page_states_the_five_findings_with_their_numbers():
     text = F.render("landing.md.j2")
     findings = re.findall(r"^\d\. \*\*", text, flags=re.M)
     assert len(findings) == 5
-    colour = _json("results/audits/cpu/shortcut_colour.json")["results"]["hist"]["accuracy"]["point"]
+    colour = _json("results/audits/audit/shortcut_colour.json")["results"]["hist"]["accuracy"]["point"]
     assert F.pct(colour) in text
     assert f"{F.audit_errors()} places" in text
+    assert F.pct(F.audit("external_pbc", "ranges.benign_fraction.min")) in text  # finding 3, from the audit records
     assert text.count("{doc}`") >= 5  # each finding links to the section that shows it
 
 

@@ -62,6 +62,7 @@ def test_landing_page_lists_five_findings_with_links():
     assert "Five things this study found" in text
     assert F.pct(F.audit("shortcut_colour", "hist.accuracy.point")) in text
     assert f"{F.audit_errors()} places" in text
+    assert F.pct(F.audit("external_pbc", "ranges.benign_fraction.min")) in text  # finding 3, from the audit records
 
 
 def test_reproducibility_report_is_built_with_its_compute_budget():

@@ -96,6 +96,12 @@ def test_unknown_names_raise():
 
 
 def test_settings_scale_with_the_profile():
+    a = A.audit_settings("shortcut_cnn", "audit")
+    assert a["image_size"] == 64 and a["model"] == "audit_cnn" and a["train"]["epochs"] == 12
+    assert a["train"]["stop_from_epoch"] == 7 and a["profile"]["name"] == "audit"
+    assert "colour_jitter" not in str(a["train"]["augment_kwargs"]) and a["max_per_class"] is None
+    assert A.default_seeds("audit") == (0, 1, 2) and A.default_seeds("smoke") == (0,)
+    assert A.audit_settings("loss_equivalence", "audit")["model"] == "dscnet"
     s, c, p = (A.audit_settings("leakage_augment", x) for x in ("smoke", "cpu", "paper"))
     assert p["per_class"] == 5000 and p["originals_fraction"] == 1.0
     assert c["image_size"] == 64 and c["train"]["epochs"] == 3 and c["per_class"] < 5000
@@ -179,17 +185,29 @@ def test_variants_alter_the_images_as_stated():
     np.testing.assert_array_equal(A.apply_variant(x, "reinhard", stats), reinhard_normalize(x, *stats))
 
 
-def test_shortcut_cnn_mcnemar_matches_the_accuracy_change(smoke):
-    res = smoke["recs"]["shortcut_cnn"]["results"]
-    assert set(res["variants"]) == {"original", "grey", "reinhard", "mask_scale_bar"}
-    n = res["n_test"]
-    for v in ("grey", "reinhard", "mask_scale_bar"):
-        b = res["variants"][v]
-        mc = b["mcnemar_vs_original"]
-        assert b["n"] == n
-        # acc_v - acc_orig = (items only v gets right - items only the original gets right) / n
-        assert math.isclose(b["accuracy_change"], (mc["c"] - mc["b"]) / n, abs_tol=1e-12)
-    assert set(res["test_time"]) == {"grey", "reinhard", "mask_scale_bar"}
+def _arm(smoke, audit_id, arm, seed=0):
+    return json.loads(A.arm_record_path(audit_id, arm, "smoke", seed, smoke["results"]).read_text())
+
+
+def test_shortcut_cnn_mcnemar_matches_the_paired_difference(smoke):
+    rec = smoke["recs"]["shortcut_cnn"]
+    res = rec["results"]
+    assert set(res["arms"]) == {"original", "grey", "reinhard", "mask_scale_bar", "mask_control",
+                                "original@grey", "original@reinhard", "original@mask_scale_bar",
+                                "original@mask_control"}
+    orig = _arm(smoke, "shortcut_cnn", "original")["results"]
+    n = orig["n_test"]
+    for v in ("grey", "reinhard", "mask_scale_bar", "mask_control"):
+        e = res["effects"][v]
+        mc = e["mcnemar"]["0"] if "0" in e["mcnemar"] else e["mcnemar"][0]
+        assert mc["n_common"] == n
+        # acc_v - acc_orig = (images only v gets right - images only the original gets right) / n
+        assert math.isclose(e["per_seed"]["0"] if "0" in e["per_seed"] else e["per_seed"][0], (mc["b"] - mc["c"]) / n,
+                            abs_tol=1e-12)
+    assert set(orig["test_time"]) == {"grey", "reinhard", "mask_scale_bar", "mask_control"}
+    bar = res["effects"]["scale_bar"]
+    assert (bar["a"], bar["b"]) == ("mask_scale_bar", "mask_control")
+    assert res["effects"]["test_scale_bar"]["b"] == "original@mask_control"
 
 
 # ------------------------------------------------------------------------------ 3. duplicates
@@ -211,9 +229,11 @@ def test_count_twins_on_the_real_data(shared_data):
 
 def test_leakage_duplicates_record_counts_twins(smoke):
     rec = smoke["recs"]["leakage_duplicates"]
-    arms = rec["results"]["arms"]
-    assert arms["duplicate_aware"]["test_with_twin"] == 0
-    assert arms["random"]["max_effect"] == arms["random"]["test_with_twin"] / arms["random"]["n"]
+    aware, rand = _arm(smoke, "leakage_duplicates", "duplicate_aware"), _arm(smoke, "leakage_duplicates", "random")
+    assert aware["results"]["test_with_twin"] == 0
+    r = rand["results"]
+    assert r["max_effect"] == r["test_with_twin"] / r["n_test"]
+    assert rec["results"]["max_test_with_twin"] == r["test_with_twin"]
     if rec["dataset"]["id"] == "taleqani-all":  # smoke samples twins first: some pairs are in the table
         assert rec["results"]["duplicate_groups"] > 0
 
@@ -236,10 +256,14 @@ def test_expand_by_augmentation_counts_and_sources():
 
 def test_leakage_augment_record(smoke):
     res = smoke["recs"]["leakage_augment"]["results"]
-    leaky, clean = res["arms"]["augment_then_split"], res["arms"]["split_then_augment"]
+    leaky = _arm(smoke, "leakage_augment", "augment_then_split")["results"]
+    clean = _arm(smoke, "leakage_augment", "split_then_augment")["results"]
     assert leaky["test_source_in_train"] > 0.9 and clean["test_source_in_train"] == 0.0
-    assert leaky["n_train"] == clean["n_train"] and leaky["n"] == clean["n"]
-    assert math.isclose(res["leak"], leaky["accuracy"]["point"] - clean["accuracy"]["point"])
+    assert leaky["n_train"] == clean["n_train"] and leaky["n_test"] == clean["n_test"]
+    d = res["effects"]["leak_own_test"]["mean"]
+    assert math.isclose(d, leaky["eval"]["accuracy"]["point"] - clean["eval"]["accuracy"]["point"])
+    assert leaky["unseen"]["test_index"] == clean["unseen"]["test_index"]  # the same unseen originals
+    assert res["effects"]["leak_unseen"]["mcnemar"]  # same images: McNemar applies
 
 
 # ------------------------------------------------------------------------------ 5. subjects
@@ -316,14 +340,19 @@ def test_wilson_interval_hand_values():
 def test_external_pbc_fractions(smoke):
     rec = smoke["recs"]["external_pbc"]
     models = rec["results"]["models"]
-    assert len(models) >= 2 and "dscnet:original" in models and "colour_hist_lr" in models
+    assert set(models) == set(A.ARMS["external_pbc"])
     n = rec["results"]["n_external"]
     assert n == rec["external_dataset"]["n_images"] > 0
-    for name, m in models.items():
-        b = m["benign_fraction"]
+    for name in models:
+        r = _arm(smoke, "external_pbc", name)["results"]
+        b = r["benign_fraction"]
         assert 0.0 <= b["low"] <= b["point"] <= b["high"] <= 1.0, name
-        assert b["n"] == n and sum(m["predicted_counts"].values()) == n
-        assert b["k"] == m["predicted_counts"][list(m["predicted_counts"])[0]]
+        assert b["n"] == n and sum(r["predicted_counts"].values()) == n
+        assert b["k"] == r["predicted_counts"][list(r["predicted_counts"])[0]]
+        assert 0.0 <= r["ood_auroc"] <= 1.0 and 0.0 <= r["mean_confidence_pbc"] <= 1.0
+        assert models[name]["benign_fraction"]["mean"] == b["point"]  # one seed at smoke
+    rng = rec["results"]["ranges"]["benign_fraction"]
+    assert rng["min"] <= rng["max"] and rng["argmin"] in models
     assert rec["external_dataset"]["id"] in ("pbc-lymphocytes", "synthetic")
 
 
@@ -338,5 +367,5 @@ def test_plot_audit_draws_every_record(smoke):
         assert fig.axes
         plt.close(fig)
     fig = A.plot_variant_examples(n=2, size=48)
-    assert len(fig.axes) == 8
+    assert len(fig.axes) in (10, 12)  # five arms, and the Segmented variant when it is on disk
     plt.close(fig)

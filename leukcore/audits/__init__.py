@@ -1,0 +1,76 @@
+"""Audits beyond the papers: shortcuts, leakage, equivalent losses and external validity.
+
+What none of the five papers checked (``../shared/STUDY.md``, "Questions no paper asks").
+
+Layout: :mod:`.core` (settings, data, image alterations, training, every audit, records and
+summaries, tables and figures), :mod:`.stats` (t-intervals over seeds, paired differences,
+McNemar, AUROC), :mod:`.acquisition` (acquisition signatures and groups, a proxy for patients). Each audit's
+concluding paragraph is book prose, rendered from its summary record by
+:mod:`leukcore.book.audit_conclusions`.
+
+Two kinds of audit:
+
+* **Seeded** (:data:`SEEDED_AUDITS`: ``shortcut_cnn``, ``segmented``, ``acquisition_groups``,
+  ``leakage_duplicates``, ``leakage_augment``, ``external_pbc``): arms x seeds. Each arm and seed
+  is one training of the audit CNN (or one evaluation of trained models), written at once to
+  ``<results>/audits/<profile>/<audit>/<arm>.seed<k>.json`` and reused when its key matches
+  (:func:`find_arm_record`), so an interrupted run loses only the arm in progress and can be
+  completed later or elsewhere. :func:`summarise_audit` pools them into
+  ``<results>/audits/<profile>/<audit>.json``: each measure's mean over seeds with a
+  t-interval, each contrast (:data:`EFFECTS`) as paired differences per seed with a t-interval
+  over seeds, and McNemar per seed on the test images both arms share.
+* **Single-record** (``shortcut_colour``, ``leakage_subject``, ``loss_equivalence``): one
+  record, ``<results>/audits/<profile>/<audit>.json``. The colour baselines and the loss
+  comparison are deterministic given their data (cross-validation folds; deterministic CPU
+  training), so they run once, at seed 0.
+
+Profiles: the ``audit`` profile (:mod:`leukcore.profiles`) is the audits' own budget: every
+image at 64 px, the audit CNN (:data:`AUDIT_MODEL`, :data:`AUDIT_TRAIN`) for at most 12 epochs
+with early stopping, 3 seeds. ``smoke`` runs the same code on a few images (CI).
+
+Audits (ids of :data:`AUDITS`): ``shortcut_colour`` (colour-histogram and colour-moment logistic
+regressions, duplicate-aware 5-fold CV); ``shortcut_cnn`` (the audit CNN trained on original,
+grey, Reinhard-normalised, scale-bar-masked and control-masked images, and the original model
+on altered test images); ``segmented`` (the Segmented variant, background removed: trained and
+tested on it, the original model tested on it, the colour histogram on it); ``acquisition_groups``
+(groups of images sharing an acquisition signature, a proxy for patients: random vs
+group-disjoint split); ``leakage_duplicates`` (random vs duplicate-aware split);
+``leakage_augment`` (augment-then-split, the ``multicancer-all`` construction, vs
+split-then-augment, on their own test sets and on originals neither saw); ``leakage_subject``
+(image- vs subject-level split of C-NMC 2019; "not run" without it); ``loss_equivalence``
+(DSCNet trained with mce, sparse_ce and kl from the same weights); ``external_pbc`` (the
+``shortcut_cnn`` models and the colour histogram on PBC lymphocytes: predicted classes,
+confidence, out-of-distribution AUROC, Taleqani Benign recall).
+
+Data. Each audit reads its real dataset when present; otherwise it falls back to the synthetic
+stand-in (:func:`leukcore.data.load_synthetic`) and its record says so (``dataset.id ==
+"synthetic"``, ``dataset.stands_in_for``).
+"""
+from __future__ import annotations
+
+from .core import (ARMS, AUDIT_BUDGET, AUDIT_EPOCHS, AUDIT_FUNCTIONS, AUDIT_MODEL, AUDIT_TRAIN, AUDITS, CORNERS,
+                   EFFECTS, EXTERNAL_METRICS, LOSS_MODEL, LOSS_TOLERANCE, MIN_ORIGINAL_ACCURACY, PAPER,
+                   PAPER_AUGMENTED_PER_CLASS, SCALE_BAR_BOX, SEEDED_AUDITS, VARIANTS, acquisition_groups,
+                   acquisition_table, apply_variant, arm_record_path, audit_data, audit_fingerprint, audit_profile,
+                   audit_settings, audit_table, colour_features, count_twins, data_banner, default_seeds,
+                   expand_by_augmentation, external_pbc, find_arm_record, find_audit_record, get_or_run_arm,
+                   get_or_run_audit, leakage_augment, leakage_duplicates, leakage_subject, list_audits, load_summary,
+                   loss_equivalence, mask_box, mask_scale_bar, model_choice, n_acquisition_groups, plot_audit,
+                   plot_variant_examples, run_arm, run_audit, run_seeded_audit, scale_bar_box, segmented,
+                   segmented_table, shortcut_cnn, shortcut_colour, stepwise_losses, summarise_all, summarise_audit,
+                   trained_model, validation_carve, wilson_interval, EarlyStop)
+from .stats import auroc, from_bits, mcnemar_correct, paired_differences, t_interval, to_bits
+
+__all__ = [
+    "ARMS", "AUDIT_BUDGET", "AUDIT_EPOCHS", "AUDIT_FUNCTIONS", "AUDIT_MODEL", "AUDIT_TRAIN", "AUDITS", "CORNERS",
+    "EFFECTS", "EXTERNAL_METRICS", "LOSS_MODEL", "LOSS_TOLERANCE", "MIN_ORIGINAL_ACCURACY", "PAPER",
+    "PAPER_AUGMENTED_PER_CLASS", "SCALE_BAR_BOX", "SEEDED_AUDITS", "VARIANTS", "acquisition_groups",
+    "acquisition_table", "apply_variant", "arm_record_path", "audit_data", "audit_fingerprint", "audit_profile",
+    "audit_settings", "audit_table", "auroc", "colour_features", "count_twins", "data_banner", "default_seeds",
+    "expand_by_augmentation", "external_pbc", "find_arm_record", "find_audit_record", "from_bits", "get_or_run_arm",
+    "get_or_run_audit", "leakage_augment", "leakage_duplicates", "leakage_subject", "list_audits", "load_summary",
+    "loss_equivalence", "mask_box", "mask_scale_bar", "model_choice", "mcnemar_correct", "n_acquisition_groups", "paired_differences",
+    "plot_audit", "plot_variant_examples", "run_arm", "run_audit", "run_seeded_audit", "scale_bar_box", "segmented",
+    "segmented_table", "shortcut_cnn", "shortcut_colour", "stepwise_losses", "summarise_all", "summarise_audit",
+    "t_interval", "to_bits", "trained_model", "validation_carve", "wilson_interval", "EarlyStop",
+]
