@@ -1,5 +1,17 @@
 """How the training data is held and cut into batches: one uint8 NHWC tensor per split, each batch an
-index-select viewed as NCHW (channels-last), augmented and normalised in one pass."""
+index-select viewed as NCHW (channels-last), augmented and normalised in one pass.
+
+Data path. ``train`` / ``val`` / ``test`` are ``(x, y)`` (``test`` may be ``(x, y, ids)``) with
+``x`` uint8, either a numpy NHWC array ``(N, H, W, 3)`` (as :func:`leukcore.data.load_images`
+returns) or a torch NCHW tensor ``(N, 3, H, W)``, and ``y`` integer labels. The whole split is
+held as one uint8 tensor in NHWC storage (on the GPU when training there); each epoch a seeded
+``torch.Generator`` draws a permutation, each batch is an index-select of that tensor (viewed
+as NCHW in channels-last memory format, no copy), then the
+paper's augmentation preset (:mod:`leukcore.transforms`; on the CPU its OpenCV backend, uint8
+``warpAffine`` + ``transform`` per image, on a GPU its torch backend, one ``grid_sample`` per
+batch) and the normalisation with the model's mean / std, ``x_n = (x / 255 - mean) / std``
+(:class:`leukcore.transforms.Normalizer`). No ``DataLoader``, no per-sample decode.
+"""
 from __future__ import annotations
 
 from typing import Iterator, List

@@ -1,5 +1,18 @@
 """Checkpoints of a training run: written atomically after every epoch, loaded without running code
-(``weights_only``), with every RNG state so that a resumed run continues bit for bit."""
+(``weights_only``), with every RNG state so that a resumed run continues bit for bit.
+
+Checkpoints. At the end of every epoch (after validation) ``checkpoint_dir/last.pt`` is written
+atomically (temporary file, fsync, ``os.replace``) with the model, optimiser and scheduler
+states, the number of completed epochs, the history, the best-epoch bookkeeping, the config and
+the Python / NumPy / torch (CPU and CUDA) RNG states plus the shuffle and augmentation
+generator states, all as tensors or plain types so that it loads with
+``torch.load(..., weights_only=True)``. ``resume=True`` continues from it; on the CPU the
+resumed run ends with weights bit-identical to an uninterrupted run (a run killed mid-epoch
+redoes that epoch from the previous checkpoint, with the same shuffle, augmentation and dropout
+draws). A checkpoint written with
+a different config (other than ``epochs``, ``progress``, ``val_every``, ``num_threads``) is
+refused.
+"""
 from __future__ import annotations
 
 import random

@@ -1,4 +1,22 @@
-"""The training loop: :func:`train_one_epoch` and :func:`fit` (epochs, validation, checkpoints, resume)."""
+"""The training loop: :func:`train_one_epoch` and :func:`fit` (epochs, validation, checkpoints, resume).
+
+Determinism. :func:`fit` seeds ``random``, NumPy and torch with ``config.seed`` (the shuffle
+generator with ``seed``, the augmentation generator with ``seed + 1``) and, when
+``config.deterministic``, turns on ``torch.use_deterministic_algorithms(True, warn_only=True)``
+and cuDNN's deterministic mode for its own duration only (the previous settings are restored).
+Model initialisation happens before :func:`fit`: seed it yourself. On the CPU, same seed and
+same thread count give identical weights; on CUDA some kernels (some convolution backward
+algorithms, atomics in index / scatter ops) stay non-deterministic even so (``warn_only``
+warns instead of failing).
+
+Reported numbers: ``train_loss`` is the mean data loss over the epoch's training samples
+(without the L2 term, which is ``train_l2``, its mean over steps), ``train_accuracy`` the
+accuracy of the training-mode predictions on the augmented batches (as Keras reports them);
+``val_loss`` / ``val_accuracy`` are computed in eval mode without augmentation (``None`` in
+epochs skipped by ``val_every``). ``best_epoch`` is the (1-based) epoch with the lowest
+``val_loss`` (the last epoch without validation data). ``images_per_s`` counts training
+images over the time of the training steps only (no validation, no checkpointing).
+"""
 from __future__ import annotations
 
 import math

@@ -1,5 +1,22 @@
 """What a training run sets up before its first step: device, normalisation statistics, optimiser,
-loss, precision (AMP), compilation, threads and determinism."""
+loss, precision (AMP), compilation, threads and determinism.
+
+Step. ``loss = L(z, y) + l2_term`` with ``L`` from :func:`leukcore.losses.make_loss` (class
+weights passed as ``weight``) and ``l2_term = l2 * sum ||W||^2`` (Keras ``kernel_regularizer``
+semantics: :func:`leukcore.losses.l2_penalty`, or ``model.l2_params()`` when the model names
+the regularised weights, as XIncept does); ``weight_decay`` is the optimiser's own (coupled)
+decay. The logits are cast to float32 before the loss. Model and batches are in channels-last
+memory format (``channels_last=True``, CPU and CUDA: oneDNN and cuDNN both run their fastest
+convolutions on NHWC; the benchmark records measure the difference). On CUDA the forward pass runs under bf16 autocast
+(``amp="auto"``); on the CPU everything is fp32. Adam is torch's fused implementation on both.
+Per-step loss / accuracy are accumulated on the device and synchronised once per epoch.
+
+Optimisers (``optimizer_kwargs`` override): ``adam`` (betas 0.9 / 0.999, eps 1e-7, the Keras
+defaults), ``rmsprop`` (``alpha = rho = 0.9``, eps 1e-7, the Keras defaults; torch's own are 0.99
+/ 1e-8; where eps enters the update can differ between libraries, immaterial at 1e-7), ``sgd``
+(momentum 0, Keras' default). Scheduler: none, or ``cosine`` (``CosineAnnealingLR`` over
+``epochs``, stepped once per epoch).
+"""
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,32 @@
-"""Building a registered model: :func:`create_model` and the shared :func:`build`."""
+"""Building a registered model: :func:`create_model` and the shared :func:`build`.
+
+What every built model carries:
+
+* ``paper_input_size`` (int): the square input side the model's paper used;
+  ``paper_input_sizes`` maps paper id -> size where several papers use the model.
+* ``default_cfg`` (dict): ``mean`` / ``std`` (applied to images scaled to ``[0, 1]``:
+  ``x = (u8 / 255 - mean) / std``), ``input_size`` ``(3, S, S)``, ``interpolation``,
+  ``num_classes``, ``classifier`` (the head's module name), ``norm`` (which convention).
+  ImageNet-style backbones use the mean/std of the weights they would load (torchvision and
+  DLA/Darknet: ImageNet ``(0.485, 0.456, 0.406) / (0.229, 0.224, 0.225)``; the TensorFlow /
+  Keras ports of InceptionV3, Xception and Inception-ResNet-v2: ``0.5 / 0.5``, i.e. ``[-1, 1]``,
+  which is also Keras' ``preprocess_input`` for those nets). The papers' own from-scratch
+  nets (ALNet, DSCNet, CNN+LSTM) use **unit scaling**, ``mean 0, std 1`` (``x = u8 / 255``),
+  the Keras ``rescale=1/255`` convention; no paper states its normalisation.
+* ``leukcore_deviations`` (list of str): every interpretation (where the paper is silent)
+  and deviation (where we differ from it), prefixed ``interpretation:`` / ``deviation:``;
+  the run records and the book copy this list.
+* ``leukcore_weights`` (dict or None): where loaded weights came from and which keys were
+  dropped / missing / unexpected.
+* ``forward_features(x)``: the representation before the classification head (timm models:
+  their unpooled feature map; AlexNet: conv1..pool5 flattened, LoGMH's feature route;
+  XIncept: the fused vector, see :class:`XIncept`; our own nets: the flattened vector fed
+  to the first dense layer). Pool / flatten a 4-D result for the feature classifiers.
+
+Outputs are always **logits** (the loss applies sigmoid / softmax).
+
+Outputs are always **logits** (the loss applies sigmoid / softmax).
+"""
 from __future__ import annotations
 
 import os
