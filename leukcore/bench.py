@@ -1267,7 +1267,7 @@ def bench_ray_vs_local(paper: str = "dscnet_vijayalakshmi", profile: str = "smok
     """
     import platform
 
-    from .runs.distributed import NUM_CPUS_ENV
+    from .runs.distributed import NUM_CPUS_ENV, driver_threads
     from .runs.grid import run_grid
     from .runs.records import device_description, load_records, results_dir
 
@@ -1299,7 +1299,7 @@ def bench_ray_vs_local(paper: str = "dscnet_vijayalakshmi", profile: str = "smok
     rec = {"paper": paper, "profile": profile, "experiments": len(loc.records) + len(loc.failures),
            "local_s": round(local_s, 2), "ray_s": round(ray_s, 2), "ratio": round(ray_s / local_s, 3),
            "ray_workers": num_cpus, "records_equal": a == b and bool(a), "failures": len(loc.failures) + len(ray_res.failures),
-           "torch_threads_per_task": _driver_threads(),
+           "torch_threads_per_task": driver_threads(),
            "machine": f"{device_description('cpu')}; {platform.platform()}",
            "load_average_1min": [None if load0 is None else round(load0, 2), None if load1 is None else round(load1, 2)],
            "note": "one run each, local then ray; ray_s includes starting and stopping the local Ray instance"}

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -49,11 +48,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from . import data as D
 from .files import PROJECT_ROOT, atomic_write_bytes, atomic_write_text
-from .runs.experiments import find_fold_record, fold_record_path, n_folds, pool_folds, run_fold
+from .runs.experiments import find_fold_record, n_folds, pool_folds, run_fold
 
 #: Where the device assembles the carried dataset (outside the repository copy, which is re-sent).
 DEVICE_DATA = "/tmp/leukcore-data"

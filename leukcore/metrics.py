@@ -2,5 +2,8 @@
 :mod:`leukcore.evaluation.metrics` (``from leukcore.metrics import compute_metrics``)."""
 from __future__ import annotations
 
-from .evaluation.metrics import *  # noqa: F401,F403 - the face re-exports exactly the module's __all__
-from .evaluation.metrics import __all__  # noqa: F401
+from .evaluation.metrics import (AVERAGED_METRICS, bootstrap_ci, bootstrap_runs_ci, compute_metrics, mcnemar, metric_at,
+                                 wilson_interval)
+
+__all__ = ["AVERAGED_METRICS", "compute_metrics", "metric_at", "bootstrap_ci", "bootstrap_runs_ci", "wilson_interval",
+           "mcnemar"]

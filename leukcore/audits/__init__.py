@@ -2,10 +2,15 @@
 
 What none of the five papers checked (``../shared/STUDY.md``, "Questions no paper asks").
 
-Layout: :mod:`.core` (settings, data, image alterations, training, every audit, records and
-summaries, tables and figures), :mod:`.stats` (t-intervals over seeds, paired differences,
-McNemar, AUROC), :mod:`.acquisition` (acquisition signatures and groups, a proxy for patients). Each audit's
-concluding paragraph is book prose, rendered from its summary record by
+Layout: one module per audit (:mod:`.shortcut_colour`, :mod:`.shortcut_cnn`, :mod:`.segmented`,
+:mod:`.acquisition_groups`, :mod:`.leakage_duplicates`, :mod:`.leakage_augment`,
+:mod:`.leakage_subject`, :mod:`.loss_equivalence`, :mod:`.external_pbc`), on what they share:
+:mod:`.base` (ids, the audit profile's settings, data, records), :mod:`.inputs` (image
+alterations, colour features), :mod:`.training` (the audit CNN's training), :mod:`.arms` (what
+the seeded audits' arms share), :mod:`.seeded` (arm records and summaries over seeds),
+:mod:`.stats` (t-intervals, paired differences, McNemar, AUROC), :mod:`.acquisition` (acquisition
+signatures and groups); :mod:`.registry` runs any audit by id, :mod:`.figures` draws them. Each
+audit's concluding paragraph is book prose, rendered from its summary record by
 :mod:`leukcore.book.audit_conclusions`.
 
 Two kinds of audit:
@@ -24,7 +29,7 @@ Two kinds of audit:
   comparison are deterministic given their data (cross-validation folds; deterministic CPU
   training), so they run once, at seed 0.
 
-Profiles: the ``audit`` profile (:mod:`leukcore.profiles`) is the audits' own budget: every
+Profiles: the ``audit`` profile (:mod:`leukcore.runs.profiles`) is the audits' own budget: every
 image at 64 px, the audit CNN (:data:`AUDIT_MODEL`, :data:`AUDIT_TRAIN`) for at most 12 epochs
 with early stopping, 3 seeds. ``smoke`` runs the same code on a few images (CI).
 
@@ -48,17 +53,23 @@ stand-in (:func:`leukcore.data.load_synthetic`) and its record says so (``datase
 """
 from __future__ import annotations
 
-from .core import (ARMS, AUDIT_BUDGET, AUDIT_EPOCHS, AUDIT_FUNCTIONS, AUDIT_MODEL, AUDIT_TRAIN, AUDITS, CORNERS,
-                   EFFECTS, EXTERNAL_METRICS, LOSS_MODEL, LOSS_TOLERANCE, MIN_ORIGINAL_ACCURACY, PAPER,
-                   PAPER_AUGMENTED_PER_CLASS, SCALE_BAR_BOX, SEEDED_AUDITS, VARIANTS, acquisition_groups,
-                   acquisition_table, apply_variant, arm_record_path, audit_data, audit_fingerprint, audit_profile,
-                   audit_settings, audit_table, colour_features, count_twins, data_banner, default_seeds,
-                   expand_by_augmentation, external_pbc, find_arm_record, find_audit_record, get_or_run_arm,
-                   get_or_run_audit, leakage_augment, leakage_duplicates, leakage_subject, list_audits, load_summary,
-                   loss_equivalence, mask_box, mask_scale_bar, model_choice, n_acquisition_groups, plot_audit,
-                   plot_variant_examples, run_arm, run_audit, run_seeded_audit, scale_bar_box, segmented,
-                   segmented_table, shortcut_cnn, shortcut_colour, stepwise_losses, summarise_all, summarise_audit,
-                   trained_model, validation_carve, wilson_interval, EarlyStop)
+from .acquisition_groups import acquisition_table, n_acquisition_groups
+from .arms import EFFECTS, EXTERNAL_METRICS, arm_record_path
+from .base import (ARMS, AUDIT_BUDGET, AUDIT_EPOCHS, AUDIT_MODEL, AUDIT_TRAIN, AUDITS, LOSS_MODEL, LOSS_TOLERANCE,
+                   MIN_ORIGINAL_ACCURACY, PAPER, PAPER_AUGMENTED_PER_CLASS, SCALE_BAR_BOX, SEEDED_AUDITS, VARIANTS,
+                   audit_data, audit_profile, audit_settings, count_twins, default_seeds, list_audits, wilson_interval)
+from .figures import audit_table, data_banner, model_choice, plot_audit, plot_variant_examples
+from .inputs import CORNERS, apply_variant, colour_features, mask_box, mask_scale_bar, scale_bar_box
+from .leakage_augment import expand_by_augmentation
+from .leakage_subject import leakage_subject
+from .loss_equivalence import loss_equivalence, stepwise_losses
+from .registry import (AUDIT_FUNCTIONS, acquisition_groups, audit_fingerprint, external_pbc, find_audit_record,
+                       get_or_run_audit, leakage_augment, leakage_duplicates, load_summary, run_audit, segmented,
+                       shortcut_cnn, summarise_all)
+from .seeded import find_arm_record, get_or_run_arm, run_arm, run_seeded_audit, summarise_audit
+from .segmented import segmented_table
+from .shortcut_colour import shortcut_colour
+from .training import EarlyStop, trained_model, validation_carve
 from .stats import auroc, from_bits, mcnemar_correct, paired_differences, t_interval, to_bits
 
 __all__ = [

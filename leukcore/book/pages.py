@@ -11,15 +11,14 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from ..files import PROJECT_ROOT, atomic_write_text
 from .labels import PAPER_NAMES, verdict_badge
-from ..runs.profiles import PROFILE_RANK, PROFILES
-from ..runs.records import load_records, provenance_label, read_predictions
+from ..runs.profiles import PROFILES
+from ..runs.records import load_records, provenance_label
 
 BOOK_DIR = PROJECT_ROOT / "book"
 GENERATED = BOOK_DIR / "_generated"

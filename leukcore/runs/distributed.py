@@ -50,7 +50,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -289,7 +288,7 @@ def _cluster_device(ray, device: str) -> str:
     return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
 
 
-def _driver_threads() -> int | None:
+def driver_threads() -> int | None:
     if os.environ.get(THREADS_ENV):
         return int(os.environ[THREADS_ENV])
     try:
@@ -363,7 +362,7 @@ def run_on_ray(todo: list[tuple[str, str]], profile: str, result, *, address: st
         remote = ray.remote(max_retries=max_retries, retry_exceptions=False, **res)(execute_task)
         run_id = uuid.uuid4().hex
         kw = dict(data_root=None if data_root is None else os.path.abspath(data_root), device=dev, seed=seed,
-                  run_id=run_id, cwd=os.getcwd(), threads=None if dev.startswith("cuda") else _driver_threads(),
+                  run_id=run_id, cwd=os.getcwd(), threads=None if dev.startswith("cuda") else driver_threads(),
                   kill_hook=_parse_kill_hook(os.environ.get(TEST_KILL_ENV)))
         if kw["data_root"] is None and os.environ.get("LEUKCORE_DATA"):
             kw["data_root"] = os.path.abspath(os.environ["LEUKCORE_DATA"])

@@ -15,9 +15,7 @@ import copy
 import itertools
 import os
 import re
-import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path

@@ -71,13 +71,13 @@ def test_a_second_run_reuses_the_records_and_resumes_a_missing_arm(two_seeds, mo
     res = two_seeds["results"]
     monkeypatch.setenv("LEUKCORE_CACHE", str(res.parent / "cache"))
     calls = []
-    real = A.core.run_arm
+    real = A.seeded.run_arm
 
     def counting(audit_id, arm, profile, **kw):
         calls.append((arm, kw["seed"]))
         return real(audit_id, arm, profile, **kw)
 
-    monkeypatch.setattr(A.core, "run_arm", counting)
+    monkeypatch.setattr(A.seeded, "run_arm", counting)
     again = A.get_or_run_audit("leakage_duplicates", "smoke", seeds=(0, 1), results_dir=res, device="cpu")
     assert calls == [] and again["results"]["effects"]["random"]["per_seed"] == pytest.approx(
         two_seeds["rec"]["results"]["effects"]["random"]["per_seed"])
