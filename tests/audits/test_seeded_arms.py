@@ -160,14 +160,15 @@ def test_every_conclusion_template_renders_from_smoke_summaries(tmp_path, monkey
 
     monkeypatch.setenv("LEUKCORE_CACHE", str(tmp_path / "cache"))
     recs = []
-    for a in A.SEEDED_AUDITS:
+    with_template = A.SEEDED_AUDITS + ("shortcut_colour", "loss_equivalence")
+    for a in with_template:
         rec = A.get_or_run_audit(a, "smoke", results_dir=tmp_path / "results", device="cpu")
         recs.append(json.loads(json.dumps({k: v for k, v in rec.items() if k != "_path"}, default=str)))
     if any(r["dataset"]["id"] == "synthetic" for r in recs):
         for r in recs:
             r["dataset"] = {**r["dataset"], "id": "taleqani-all"}  # the accessor cites real data only
     monkeypatch.setattr(F, "_records_cached", lambda: tuple(recs))
-    for a in A.SEEDED_AUDITS:
+    for a in with_template:
         assert has_conclusion(a)
         text = F.render(f"audit_{a}.md.j2")
         assert "**Conclusion.**" in text and "*Limits.*" in text
