@@ -669,13 +669,13 @@ def bench_study(*, timeout: float = 3600.0, keep: bool = False, threads: int | N
                 log: Callable[[str], None] = print) -> dict:
     """Wall time of the smoke reproduction of every paper plus the book build, in a temporary copy.
 
-    1. ``leukcore.runner.reproduce(all papers, "smoke", force=True)`` in a subprocess, with run
+    1. ``leukcore.book.runner.reproduce(all papers, "smoke", force=True)`` in a subprocess, with run
        records in ``<tmp>/results`` and executed pages in ``<tmp>/book/runs`` (the ``reproduce``
        command writes pages into the checkout's ``book/runs``; the same function with ``runs_dir``
        keeps the checkout untouched; ``force`` so that every notebook runs even where the copied
        page is of a higher profile);
     2. the book build of ``make book`` on a copy (``book/``, ``_config.yml``, ``_toc.yml``,
-       ``notebooks/``): ``leukcore.report.build_pages`` into ``<tmp>/book/_generated`` with
+       ``notebooks/``): ``leukcore.book.pages.build_pages`` into ``<tmp>/book/_generated`` with
        ``LEUKCORE_RESULTS=<tmp>/results``, then ``jupyter-book build <tmp> --warningiserror
        --keep-going``.
     ``threads``: torch intra-op threads of the subprocesses (``OMP_NUM_THREADS`` and
@@ -687,7 +687,7 @@ def bench_study(*, timeout: float = 3600.0, keep: bool = False, threads: int | N
     if threads:
         env.update(OMP_NUM_THREADS=str(int(threads)), MKL_NUM_THREADS=str(int(threads)))
     out: dict[str, Any] = {"tmp": None if not keep else str(tmp), "threads": int(threads) if threads else "default",
-                           "command": "leukcore.runner.reproduce(list_papers(), 'smoke', results_dir=<tmp>/results, "
+                           "command": "leukcore.book.runner.reproduce(list_papers(), 'smoke', results_dir=<tmp>/results, "
                                       "runs_dir=<tmp>/book/runs, force=True) + build_pages + jupyter-book build"}
     try:
         # the committed run pages come along (pages no notebook makes stay); reproduce(force=True)
@@ -1083,7 +1083,7 @@ def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -
     elif not blocks:
         lines.append(f"Not measured in this record ({st.get('reason', 'no study block')}).\n")
     else:
-        lines.append("`leukcore.runner.reproduce` of every paper at the `smoke` profile (what `leukcore reproduce "
+        lines.append("`leukcore.book.runner.reproduce` of every paper at the `smoke` profile (what `leukcore reproduce "
                      "--paper all --profile smoke` runs) into a temporary results folder and book copy, then the "
                      "book build of that copy (generated pages + `jupyter-book build`).\n")
         rows = []

@@ -23,11 +23,11 @@ one prepared command for it (``leukcore gpu ...``, driven by ``tools/gpu_lease.s
   result is the ``grid`` block of the GPU benchmark record.
 * ``collect``: unpack what came back into ``results/`` and check every record.
 
-Cross-validated experiments run one fold at a time (:mod:`leukcore.experiments`): :func:`run_fold` writes
+Cross-validated experiments run one fold at a time (:mod:`leukcore.runs.experiments`): :func:`run_fold` writes
 ``<paper>/<profile>/folds/<run>.fold<k>.json`` (with its predictions), keyed like a whole-run
 record (same settings hash, dataset fingerprint, seed); :func:`pool_folds` builds the usual
 record ``<paper>/<profile>/<run>.json`` from all ``k`` fold records (out-of-fold predictions in fold
-order, metrics and intervals recomputed; the same record :func:`~leukcore.experiments.run_experiment`
+order, metrics and intervals recomputed; the same record :func:`~leukcore.runs.experiments.run_experiment`
 writes, up to wall time) and, while folds are missing, a ``status: "partial"`` record
 ``folds/<run>.partial.json`` of the folds done.
 """
@@ -296,7 +296,7 @@ def _prior_seconds(paper: str, experiment: str, profile: str, results_dir) -> fl
 
 def estimate_seconds(item: Item, profile: str, results_dir=None) -> float:
     """Seconds one item should take: an earlier run's wall time, else the planning estimate
-    (:func:`leukcore.distributed.experiment_gpu_seconds`, ``paper`` profile), else a default."""
+    (:func:`leukcore.runs.distributed.experiment_gpu_seconds`, ``paper`` profile), else a default."""
     if item.kind == "audit":
         from .runs.records import record_path
 

@@ -19,7 +19,7 @@
 # ## What we found
 
 # %% tags=["remove-input"]
-# What we found: prose from book/findings/logmh_haque2024.md.j2, its numbers filled from the records (leukcore.findings)
+# What we found: prose from book/findings/logmh_haque2024.md.j2, its numbers filled from the records (leukcore.book.findings)
 from leukcore.book.findings import show
 
 show("logmh_haque2024")
@@ -181,7 +181,7 @@ display(HTML(T.claims_html(paper)))
 # %% [markdown]
 # ## What the paper's own numbers say
 #
-# The consistency audit of this paper's claims (`leukcore.audit`).
+# The consistency audit of this paper's claims (`leukcore.evaluation.consistency`).
 
 # %% tags=["hide-input"]
 display(HTML(R.audit_html(paper)))

@@ -46,8 +46,8 @@ PAPER_AUGMENTED_PER_CLASS = 5000
 AUDIT_EPOCHS = 30
 
 
-#: The audits' budget per profile, on top of :mod:`leukcore.profiles`. Keys that are fields of
-#: :class:`leukcore.profiles.Profile` (``image_size``, ``max_per_class``, ``epochs``) override the
+#: The audits' budget per profile, on top of :mod:`leukcore.runs.profiles`. Keys that are fields of
+#: :class:`leukcore.runs.profiles.Profile` (``image_size``, ``max_per_class``, ``epochs``) override the
 #: profile's value (``None`` = no cap) -- the audits ask questions about the whole of
 #: ``taleqani-all`` (its 40 duplicate pairs, its 3,256 originals), so at ``cpu`` they use every
 #: image at 64 px whatever the per-paper ``cpu`` profile caps. Other keys: ``aug_per_class``: N of
@@ -161,7 +161,7 @@ def check_audit(audit_id: str) -> None:
 
 
 def audit_profile(profile: str | Profile) -> Profile:
-    """The profile as the audits run it: :func:`leukcore.profiles.get_profile` with the overrides
+    """The profile as the audits run it: :func:`leukcore.runs.profiles.get_profile` with the overrides
     of :data:`AUDIT_BUDGET` (``image_size``, ``max_per_class``, ``epochs``) applied."""
     from dataclasses import replace
 
@@ -278,7 +278,7 @@ def cap_per_class(table: pd.DataFrame, n: int | None, seed: int, *, prefer_dupli
 
 def audit_data(dataset_id: str, profile: str | Profile, data_root=None, *, seed: int = 0, cap: bool = True,
                synthetic_fallback: bool = True, prefer_duplicates: bool = False, **options):
-    """The table an audit uses, as :class:`leukcore.experiments.ExperimentData`.
+    """The table an audit uses, as :class:`leukcore.runs.experiments.ExperimentData`.
 
     The real dataset when present (``is_papers`` true), else the synthetic stand-in in its
     layout (``dataset_id == "synthetic"``); a real path holding ``SYNTHETIC.txt`` counts as

@@ -78,7 +78,7 @@ def find_audit_record(audit_id: str, profile: str = "smoke", *, results_dir=None
                       data_root=None) -> dict | None:
     """The existing complete record of ``audit_id`` for ``seed`` with the same key, else ``None``.
 
-    Key (as :func:`leukcore.experiments.find_record`): paper ``"audits"``, audit id, profile,
+    Key (as :func:`leukcore.runs.experiments.find_record`): paper ``"audits"``, audit id, profile,
     seed, settings hash (:func:`audit_settings`) and the fingerprint of the data the audit
     would use now (:func:`audit_fingerprint`). A seeded audit has it when every arm has a record
     for ``seed`` with that key; the summary over all its seeds on disk is returned.

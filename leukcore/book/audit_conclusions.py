@@ -20,7 +20,7 @@ def has_conclusion(audit_id: str) -> bool:
 
 
 def conclusion(audit_id: str) -> str:
-    """The audit's conclusion as Markdown (raises :class:`leukcore.findings.MissingReference` when a
+    """The audit's conclusion as Markdown (raises :class:`leukcore.book.findings.MissingReference` when a
     number it cites has no record)."""
     from .findings import clear_cache, render
 

@@ -38,12 +38,12 @@ FRACTION_UNITS = ("percent", "fraction")
 
 
 # --------------------------------------------------------------------------------------------
-# The claims table (one accessor: leukcore.verdicts when it exists, else today's report table)
+# The claims table (one accessor: leukcore.evaluation.verdicts when it exists, else today's report table)
 # --------------------------------------------------------------------------------------------
 
 
 def claims_frame(paper: str = "all") -> pd.DataFrame:
-    """The claims table (:func:`leukcore.verdicts.claims_table`), percent claims on the fraction scale."""
+    """The claims table (:func:`leukcore.evaluation.verdicts.claims_table`), percent claims on the fraction scale."""
     from ..evaluation.verdicts import claims_table
 
     return _as_fractions(claims_table(paper=paper))

@@ -16,7 +16,7 @@ blank is never printed).  ``build_pages`` writes ``book/_generated/landing.md``,
 ``report.md`` and ``findings_<paper>.md``; a paper notebook's first code cell calls
 :func:`show` to put its "What we found" at the top of the page.
 
-The claims table comes from one accessor, :func:`_claims`: ``leukcore.verdicts.claims_table``.
+The claims table comes from one accessor, :func:`_claims`: ``leukcore.evaluation.verdicts.claims_table``.
 """
 from __future__ import annotations
 
@@ -241,7 +241,7 @@ def audit_profile(audit_id: str) -> str:
 
 
 def audit_errors(paper: str | None = None, rule: str | None = None, severity: str = "error") -> int:
-    """How many findings of the consistency audit (``leukcore.audit.audit_claims``) match."""
+    """How many findings of the consistency audit (``leukcore.evaluation.consistency.audit_claims``) match."""
     f = _audit_findings()
     if paper:
         f = f[f["paper"] == paper]
@@ -632,7 +632,7 @@ def build(out: Path) -> list[Path]:
     clear_cache()
     typed = check_prose()
     if typed:  # a measurement typed into prose instead of referenced: the build fails, naming it
-        raise ValueError("literal measurements in prose (write them as references, see leukcore.findings): "
+        raise ValueError("literal measurements in prose (write them as references, see leukcore.book.findings): "
                          + "; ".join(f"{k}: {', '.join(v)}" for k, v in typed.items()))
     written = []
     pages = {"landing.md": "landing.md.j2", "report.md": "report.md.j2"}

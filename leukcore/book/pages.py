@@ -131,7 +131,7 @@ def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
 
 
 def claims_vs_measured(paper: str | None = None, records: list[dict] | None = None) -> pd.DataFrame:
-    """Every claim of the ledger (or one paper) beside our measurement: :func:`leukcore.verdicts.claims_table`
+    """Every claim of the ledger (or one paper) beside our measurement: :func:`leukcore.evaluation.verdicts.claims_table`
     (the one table the book, the CLI and the findings read)."""
     from ..evaluation.verdicts import claims_table
 
@@ -244,21 +244,21 @@ def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
 
 
 def plot_learning_curves(records: list[dict], max_panels: int = 12):
-    """Learning curves with labelled axes (:func:`leukcore.figures.plot_learning_curves`)."""
+    """Learning curves with labelled axes (:func:`leukcore.book.figures.plot_learning_curves`)."""
     from .figures import plot_learning_curves
 
     return plot_learning_curves(records, max_panels)
 
 
 def plot_confusion_matrices(records: list[dict], max_panels: int = 8):
-    """Confusion matrices with class names (:func:`leukcore.figures.plot_confusion_matrices`)."""
+    """Confusion matrices with class names (:func:`leukcore.book.figures.plot_confusion_matrices`)."""
     from .figures import plot_confusion_matrices
 
     return plot_confusion_matrices(records, max_panels)
 
 
 def plot_roc(records: list[dict], max_curves: int = 10):
-    """ROC curves whose areas are the tables' AUCs (:func:`leukcore.figures.plot_roc`)."""
+    """ROC curves whose areas are the tables' AUCs (:func:`leukcore.book.figures.plot_roc`)."""
     from .figures import plot_roc
 
     return plot_roc(records, max_curves)
@@ -289,7 +289,7 @@ def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, se
 
 
 def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
-    """Grad-CAM of a record that trained (:func:`leukcore.figures.plot_grad_cam`)."""
+    """Grad-CAM of a record that trained (:func:`leukcore.book.figures.plot_grad_cam`)."""
     from .figures import plot_grad_cam
 
     return plot_grad_cam(rec, n=n, data_root=data_root)
@@ -491,7 +491,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     put("summary_counts.md", f"The ledger holds **{n_claims} claims** from {df['paper'].nunique()} papers. Verdicts: "
         + ", ".join(f"{verdict_badge(k)} {counts.get(k, 0)}" for k in VERDICTS) + ".\n")
     put("claims.csv", df.to_csv(index=False))  # the table `leukcore claims --format csv` prints, to download
-    # the interactive claims table and the summary / forest figures (leukcore.tables, .figures)
+    # the interactive claims table and the summary / forest figures (leukcore.book.tables, .figures)
     from .figures import claims_frame, write_summary_figures
     from .tables import write_claims_table
 

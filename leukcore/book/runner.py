@@ -1,7 +1,7 @@
 """The papermill runner: execute paper notebooks into the book's run pages.
 
 ``leukcore reproduce`` first computes every pending experiment (locally or on Ray, see
-:func:`leukcore.experiments.run_grid`), then executes each paper's notebook with papermill into
+:func:`leukcore.runs.grid.run_grid`), then executes each paper's notebook with papermill into
 ``book/runs/<paper>.ipynb``; the notebook renders from the records, rerunning nothing.  A page
 of a higher profile on real data is never replaced by a lower or synthetic one unless ``force``.
 Executed pages are scrubbed of the machine's absolute paths.

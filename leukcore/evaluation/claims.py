@@ -35,7 +35,7 @@ audit uses as rounding tolerance (half a unit in the last place).
 ``value01`` is the value as a fraction in [0, 1] for ``percent`` (value / 100) and
 ``fraction`` units, NaN otherwise.
 
-Setting keys with a fixed meaning (used by :mod:`leukcore.audit`; other keys are free):
+Setting keys with a fixed meaning (used by :mod:`leukcore.evaluation.consistency`; other keys are free):
 ``task`` (``binary``/``multiclass``), ``fold`` (int, or ``mean`` for an average over folds),
 ``split``, ``quantity`` (for counts: ``images``, ``subjects`` ...), ``stage`` (for times),
 ``statistic`` (the number is not the metric itself: ``improvement``, ``difference``,

@@ -1,7 +1,7 @@
 """Arithmetic checks of the claims ledger: can the printed numbers all be true at once?
 
 :func:`audit_claims` runs every rule in :data:`RULES` over a claims table (by default the whole
-ledger, :func:`leukcore.claims.load_claims`) and returns one row per finding with the columns
+ledger, :func:`leukcore.evaluation.claims.load_claims`) and returns one row per finding with the columns
 ``rule``, ``paper``, ``claim_ids`` (list), ``printed`` (the printed values, short), ``implication``
 (one sentence) and ``severity``:
 
@@ -11,7 +11,7 @@ ledger, :func:`leukcore.claims.load_claims`) and returns one row per finding wit
   undefined column), or the pattern is implausible rather than impossible.
 
 Rounding. A number printed with last digit in place ``u`` (``98.90`` -> ``u = 0.01``; see
-:func:`leukcore.claims.resolution_of`) stands for any true value within ``+- u/2``; counts and
+:func:`leukcore.evaluation.claims.resolution_of`) stands for any true value within ``+- u/2``; counts and
 parameter counts are taken as exact. Every check
 is made on these intervals, so a finding is never an artefact of rounding. Rates are compared
 as fractions (``value01``), so ``0.91`` and ``91%`` are the same number.
@@ -20,7 +20,7 @@ Which claims take part. Claims whose ``setting`` has ``bound`` (the paper prints
 are ignored; claims with a ``statistic`` (improvements, differences, min/max over classes) only
 enter the rules written for them (:func:`difference_recompute`, :func:`per_class_consistency`,
 :func:`text_vs_table`). "The same row" means the same paper, model, dataset and setting (the
-setting compared without the annotation keys :data:`leukcore.claims.ANNOTATION_KEYS`).
+setting compared without the annotation keys :data:`leukcore.evaluation.claims.ANNOTATION_KEYS`).
 
 Mislabelled numbers. A claim with ``actual_metric`` is a number the paper prints under the
 wrong name (a training accuracy in a column of test accuracies, a recall called accuracy). Only
@@ -911,7 +911,7 @@ def error_vs_accuracy(recs) -> list[dict]:
 def audit_claims(claims_df=None, rules: list[str] | None = None):
     """Run the audit rules over a claims table and return the findings as a DataFrame.
 
-    ``claims_df``: a DataFrame in the format of :func:`leukcore.claims.load_claims` (the columns
+    ``claims_df``: a DataFrame in the format of :func:`leukcore.evaluation.claims.load_claims` (the columns
     ``printed``, ``resolution`` and ``value01`` are derived when absent); default: the whole
     ledger. ``rules``: names from :data:`RULES` (default: all; unknown names raise
     ``ValueError`` listing the valid ones). Columns: :data:`FINDING_COLUMNS`, one row per

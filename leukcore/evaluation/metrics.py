@@ -1,6 +1,6 @@
 """Classification metrics, bootstrap intervals (one run, or several runs: two levels) and McNemar's test.
 
-Verdicts live in :mod:`leukcore.verdicts`.
+Verdicts live in :mod:`leukcore.evaluation.verdicts`.
 
 Conventions (the study's, stated once here and in the book's methods page):
 

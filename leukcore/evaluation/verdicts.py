@@ -3,7 +3,7 @@
 One function, :func:`decide`, gives every verdict; :func:`claims_table` gathers the evidence for
 each claim (the runs of its experiment, the quantity the claim names, exact counts from the model
 registry and the dataset on disk) and hands it to :func:`decide`. The book, the CLI
-(``leukcore claims``) and :mod:`leukcore.findings` all read this one table.
+(``leukcore claims``) and :mod:`leukcore.book.findings` all read this one table.
 
 Matching by what the claim says: its class (case-insensitive, one-vs-rest), the epoch of a
 training history, and its averaging. An unstated averaging on a multi-class task is measured
@@ -629,7 +629,7 @@ def claims_table(paper: str | None = "all", *, records: list[dict] | None = None
 
 def vocabulary_markdown() -> str:
     """The verdicts and reasons as the methods page states them (a generated include)."""
-    lines = ["One function, `leukcore.verdicts.decide`, gives every verdict in this book, in this order of "
+    lines = ["One function, `leukcore.evaluation.verdicts.decide`, gives every verdict in this book, in this order of "
              "precedence: not run, exact counts, failed to train, not comparable, indicative, then firm.\n"]
     lines += [f"- **{k}**: {v}" for k, v in VERDICTS.items()]
     lines += ["", f"A firm verdict needs at least {MIN_RUNS} runs. Every row that is not firm says why, "

@@ -2,7 +2,7 @@
 
 :func:`run_on_ray` is what ``run_grid(..., executor="ray")`` (and ``leukcore reproduce
 --executor ray [--address ADDR]``) calls.  Each pending ``(paper, experiment)`` becomes one Ray
-task that calls :func:`leukcore.experiments.run_experiment` on a worker, writing the record and
+task that calls :func:`leukcore.runs.experiments.run_experiment` on a worker, writing the record and
 its predictions into a *worker-local* temporary folder, and returns their text (plus the final
 weights kept for Grad-CAM) to the driver.  The driver writes them atomically under its own
 results directory, so the nodes share no filesystem for results.  A record written this way

@@ -614,9 +614,9 @@ def run_experiment(paper: str, experiment_id: str, profile: str = "smoke", *, da
     saved predictions.  A run interrupted mid-way leaves a checkpoint but no complete record, and
     resumes from that checkpoint when called again.
 
-    Provenance: the code is read before training (:func:`leukcore.records.code_state`); a dirty
+    Provenance: the code is read before training (:func:`leukcore.runs.records.code_state`); a dirty
     tree's diff is stored beside the record.  At the ``paper`` profile a dirty tree is refused
-    (:class:`leukcore.records.DirtyTreeError`) unless ``allow_dirty`` (default:
+    (:class:`leukcore.runs.records.DirtyTreeError`) unless ``allow_dirty`` (default:
     ``$LEUKCORE_ALLOW_DIRTY``).
     """
     from ..engine import intra_op_threads

@@ -4,7 +4,7 @@ own budget, :mod:`leukcore.audits`), ``paper`` (the protocol).
 A profile never changes *what* an experiment is (model, loss, augmentation, split rule); it
 caps *how much* is run: image size, images per class, epochs, folds.  ``None`` means "as the
 paper's protocol says".  Only a ``paper``-profile run on the paper's own dataset can be a
-reproduction (see :func:`leukcore.verdicts.decide`).
+reproduction (see :func:`leukcore.evaluation.verdicts.decide`).
 """
 from __future__ import annotations
 
