@@ -1,4 +1,4 @@
-"""leukcore.figures: the figures show the tables' numbers (forest plot, ROC area, calibration)."""
+"""leukcore.book.figures: the figures show the tables' numbers (forest plot, ROC area, calibration)."""
 from __future__ import annotations
 
 import matplotlib

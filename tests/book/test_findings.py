@@ -1,4 +1,4 @@
-"""leukcore.findings: prose whose numbers are references filled from records, and the check that
+"""leukcore.book.findings: prose whose numbers are references filled from records, and the check that
 keeps typed-in measurements out of the book's prose."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""leukcore.report: claims matched to records, verdicts, generated pages."""
+"""leukcore.book.pages: claims matched to records, verdicts, generated pages."""
 from __future__ import annotations
 
 import pandas as pd

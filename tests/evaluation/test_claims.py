@@ -1,4 +1,4 @@
-"""Tests for leukcore.claims: the ledger files, their schema and their transcription."""
+"""Tests for leukcore.evaluation.claims: the ledger files, their schema and their transcription."""
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,4 @@
-"""Tests for leukcore.audit: known inconsistencies of the papers, a consistent table, each rule."""
+"""Tests for leukcore.evaluation.consistency: known inconsistencies of the papers, a consistent table, each rule."""
 from __future__ import annotations
 
 import numpy as np

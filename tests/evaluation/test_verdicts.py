@@ -1,4 +1,4 @@
-"""leukcore.verdicts: hand-computed verdicts, reasons and matching on tiny records written to tmp_path."""
+"""leukcore.evaluation.verdicts: hand-computed verdicts, reasons and matching on tiny records written to tmp_path."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""leukcore.distributed: the experiment grid on Ray equals the local run; killed workers; credentials.
+"""leukcore.runs.distributed: the experiment grid on Ray equals the local run; killed workers; credentials.
 
 The Ray run happens once per module, in a subprocess (its own local Ray instance with 2 CPUs,
 shut down by :func:`run_on_ray`), with fake credentials in its environment and the test hook

@@ -1,4 +1,4 @@
-"""leukcore.experiments, records, profiles and runner: protocols, keys, reuse, provenance."""
+"""leukcore.runs.experiments, records, profiles and runner: protocols, keys, reuse, provenance."""
 from __future__ import annotations
 
 import json

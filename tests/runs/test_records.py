@@ -1,4 +1,4 @@
-"""leukcore.records provenance: the code a record names, the diff beside it, the dirty-tree rule,
+"""leukcore.runs.records provenance: the code a record names, the diff beside it, the dirty-tree rule,
 library versions, and the settings hashes of the committed records."""
 from __future__ import annotations
 
