@@ -13,7 +13,7 @@ import pytest
 from leukcore import data as D
 from leukcore import gpu_lease as G
 from leukcore.bench import grid_markdown
-from leukcore.runs.experiments import find_record, list_experiments, run_experiment
+from leukcore.runs.experiments import find_record, fold_record_path, list_experiments, run_experiment
 from leukcore.runs.records import read_predictions, read_record, record_key, record_path
 
 
@@ -73,7 +73,7 @@ def test_fold_records_pool_into_the_whole_runs_record(tmp_path):
     res = tmp_path / "folds"
     assert G.n_folds(paper, exp, "smoke") == 2
     f0 = G.run_fold(paper, exp, "smoke", 0, device="cpu", results_dir=res)
-    assert f0["fold"] == 0 and Path(f0["_path"]) == G.fold_record_path(paper, "smoke", exp, 0, res)
+    assert f0["fold"] == 0 and Path(f0["_path"]) == fold_record_path(paper, "smoke", exp, 0, res)
     part = G.pool_folds(paper, exp, "smoke", results_dir=res)
     assert part["status"] == "partial" and part["folds_done"] == 1 and "/folds/" in part["_path"]
     assert find_record(paper, exp, "smoke", results_dir=res) is None  # a partial pool is no result

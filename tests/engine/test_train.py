@@ -501,7 +501,7 @@ def test_protocol_train_block_is_the_training_configuration(tmp_path, monkeypatc
         TrainConfig.from_protocol({"seed": 1})
     # through the experiments layer: an override key reaches the config, a misspelt one is refused
     exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
-    prof = __import__("leukcore.profiles", fromlist=["get_profile"]).get_profile("smoke")
+    prof = __import__("leukcore.runs.profiles", fromlist=["get_profile"]).get_profile("smoke")
     s = X.experiment_settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_decay": 0.01}})
     assert X._train_config(s, seed=0, device="cpu", progress=False).weight_decay == 0.01
     with pytest.raises(ValueError, match="'weight_dacay'"):
