@@ -54,7 +54,7 @@ def test_unknown_names_list_valid_ones():
         X.load_protocol("resnet_paper")
     with pytest.raises(ValueError, match="dscnet, vgg16, darknet53"):
         X.get_experiment("dscnet_vijayalakshmi", "yolo")
-    with pytest.raises(ValueError, match="valid: smoke, cpu, paper"):
+    with pytest.raises(ValueError, match="valid: smoke, cpu, audit, paper"):
         profiles.get_profile("huge")
 
 
