@@ -138,9 +138,13 @@ def _pp(d: dict) -> str:
     """``-2.1 pp [-3.9, -0.4]`` (or without an interval from one seed)."""
     if d.get("mean") is None:
         return "—"
-    s = f"{100 * d['mean']:+.1f} pp"
+    def f(v: float) -> str:
+        x = round(100 * v, 1)
+        return f"{x if x != 0 else 0.0:+.1f}"
+
+    s = f"{f(d['mean'])} pp"
     if d.get("low") is not None:
-        s += f" [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+        s += f" [{f(d['low'])}, {f(d['high'])}]"
     return s
 
 

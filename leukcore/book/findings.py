@@ -360,7 +360,8 @@ def pct(v: Any, digits: int = 1) -> str:
 
 def pp(v: Any, digits: int = 1) -> str:
     """A difference of fractions in percentage points, signed: 0.09 -> ``+9.0 pp``."""
-    return f"{100 * _need(v, 'pp'):+.{digits}f}{NBSP}pp"
+    x = round(100 * _need(v, "pp"), digits)
+    return f"{x if x != 0 else 0.0:+.{digits}f}{NBSP}pp"  # never "-0.0"
 
 
 def interval(t: Any, digits: int = 1) -> str:
