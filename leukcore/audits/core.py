@@ -1248,6 +1248,12 @@ def _headline(audit_id: str, res: dict) -> str:
     return ""
 
 
+def names_of_benign(arm_records: dict) -> str:
+    """The name of the Benign class in an ``external_pbc`` arm record set (the first class)."""
+    rec = next(iter(arm_records.values()))
+    return list(rec["results"]["predicted_counts"])[rec["settings"]["benign_label"]]
+
+
 def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, write: bool = True) -> dict | None:
     """Pool the arm records of ``audit_id`` at ``profile`` into its summary record (``None`` when no seed
     has every arm).
@@ -1340,6 +1346,23 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         results["ood_auroc_separates"] = OOD_AUROC_SEPARATES
         results["ood_separating_models"] = [a for a, m in models.items() if m["ood_auroc"]["mean"] >= OOD_AUROC_SEPARATES]
         results["benign_majority_models"] = [a for a, m in models.items() if m["benign_fraction"]["mean"] > 0.5]
+        groups = {}
+        for g, names in (("separating", results["ood_separating_models"]),
+                         ("others", [a for a in models if a not in results["ood_separating_models"]])):
+            if not names:
+                groups[g] = None
+                continue
+            counts: dict[str, int] = {}
+            for a in names:
+                for c, k in models[a]["predicted_counts"].items():
+                    counts[c] = counts.get(c, 0) + k
+            other = {c: k for c, k in counts.items() if c != names_of_benign(first)}
+            groups[g] = {"models": names,
+                         **{k: {"min": float(min(models[a][k]["mean"] for a in names)),
+                                "max": float(max(models[a][k]["mean"] for a in names))}
+                            for k in ("benign_fraction", "ood_auroc", "taleqani_benign_recall")},
+                         "top_other_class": max(other, key=other.get) if other else None}
+        results["ood_groups"] = groups
         cnn = {a: m for a, m in models.items() if a != "colour_hist"}
         results["cnn_ranges"] = {k: {"min": float(min(m[k]["mean"] for m in cnn.values())),
                                      "max": float(max(m[k]["mean"] for m in cnn.values()))} for k in EXTERNAL_METRICS}
