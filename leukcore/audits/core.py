@@ -943,8 +943,7 @@ def _arm_segmented(arm: str, prof, st, data_root, seed, device, progress) -> tup
         src = x if arm == "colour_hist_original" else xs
         ev = _evaluation(y[te], _colour_fit_predict(st, src[tr], y[tr], src[te], len(names), seed), names, te)
         res.update(eval=ev, measures={arm: _measure(ev)})
-    black = int((xs.reshape(len(xs), -1).max(axis=1) == 0).sum())
-    res["segmented_all_black"] = black
+    res["segmented_all_zero"] = int((xs.reshape(len(xs), -1).max(axis=1) == 0).sum())  # every pixel 0 at this size
     ds = c["data"].describe()
     ds = {**ds, "fingerprint": _combined_fingerprint(ds["fingerprint"], seg_ds["fingerprint"]),
           "original_fingerprint": ds["fingerprint"], "segmented_fingerprint": seg_ds["fingerprint"]}
@@ -1285,14 +1284,14 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         for a in ARMS[audit_id]:
             for name, m in by_seed[s][a]["results"]["measures"].items():
                 measures.setdefault(name, {})[s] = m
-    arms = {name: {**t_interval([per[s]["accuracy"] for s in seeds if s in per]),
+    arms = {name: {**t_interval([per[s]["accuracy"] for s in seeds if s in per], bounds=(0.0, 1.0)),
                    "n_images": int(np.median([per[s]["n"] for s in per]))} for name, per in measures.items()}
     effects = {}
     for eff, a, b, what in EFFECTS[audit_id]:
         if a not in measures or b not in measures:
             continue
         d = paired_differences({s: measures[a][s]["accuracy"] for s in seeds if s in measures[a]},
-                               {s: measures[b][s]["accuracy"] for s in seeds if s in measures[b]})
+                               {s: measures[b][s]["accuracy"] for s in seeds if s in measures[b]}, bounds=(-1.0, 1.0))
         mc = {int(s): _mcnemar_common(measures[a][s], measures[b][s]) for s in d["seeds"]}
         effects[eff] = {**d, "a": a, "b": b, "isolates": what,
                         "mcnemar": {s: v for s, v in mc.items() if v is not None} or None}
@@ -1309,8 +1308,6 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         results["mask_boxes_px"] = first["original"]["results"]["mask_boxes_px"]
         results["min_original_accuracy"] = MIN_ORIGINAL_ACCURACY
         results["original_meets_minimum"] = bool(arms["original"]["mean"] >= MIN_ORIGINAL_ACCURACY)
-    elif audit_id == "segmented":
-        results["segmented_all_black"] = first["segmented"]["results"]["segmented_all_black"]
     elif audit_id == "acquisition_groups":
         results["groups"] = first["group_disjoint"]["results"]["groups"]
         results["groups_in_test"] = [by_seed[s]["group_disjoint"]["results"]["groups_in_test"] for s in seeds]
