@@ -1360,6 +1360,9 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
                             for k in ("benign_fraction", "ood_auroc", "taleqani_benign_recall")},
                          "top_other_class": max(other, key=other.get) if other else None}
         results["ood_groups"] = groups
+        spread = {a: (min(m["benign_fraction"]["values"]), max(m["benign_fraction"]["values"])) for a, m in models.items()}
+        widest = max(spread, key=lambda a: spread[a][1] - spread[a][0])
+        results["benign_fraction_seed_spread"] = {"model": widest, "min": spread[widest][0], "max": spread[widest][1]}
         cnn = {a: m for a, m in models.items() if a != "colour_hist"}
         results["cnn_ranges"] = {k: {"min": float(min(m[k]["mean"] for m in cnn.values())),
                                      "max": float(max(m[k]["mean"] for m in cnn.values()))} for k in EXTERNAL_METRICS}
