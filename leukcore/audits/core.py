@@ -680,7 +680,7 @@ def trained_model(settings: dict, n_classes: int, x_train: np.ndarray, y_train: 
     info = {"history": [dict(r) for r in res.history],
             "best_epoch": stop.best_epoch if stop.best_state is not None else len(res.history),
             "epochs_run": len(res.history),
-            "stopped_early": stop.stopped_at is not None, "n_fit": int(len(fit_i)), "n_val": int(len(val_i)),
+            "stopped_early": stop.stopped_at is not None and stop.stopped_at < int(t["epochs"]), "n_fit": int(len(fit_i)), "n_val": int(len(val_i)),
             "train_seconds": round(time.perf_counter() - t0, 2)}
     _MEMO[key] = (state, info)
     try:
@@ -1302,7 +1302,8 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
     results["training"] = {"models": len(train_info),
                            "epochs_run": [t["epochs_run"] for t in train_info],
                            "best_epochs": [t["best_epoch"] for t in train_info],
-                           "stopped_early": int(sum(bool(t["stopped_early"]) for t in train_info)),
+                           # early = before the last epoch (a stop signalled at the last epoch skips nothing)
+                           "stopped_early": int(sum(t["epochs_run"] < st["train"]["epochs"] for t in train_info)),
                            "trained_here": len(fresh)}
     if audit_id == "shortcut_cnn":
         results["mask_boxes_px"] = first["original"]["results"]["mask_boxes_px"]
