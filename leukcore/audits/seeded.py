@@ -188,6 +188,12 @@ def headline(audit_id: str, res: dict) -> str:
     return ""
 
 
+def names_of_benign(arm_records: dict) -> str:
+    """The name of the Benign class in an ``external_pbc`` arm record set (the first class)."""
+    rec = next(iter(arm_records.values()))
+    return list(rec["results"]["predicted_counts"])[rec["settings"]["benign_label"]]
+
+
 def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, write: bool = True) -> dict | None:
     """Pool the arm records of ``audit_id`` at ``profile`` into its summary record (``None`` when no seed
     has every arm).
@@ -219,14 +225,14 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         for a in ARMS[audit_id]:
             for name, m in by_seed[s][a]["results"]["measures"].items():
                 measures.setdefault(name, {})[s] = m
-    arms = {name: {**t_interval([per[s]["accuracy"] for s in seeds if s in per]),
+    arms = {name: {**t_interval([per[s]["accuracy"] for s in seeds if s in per], bounds=(0.0, 1.0)),
                    "n_images": int(np.median([per[s]["n"] for s in per]))} for name, per in measures.items()}
     effects = {}
     for eff, a, b, what in EFFECTS[audit_id]:
         if a not in measures or b not in measures:
             continue
         d = paired_differences({s: measures[a][s]["accuracy"] for s in seeds if s in measures[a]},
-                               {s: measures[b][s]["accuracy"] for s in seeds if s in measures[b]})
+                               {s: measures[b][s]["accuracy"] for s in seeds if s in measures[b]}, bounds=(-1.0, 1.0))
         mc = {int(s): mcnemar_common(measures[a][s], measures[b][s]) for s in d["seeds"]}
         effects[eff] = {**d, "a": a, "b": b, "isolates": what,
                         "mcnemar": {s: v for s, v in mc.items() if v is not None} or None}
@@ -237,14 +243,13 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
     results["training"] = {"models": len(train_info),
                            "epochs_run": [t["epochs_run"] for t in train_info],
                            "best_epochs": [t["best_epoch"] for t in train_info],
-                           "stopped_early": int(sum(bool(t["stopped_early"]) for t in train_info)),
+                           # early = before the last epoch (a stop signalled at the last epoch skips nothing)
+                           "stopped_early": int(sum(t["epochs_run"] < st["train"]["epochs"] for t in train_info)),
                            "trained_here": len(fresh)}
     if audit_id == "shortcut_cnn":
         results["mask_boxes_px"] = first["original"]["results"]["mask_boxes_px"]
         results["min_original_accuracy"] = MIN_ORIGINAL_ACCURACY
         results["original_meets_minimum"] = bool(arms["original"]["mean"] >= MIN_ORIGINAL_ACCURACY)
-    elif audit_id == "segmented":
-        results["segmented_all_black"] = first["segmented"]["results"]["segmented_all_black"]
     elif audit_id == "acquisition_groups":
         results["groups"] = first["group_disjoint"]["results"]["groups"]
         results["groups_in_test"] = [by_seed[s]["group_disjoint"]["results"]["groups_in_test"] for s in seeds]
@@ -280,6 +285,26 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         results["ood_auroc_separates"] = OOD_AUROC_SEPARATES
         results["ood_separating_models"] = [a for a, m in models.items() if m["ood_auroc"]["mean"] >= OOD_AUROC_SEPARATES]
         results["benign_majority_models"] = [a for a, m in models.items() if m["benign_fraction"]["mean"] > 0.5]
+        groups = {}
+        for g, names in (("separating", results["ood_separating_models"]),
+                         ("others", [a for a in models if a not in results["ood_separating_models"]])):
+            if not names:
+                groups[g] = None
+                continue
+            counts: dict[str, int] = {}
+            for a in names:
+                for c, k in models[a]["predicted_counts"].items():
+                    counts[c] = counts.get(c, 0) + k
+            other = {c: k for c, k in counts.items() if c != names_of_benign(first)}
+            groups[g] = {"models": names,
+                         **{k: {"min": float(min(models[a][k]["mean"] for a in names)),
+                                "max": float(max(models[a][k]["mean"] for a in names))}
+                            for k in ("benign_fraction", "ood_auroc", "taleqani_benign_recall")},
+                         "top_other_class": max(other, key=other.get) if other else None}
+        results["ood_groups"] = groups
+        spread = {a: (min(m["benign_fraction"]["values"]), max(m["benign_fraction"]["values"])) for a, m in models.items()}
+        widest = max(spread, key=lambda a: spread[a][1] - spread[a][0])
+        results["benign_fraction_seed_spread"] = {"model": widest, "min": spread[widest][0], "max": spread[widest][1]}
         cnn = {a: m for a, m in models.items() if a != "colour_hist"}
         results["cnn_ranges"] = {k: {"min": float(min(m[k]["mean"] for m in cnn.values())),
                                      "max": float(max(m[k]["mean"] for m in cnn.values()))} for k in EXTERNAL_METRICS}
@@ -308,7 +333,8 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
            "question": AUDITS[audit_id]["question"], "profile": prof.name, "seed": int(seeds[0]), "seeds": seeds,
            "settings": st, "settings_hash": settings_hash(st), "dataset": first[ARMS[audit_id][0]]["dataset"],
            "results": results, "rows": rows, "headline": headline(audit_id, results), "deviations": devs,
-           "commit": commits[0] if len(commits) == 1 else commits, "arm_commits": commits,
+           # the newest arm's commit (a string, as in every record); all of them, same settings hash, in arm_commits
+           "commit": max(all_recs, key=lambda r: str(r.get("written_at", "")))["commit"], "arm_commits": commits,
            "code": first[ARMS[audit_id][0]].get("code"), "versions": first[ARMS[audit_id][0]].get("versions"),
            "device": first[ARMS[audit_id][0]].get("device"),
            "wall_time_s": round(float(sum(r.get("wall_time_s") or 0 for r in all_recs)), 2),

@@ -50,8 +50,7 @@ def _arm_segmented(arm: str, prof, st, data_root, seed, device, progress) -> tup
         src = x if arm == "colour_hist_original" else xs
         ev = evaluation_block(y[te], colour_fit_predict(st, src[tr], y[tr], src[te], len(names), seed), names, te)
         res.update(eval=ev, measures={arm: measured(ev)})
-    black = int((xs.reshape(len(xs), -1).max(axis=1) == 0).sum())
-    res["segmented_all_black"] = black
+    res["segmented_all_zero"] = int((xs.reshape(len(xs), -1).max(axis=1) == 0).sum())  # every pixel 0 at this size
     ds = c["data"].describe()
     ds = {**ds, "fingerprint": combined_fingerprint(ds["fingerprint"], seg_ds["fingerprint"]),
           "original_fingerprint": ds["fingerprint"], "segmented_fingerprint": seg_ds["fingerprint"]}

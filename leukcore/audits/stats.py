@@ -8,12 +8,14 @@ from typing import Any, Mapping
 import numpy as np
 
 
-def t_interval(values, level: float = 0.95) -> dict:
+def t_interval(values, level: float = 0.95, bounds: tuple[float, float] | None = None) -> dict:
     """Mean of ``values`` (one per seed) with a Student-t interval over them.
 
     ``mean +- t_{(1 + level) / 2, n - 1} * sd / sqrt(n)``, ``sd`` the sample standard deviation
     (``ddof = 1``). With fewer than two values the interval is ``None`` (one run says nothing
-    about run-to-run variation). Returns ``{"mean", "low", "high", "sd", "n", "level", "values", "method"}``.
+    about run-to-run variation). ``bounds``: the values' range (``(0, 1)`` for an accuracy,
+    ``(-1, 1)`` for a difference of two); the interval is clipped to it and ``clipped`` says so.
+    Returns ``{"mean", "low", "high", "sd", "n", "level", "values", "method", "clipped"}``.
     """
     from scipy.stats import t as student_t
 
@@ -24,11 +26,16 @@ def t_interval(values, level: float = 0.95) -> dict:
     if n >= 2:
         sd = float(np.std(v, ddof=1))
         half = float(student_t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-        out.update(sd=sd, low=out["mean"] - half, high=out["mean"] + half)
+        low, high = out["mean"] - half, out["mean"] + half
+        if bounds is not None:
+            out["clipped"] = bool(low < bounds[0] or high > bounds[1])
+            low, high = max(low, bounds[0]), min(high, bounds[1])
+        out.update(sd=sd, low=low, high=high)
     return out
 
 
-def paired_differences(a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95) -> dict:
+def paired_differences(a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95,
+                       bounds: tuple[float, float] | None = None) -> dict:
     """``a[s] - b[s]`` for every seed ``s`` both have (a value, not None / NaN), with :func:`t_interval` over those differences.
 
     Pairing by seed removes what the two arms share within a seed (split, initial weights, data
@@ -40,7 +47,7 @@ def paired_differences(a: Mapping[int, float], b: Mapping[int, float], level: fl
 
     seeds = sorted(s for s in set(a) & set(b) if ok(a[s]) and ok(b[s]))
     diffs = {int(s): float(a[s]) - float(b[s]) for s in seeds}
-    out = t_interval(list(diffs.values()), level)
+    out = t_interval(list(diffs.values()), level, bounds=bounds)
     out.update(seeds=[int(s) for s in seeds], per_seed=diffs)
     return out
 

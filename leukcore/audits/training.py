@@ -150,7 +150,7 @@ def trained_model(settings: dict, n_classes: int, x_train: np.ndarray, y_train: 
     info = {"history": [dict(r) for r in res.history],
             "best_epoch": stop.best_epoch if stop.best_state is not None else len(res.history),
             "epochs_run": len(res.history),
-            "stopped_early": stop.stopped_at is not None, "n_fit": int(len(fit_i)), "n_val": int(len(val_i)),
+            "stopped_early": stop.stopped_at is not None and stop.stopped_at < int(t["epochs"]), "n_fit": int(len(fit_i)), "n_val": int(len(val_i)),
             "train_seconds": round(time.perf_counter() - t0, 2)}
     _MEMO[key] = (state, info)
     try:
