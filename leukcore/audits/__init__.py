@@ -55,17 +55,49 @@ from __future__ import annotations
 
 from .acquisition_groups import acquisition_table, n_acquisition_groups
 from .arms import EFFECTS, EXTERNAL_METRICS, arm_record_path
-from .base import (ARMS, AUDIT_BUDGET, AUDIT_EPOCHS, AUDIT_MODEL, AUDIT_TRAIN, AUDITS, LOSS_MODEL, LOSS_TOLERANCE,
-                   MIN_ORIGINAL_ACCURACY, PAPER, PAPER_AUGMENTED_PER_CLASS, SCALE_BAR_BOX, SEEDED_AUDITS, VARIANTS,
-                   audit_data, audit_profile, audit_settings, count_twins, default_seeds, list_audits, wilson_interval)
+from .base import (
+    ARMS,
+    AUDIT_BUDGET,
+    AUDIT_EPOCHS,
+    AUDIT_MODEL,
+    AUDIT_TRAIN,
+    AUDITS,
+    LOSS_MODEL,
+    LOSS_TOLERANCE,
+    MIN_ORIGINAL_ACCURACY,
+    PAPER,
+    PAPER_AUGMENTED_PER_CLASS,
+    SCALE_BAR_BOX,
+    SEEDED_AUDITS,
+    VARIANTS,
+    audit_data,
+    audit_profile,
+    audit_settings,
+    count_twins,
+    default_seeds,
+    list_audits,
+    wilson_interval,
+)
 from .figures import audit_table, data_banner, model_choice, plot_audit, plot_variant_examples
 from .inputs import CORNERS, apply_variant, colour_features, mask_box, mask_scale_bar, scale_bar_box
 from .leakage_augment import expand_by_augmentation
 from .leakage_subject import leakage_subject
 from .loss_equivalence import loss_equivalence, stepwise_losses
-from .registry import (AUDIT_FUNCTIONS, acquisition_groups, audit_fingerprint, external_pbc, find_audit_record,
-                       get_or_run_audit, leakage_augment, leakage_duplicates, load_summary, run_audit, segmented,
-                       shortcut_cnn, summarise_all)
+from .registry import (
+    AUDIT_FUNCTIONS,
+    acquisition_groups,
+    audit_fingerprint,
+    external_pbc,
+    find_audit_record,
+    get_or_run_audit,
+    leakage_augment,
+    leakage_duplicates,
+    load_summary,
+    run_audit,
+    segmented,
+    shortcut_cnn,
+    summarise_all,
+)
 from .seeded import find_arm_record, get_or_run_arm, run_arm, run_seeded_audit, summarise_audit
 from .segmented import segmented_table
 from .shortcut_colour import shortcut_colour

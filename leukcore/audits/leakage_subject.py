@@ -6,16 +6,16 @@ from typing import Any
 
 from .. import data as D
 from .base import (
-    metric_block,
-    class_names_of,
-    row_index,
-    audit_record,
-    resolve_audit_device,
-    result_row,
-    write_audit_record,
     audit_data,
     audit_profile,
+    audit_record,
     audit_settings,
+    class_names_of,
+    metric_block,
+    resolve_audit_device,
+    result_row,
+    row_index,
+    write_audit_record,
 )
 from .training import predict_on, trained_model
 

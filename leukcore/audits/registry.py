@@ -5,11 +5,11 @@ from typing import Callable
 
 from ..runs.records import code_snapshot, read_complete, read_record, record_path, settings_hash
 from .base import (
-    check_audit,
     ARMS,
-    audit_settings,
     PAPER,
     SEEDED_AUDITS,
+    audit_settings,
+    check_audit,
 )
 from . import acquisition_groups as _acquisition_groups_arms  # noqa: F401 - each audit module registers its arms
 from . import external_pbc as _external_pbc_arms  # noqa: F401
@@ -42,20 +42,10 @@ def seeded_function(audit_id: str) -> Callable[..., dict]:
 
 
 shortcut_cnn = seeded_function("shortcut_cnn")
-
-
 segmented = seeded_function("segmented")
-
-
 acquisition_groups = seeded_function("acquisition_groups")
-
-
 leakage_duplicates = seeded_function("leakage_duplicates")
-
-
 leakage_augment = seeded_function("leakage_augment")
-
-
 external_pbc = seeded_function("external_pbc")
 
 

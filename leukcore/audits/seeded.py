@@ -25,20 +25,20 @@ from ..runs.records import (
 from ..runs.records import results_dir as results_root
 from .base import (
     ARMS,
-    audit_data,
     AUDIT_MODEL,
+    AUDITS,
+    MIN_ORIGINAL_ACCURACY,
+    PAPER,
+    PAPER_AUGMENTED_PER_CLASS,
+    SEEDED_AUDITS,
+    audit_data,
     audit_profile,
     audit_settings,
-    AUDITS,
     cap_per_class,
     check_audit,
     combined_fingerprint,
     default_seeds,
-    MIN_ORIGINAL_ACCURACY,
-    PAPER,
-    PAPER_AUGMENTED_PER_CLASS,
     resolve_audit_device,
-    SEEDED_AUDITS,
     taleqani_data,
 )
 from .arms import ARM_FUNCTIONS, check_arm, arm_record_path, EFFECTS, EXTERNAL_METRICS, OOD_AUROC_SEPARATES

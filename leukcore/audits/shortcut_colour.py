@@ -8,16 +8,16 @@ import numpy as np
 
 from .. import data as D
 from .base import (
-    metric_block,
-    class_names_of,
-    row_index,
+    audit_profile,
     audit_record,
+    audit_settings,
+    class_names_of,
+    metric_block,
     resolve_audit_device,
     result_row,
+    row_index,
     taleqani_data,
     write_audit_record,
-    audit_profile,
-    audit_settings,
 )
 from .inputs import colour_classifier, full_proba, colour_features
 
