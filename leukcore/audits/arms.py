@@ -14,7 +14,7 @@ from .. import data as D
 from ..runs.profiles import Profile
 from ..runs.records import results_dir as results_root
 from .stats import to_bits
-from .base import class_names_of, row_index, taleqani_data, ARMS, PAPER, SEEDED_AUDITS, wilson_interval
+from .base import class_names_of, row_index, taleqani_data, ARMS, CHOICES_MODELS, PAPER, SEEDED_AUDITS, wilson_interval
 from .training import trained_model
 
 
@@ -58,7 +58,43 @@ EFFECTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
          "how an augmented test set of unseen originals compares with the unseen originals themselves"),
     ),
     "external_pbc": (),
+    "scale_bar_alone": (
+        ("pixels", "pixels_bar", "pixels_control", "the scale-bar corner's pixels over the opposite corner's, in colour"),
+        ("pixels_grey", "pixels_bar_grey", "pixels_control_grey",
+         "the same in grey: the mark's shape and brightness without its colour"),
+        ("cnn", "cnn_bar", "cnn_control", "the scale-bar corner over the opposite corner, the audit CNN, in colour"),
+        ("cnn_grey", "cnn_bar_grey", "cnn_control_grey", "the same in grey"),
+    ),
+    "background_alone": (
+        ("cells_minus_background", "cells", "background", "what the cells' colour tells beyond the field's"),
+        ("whole_minus_background", "whole", "background", "what the whole image's colour tells beyond the field's"),
+        ("whole_minus_cells", "whole", "cells", "what the whole image's colour tells beyond the cells'"),
+    ),
+    "attribution": (
+        ("audit_cnn", "audit_cnn@bar", "audit_cnn@control",
+         "the audit CNN's Grad-CAM share in the scale-bar corner over its share in the control corner"),
+    ),
+    "segmented_artefacts": (
+        ("segmented", "segmented", "original", "what the background adds, nearly-empty copies left out"),
+        ("test_segmented", "original@segmented", "original", "the original model on background-free test images, "
+                                                              "nearly-empty copies left out"),
+        ("colour_hist", "colour_hist_segmented", "colour_hist_original",
+         "what the background adds to the colour histogram, nearly-empty copies left out"),
+        ("cnn_over_colour", "segmented", "colour_hist_segmented",
+         "what the CNN reads beyond colour once the background is gone, nearly-empty copies left out"),
+    ),
+    "choices": tuple(
+        [(f"{m}_none_vs_keras", f"{m}_none", f"{m}_keras", f"{m}: no L2 term against lambda as leukcore applies it")
+         for m in CHOICES_MODELS]
+        + [(f"{m}_matlab_vs_keras", f"{m}_matlab", f"{m}_keras", f"{m}: MATLAB's reading of lambda against ours")
+           for m in CHOICES_MODELS]
+        + [("filter_keras", "dscnet_keras", "dscnet_nofilter_keras", "DSCNet's sharpening filter, lambda as now"),
+           ("filter_none", "dscnet_none", "dscnet_nofilter_none", "DSCNet's sharpening filter, no L2 term")]),
 }
+
+
+#: What a seeded audit's measures are (the accuracy unless named here), for its tables and figures.
+MEASURE_NAMES = {"attribution": "Grad-CAM share of the box"}
 
 
 #: An OOD AUROC (maximum softmax, Taleqani test vs PBC) from which a model is said to tell the PBC

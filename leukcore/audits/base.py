@@ -63,6 +63,10 @@ AUDIT_BUDGET: dict[str, dict[str, Any]] = {
 }
 
 
+#: ``choices``: the epochs of each rerun of Kaur's models per profile (the paper's 50 at ``paper``).
+CHOICES_EPOCHS = {"smoke": 1, "cpu": 2, "audit": 3, "paper": 50}
+
+
 PROFILE_OVERRIDES = ("image_size", "max_per_class", "epochs")
 
 
@@ -90,6 +94,45 @@ AUDIT_TRAIN = {"optimizer": "adam", "lr": 2e-3, "scheduler": "cosine", "loss": "
 
 #: The accuracy the audit CNN must reach on the original images (mean over seeds) at the audit profile.
 MIN_ORIGINAL_ACCURACY = 0.95
+
+
+#: Where a pixel of a Segmented copy counts as cell: its largest RGB channel exceeds this value (the data
+#: README's threshold; at 224 px, the Originals' native side).
+FOREGROUND_THRESHOLD = 30
+
+
+#: A Segmented copy is "nearly empty" (a failed segmentation) when less than this fraction of its pixels is
+#: cell; the README's counts use the same cut (and a second one, :data:`ALMOST_BLACK_FRACTION`).
+NEARLY_EMPTY_FRACTION = 0.01
+ALMOST_BLACK_FRACTION = 0.001
+
+
+#: The side at which corner crops, cell masks and foreground fractions are taken: the Originals' own (224 px),
+#: so that the scale-bar mark and the cells' edges are seen as photographed.
+NATIVE_SIZE = 224
+
+
+#: The background arm of ``background_alone`` leaves out the cell mask grown by this many pixels (the halo of
+#: JPEG ringing and half-segmented edges around each cell), and the scale-bar box (measured on its own by
+#: ``scale_bar_alone``).
+CELL_MARGIN_PX = 3
+
+
+#: Kaur et al.'s lambda (Section 3.2) and the three ways we read it (``choices``): the L2 term added to the loss.
+KAUR_LAMBDA = 0.01
+LAMBDA_READINGS = {
+    "keras": {"l2": KAUR_LAMBDA, "text": "lambda * sum(w^2) over the conv and fully connected weights "
+                                         "(Keras kernel_regularizer=l2(lambda); how leukcore runs Kaur today)"},
+    "matlab": {"l2": KAUR_LAMBDA / 2, "text": "lambda / 2 * sum(w^2) over the same weights (MATLAB trainingOptions "
+                                              "L2Regularization = lambda; Kaur et al. trained in MATLAB 2022a; "
+                                              "biases not penalised; MATLAB's batch-norm scale and offset factors "
+                                              "are left out)"},
+    "none": {"l2": 0.0, "text": "no L2 term"},
+}
+
+
+#: A model has collapsed when it calls at least this share of the test images one class (``choices``).
+COLLAPSE_SHARE = 0.9
 
 
 #: Loss-equivalence tolerance: curves "coincide" when their largest difference is below it.
@@ -126,13 +169,33 @@ AUDITS: dict[str, dict[str, str]] = {
     "external_pbc": {
         "title": "External lymphocytes",
         "question": "What do models trained on taleqani-all make of normal lymphocytes from another laboratory?"},
+    "scale_bar_alone": {
+        "title": "The scale-bar corner alone",
+        "question": "Does the scale-bar corner, and nothing else, tell the classes apart better than a crop of the "
+                    "same size from the opposite corner, in colour and in grey?"},
+    "background_alone": {
+        "title": "The background alone, the cells alone",
+        "question": "Does the colour of the field between the cells tell the classes apart as well as the colour "
+                    "of the cells themselves?"},
+    "attribution": {
+        "title": "Where the models look",
+        "question": "What share of the models' Grad-CAM mass falls in the scale-bar corner, against a control "
+                    "corner of the same size, over the whole test set?"},
+    "segmented_artefacts": {
+        "title": "The Segmented copies' own artefacts",
+        "question": "How many Segmented copies are (nearly) empty, does that alone give the class away, and what "
+                    "does the background-removed audit find without them?"},
+    "choices": {
+        "title": "Our own choices: Kaur's lambda and filter",
+        "question": "Do the baselines collapse because of how we read Kaur's lambda, and does the sharpening filter "
+                    "we chose change DSCNet?"},
 }
 
 
 #: The audits run as arms x seeds, one record per arm and seed (see :func:`run_arm`), pooled into one
 #: summary record per audit (:func:`summarise_audit`). The other audits write one record each.
 SEEDED_AUDITS = ("shortcut_cnn", "segmented", "acquisition_groups", "leakage_duplicates", "leakage_augment",
-                 "external_pbc")
+                 "external_pbc", "scale_bar_alone", "background_alone", "attribution", "segmented_artefacts", "choices")
 
 
 #: The arms of each seeded audit, in running order.
@@ -143,7 +206,21 @@ ARMS: dict[str, tuple[str, ...]] = {
     "leakage_duplicates": ("duplicate_aware", "random"),
     "leakage_augment": ("augment_then_split", "split_then_augment"),
     "external_pbc": ("original", "grey", "reinhard", "mask_scale_bar", "mask_control", "colour_hist"),
+    "scale_bar_alone": ("pixels_bar", "pixels_control", "pixels_bar_grey", "pixels_control_grey",
+                        "cnn_bar", "cnn_control", "cnn_bar_grey", "cnn_control_grey"),
+    "background_alone": ("background", "cells", "whole"),
+    "attribution": ("audit_cnn", "paper_cnns"),
+    "segmented_artefacts": ("foreground_fraction", "original", "segmented", "colour_hist_original",
+                            "colour_hist_segmented"),
+    "choices": ("dscnet_keras", "dscnet_matlab", "dscnet_none", "dscnet_nofilter_keras", "dscnet_nofilter_none",
+                "alexnet_keras", "alexnet_matlab", "alexnet_none", "resnet50_keras", "resnet50_matlab", "resnet50_none"),
 }
+
+
+#: ``choices``: the models rerun (Kaur's DSCNet and the baselines that fit this CPU; VGG-16 at 64 px takes about
+#: a quarter of an hour per epoch here and is left to the GPU issue).
+CHOICES_MODELS = ("dscnet", "alexnet", "resnet50")
+
 
 
 #: The image alterations of ``shortcut_cnn`` (trained arms) and the test-time-only ones of its original arm.
@@ -238,6 +315,48 @@ def audit_settings(audit_id: str, profile: str = "smoke") -> dict:
                 "n_images": int(budget["leq_images"]), "epochs": int(budget["leq_epochs"]),
                 "batch_size": int(prof.batch_size or 32), "optimizer": "adam", "lr": 1e-3,
                 "dtype": "float32", "device": "cpu", "deterministic": True, "tolerance": LOSS_TOLERANCE}
+    crop = {"box": list(SCALE_BAR_BOX), "side": NATIVE_SIZE, "corners": {"bar": "bottom-right", "control": "top-left"},
+            "what": "the pixels of exactly the box the scale-bar mask covers, at the Originals' own resolution"}
+    segmentation = {"source": "the Segmented copy of each image", "side": NATIVE_SIZE,
+                    "cell": f"largest RGB channel > {FOREGROUND_THRESHOLD}", "threshold": FOREGROUND_THRESHOLD,
+                    "nearly_empty": f"cell fraction < {NEARLY_EMPTY_FRACTION}", "nearly_empty_fraction": NEARLY_EMPTY_FRACTION,
+                    "almost_black_fraction": ALMOST_BLACK_FRACTION}
+    if audit_id == "scale_bar_alone":
+        return {**common, **cnn, "arms": list(ARMS[audit_id]), "crop": crop,
+                "pixel_classifier": {"name": "logistic_regression", "features": "the crop's pixel values (grey: one "
+                                     "channel), standardised", "C": 1.0, "max_iter": 2000, "standardise": True},
+                "grey": "BT.601 luma (leukcore.filters.to_grey)"}
+    if audit_id == "background_alone":
+        return {**common, **colour, "arms": list(ARMS[audit_id]), "segmentation": segmentation,
+                "split": cnn["split"], "images": "those whose Segmented copy is not nearly empty",
+                "background": f"pixels outside the cell mask grown by {CELL_MARGIN_PX} px and outside the scale-bar box",
+                "cell_margin_px": CELL_MARGIN_PX, "scale_bar_box": list(SCALE_BAR_BOX),
+                "histogram": "per channel, normalised by the region's pixel count"}
+    if audit_id == "attribution":
+        return {**common, **cnn, "arms": list(ARMS[audit_id]), "crop": crop,
+                "method": "Grad-CAM (leukcore.engine.explain.grad_cam): last convolution, predicted class, each map "
+                          "scaled to [0, 1] by its minimum and maximum, bilinear to the input side",
+                "share": "sum of the map inside the box / sum over the image, mean over the test images",
+                "paper_models": "every paper-profile CNN record of the same seed whose final weights are kept beside "
+                                "it (results/<paper>/paper/checkpoints/, not committed)"}
+    if audit_id == "segmented_artefacts":
+        return {**common, **cnn, **colour, "arms": list(ARMS[audit_id]), "segmentation": segmentation,
+                "fraction_classifier": {"name": "logistic_regression", "features": "the cell fraction alone",
+                                        "standardise": True},
+                "images": "CNN and colour arms: the images whose Segmented copy is not nearly empty, split anew"}
+    if audit_id == "choices":
+        from ..models import min_input_size
+
+        epochs = int(CHOICES_EPOCHS[prof.name])
+        side = max([common["image_size"]] + [min_input_size(m) for m in CHOICES_MODELS])
+        return {**common, "image_size": side, "arms": list(ARMS[audit_id]), "models": list(CHOICES_MODELS), "split": cnn["split"],
+                "readings": LAMBDA_READINGS, "lambda": KAUR_LAMBDA,
+                "train": {"optimizer": "adam", "lr": 1e-3, "epochs": epochs, "batch_size": 32, "loss": "kl",
+                          "augment": "none", "scheduler": None, "val_fraction": 0.0,
+                          "keep": "the last epoch's weights", "source": "Kaur et al. Section 3.2 (Adam as in our protocol)"},
+                "pretrained": False, "filter": "DSCNet's sharpening layer (leukcore.filters.SharpenLayer) or none",
+                "collapse_share": COLLAPSE_SHARE,
+                "collapse": "the largest share of the test images called one class reaches collapse_share"}
     # external_pbc
     return {**common, **cnn, **colour, "arms": list(ARMS[audit_id]), "benign_label": 0, "interval": "wilson",
             "ood_score": "maximum softmax probability; AUROC of Taleqani test (in-distribution) vs PBC",

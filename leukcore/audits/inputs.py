@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .base import SCALE_BAR_BOX, VARIANTS
+from .base import FOREGROUND_THRESHOLD, SCALE_BAR_BOX, VARIANTS
 
 
 def scale_bar_box(height: int, width: int, box: tuple[float, float] = SCALE_BAR_BOX) -> tuple[int, int]:
@@ -61,6 +61,61 @@ def mask_scale_bar(images: np.ndarray, box: tuple[float, float] = SCALE_BAR_BOX,
         mean = x[:, outside].astype(np.float64).mean(axis=1)  # (N, 3)
         x[:, y0:y1, x0:x1] = np.clip(np.rint(mean), 0, 255).astype(np.uint8)[:, None, None, :]
     return x[0] if single else x
+
+
+def corner_crop(images: np.ndarray, corner: str = "bottom-right", box: tuple[float, float] = SCALE_BAR_BOX) -> np.ndarray:
+    """The pixels of exactly the box :func:`mask_box` gives in ``corner`` (the region :func:`mask_scale_bar`
+    covers), as a copy: ``(N, ceil(h H), ceil(w W), C)`` from ``(N, H, W, C)``, or one image ``(H, W, C)``."""
+    x = np.asarray(images)
+    single = x.ndim == 3
+    if single:
+        x = x[None]
+    if x.ndim != 4:
+        raise ValueError(f"expected (N, H, W, C) or (H, W, C) images, got shape {np.shape(images)}")
+    y0, y1, x0, x1 = mask_box(x.shape[1], x.shape[2], corner, box)
+    out = x[:, y0:y1, x0:x1].copy()
+    return out[0] if single else out
+
+
+def foreground_mask(segmented: np.ndarray, threshold: int = FOREGROUND_THRESHOLD) -> np.ndarray:
+    """Where a Segmented copy keeps a cell: its largest RGB channel exceeds ``threshold`` (the data README's
+    rule). ``(N, H, W, 3)`` uint8 -> ``(N, H, W)`` bool (or one image)."""
+    return np.asarray(segmented).max(axis=-1) > threshold
+
+
+def foreground_fraction(segmented: np.ndarray, threshold: int = FOREGROUND_THRESHOLD) -> np.ndarray:
+    """The share of each image's pixels that :func:`foreground_mask` counts as cell: ``(N,)`` floats."""
+    m = foreground_mask(segmented, threshold)
+    return m.reshape(m.shape[0], -1).mean(axis=1) if m.ndim == 3 else np.array([m.mean()])
+
+
+def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask`` (``(N, H, W)`` or ``(H, W)`` bool) grown by ``pixels`` in every direction (a square structuring
+    element of side ``2 pixels + 1``: a pixel joins when any pixel within ``pixels`` rows and columns is set)."""
+    from scipy.ndimage import maximum_filter
+
+    m = np.asarray(mask, dtype=bool)
+    if pixels <= 0:
+        return m.copy()
+    size = (1,) * (m.ndim - 2) + (2 * pixels + 1, 2 * pixels + 1)
+    return maximum_filter(m, size=size, mode="constant", cval=False)
+
+
+def region_histogram(images: np.ndarray, masks: np.ndarray, bins: int = 16) -> np.ndarray:
+    """:func:`colour_features` (``hist``) of only the pixels where ``masks`` is true, each channel's counts
+    divided by the region's pixel count (all zeros for an empty region): ``(N, 3 bins)``."""
+    x = np.asarray(images)
+    m = np.asarray(masks, dtype=bool)
+    if x.shape[:3] != m.shape:
+        raise ValueError(f"images {x.shape} and masks {m.shape} differ in size")
+    n = len(x)
+    out = np.zeros((n, 3, bins))
+    for i in range(n):
+        px = x[i][m[i]].astype(np.int64) * bins // 256  # (P, 3)
+        if len(px):
+            for c in range(3):
+                out[i, c] = np.bincount(px[:, c], minlength=bins) / len(px)
+    return out.reshape(n, 3 * bins)
 
 
 def apply_variant(images: np.ndarray, variant: str, reinhard_stats=None) -> np.ndarray:

@@ -12,10 +12,15 @@ from .base import (
     check_audit,
 )
 from . import acquisition_groups as _acquisition_groups_arms  # noqa: F401 - each audit module registers its arms
+from . import attribution as _attribution_arms  # noqa: F401
+from . import background_alone as _background_alone_arms  # noqa: F401
+from . import choices as _choices_arms  # noqa: F401
 from . import external_pbc as _external_pbc_arms  # noqa: F401
 from . import leakage_augment as _leakage_augment_arms  # noqa: F401
 from . import leakage_duplicates as _leakage_duplicates_arms  # noqa: F401
+from . import scale_bar_alone as _scale_bar_alone_arms  # noqa: F401
 from . import segmented as _segmented_arms  # noqa: F401
+from . import segmented_artefacts as _segmented_artefacts_arms  # noqa: F401
 from . import shortcut_cnn as _shortcut_cnn_arms  # noqa: F401
 from .shortcut_colour import shortcut_colour
 from .leakage_subject import leakage_subject
@@ -47,13 +52,19 @@ acquisition_groups = seeded_function("acquisition_groups")
 leakage_duplicates = seeded_function("leakage_duplicates")
 leakage_augment = seeded_function("leakage_augment")
 external_pbc = seeded_function("external_pbc")
+scale_bar_alone = seeded_function("scale_bar_alone")
+background_alone = seeded_function("background_alone")
+attribution = seeded_function("attribution")
+segmented_artefacts = seeded_function("segmented_artefacts")
+choices = seeded_function("choices")
 
 
 AUDIT_FUNCTIONS: dict[str, Callable[..., dict]] = {
     "shortcut_colour": shortcut_colour, "shortcut_cnn": shortcut_cnn, "segmented": segmented,
     "acquisition_groups": acquisition_groups, "leakage_duplicates": leakage_duplicates,
     "leakage_augment": leakage_augment, "leakage_subject": leakage_subject, "loss_equivalence": loss_equivalence,
-    "external_pbc": external_pbc,
+    "external_pbc": external_pbc, "scale_bar_alone": scale_bar_alone, "background_alone": background_alone,
+    "attribution": attribution, "segmented_artefacts": segmented_artefacts, "choices": choices,
 }
 
 

@@ -26,6 +26,7 @@ from ..runs.records import results_dir as results_root
 from .base import (
     ARMS,
     AUDIT_MODEL,
+    CHOICES_EPOCHS,
     AUDITS,
     MIN_ORIGINAL_ACCURACY,
     PAPER,
@@ -41,7 +42,7 @@ from .base import (
     resolve_audit_device,
     taleqani_data,
 )
-from .arms import ARM_FUNCTIONS, check_arm, arm_record_path, EFFECTS, EXTERNAL_METRICS, OOD_AUROC_SEPARATES
+from .arms import ARM_FUNCTIONS, check_arm, arm_record_path, EFFECTS, EXTERNAL_METRICS, MEASURE_NAMES, OOD_AUROC_SEPARATES
 from .segmented import segmented_table
 
 
@@ -118,10 +119,29 @@ def arm_records(audit_id: str, profile: str, results_dir=None) -> dict[int, dict
     return out
 
 
+def measure_value(m: dict) -> float:
+    """A measure's number: its accuracy, or its ``value`` when it is no accuracy (``attribution``'s shares)."""
+    return m["accuracy"] if "accuracy" in m else m["value"]
+
+
+def effect_list(audit_id: str, measures: dict) -> list[tuple[str, str, str, str]]:
+    """The contrasts of :data:`EFFECTS`, plus, for ``attribution``, one per paper-profile model with kept weights
+    (scale-bar corner over control corner, as for the audit CNN)."""
+    out = list(EFFECTS[audit_id])
+    if audit_id == "attribution":
+        for name in sorted(n[:-len("@bar")] for n in measures if n.endswith("@bar") and not n.startswith("audit_cnn")):
+            out.append((name, f"{name}@bar", f"{name}@control",
+                        f"{name}'s Grad-CAM share in the scale-bar corner over its share in the control corner"))
+    return out
+
+
 def mcnemar_common(ma: dict, mb: dict) -> dict | None:
-    """McNemar of two measures on the test images both share (``None`` when they share none)."""
+    """McNemar of two measures on the test images both share (``None`` when they share none, or when the measures
+    are no accuracies)."""
     from .stats import from_bits, mcnemar_correct
 
+    if "correct" not in ma or "correct" not in mb:
+        return None
     ca, cb = from_bits(ma["correct"]), from_bits(mb["correct"])
     ia, ib = ma.get("test_index"), mb.get("test_index")
     if ia is None or ib is None:
@@ -188,6 +208,24 @@ def headline(audit_id: str, res: dict) -> str:
     return ""
 
 
+def summary_deviations(audit_id: str, st: dict) -> list[str]:
+    """The interpretations a seeded audit's summary states: how its models were trained (or that none was)."""
+    t = st.get("train") or {}
+    if audit_id == "choices":
+        first = (f"interpretation: Kaur's models rerun at {st['image_size']} px, from scratch, Adam lr {t['lr']}, "
+                 f"batch {t['batch_size']}, {t['loss']} loss, no augmentation, {t['epochs']} epochs, the last epoch's "
+                 f"weights; the paper's 224 px and {CHOICES_EPOCHS['paper']} epochs are left to a GPU")
+    elif "patience" in t:
+        first = (f"interpretation: audit CNN = {AUDIT_MODEL} (leukcore.models), {st['image_size']} px, Adam lr "
+                 f"{t['lr']} with cosine decay, crop and flips only (no colour jitter: colour is what the audits "
+                 f"vary), at most {t['epochs']} epochs, early stopping on {t['val_fraction']:.0%} of the "
+                 f"training part (patience {t['patience']}, never before epoch {t['stop_from_epoch']})")
+    else:
+        first = "interpretation: no network is trained; each seed fits the classifier on its own split"
+    return [first, "interpretation: intervals are Student-t intervals over seeds; effects are paired by seed (same "
+                   "split, initial weights and data order within a seed)"]
+
+
 def names_of_benign(arm_records: dict) -> str:
     """The name of the Benign class in an ``external_pbc`` arm record set (the first class)."""
     rec = next(iter(arm_records.values()))
@@ -225,14 +263,14 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         for a in ARMS[audit_id]:
             for name, m in by_seed[s][a]["results"]["measures"].items():
                 measures.setdefault(name, {})[s] = m
-    arms = {name: {**t_interval([per[s]["accuracy"] for s in seeds if s in per], bounds=(0.0, 1.0)),
+    arms = {name: {**t_interval([measure_value(per[s]) for s in seeds if s in per], bounds=(0.0, 1.0)),
                    "n_images": int(np.median([per[s]["n"] for s in per]))} for name, per in measures.items()}
     effects = {}
-    for eff, a, b, what in EFFECTS[audit_id]:
+    for eff, a, b, what in effect_list(audit_id, measures):
         if a not in measures or b not in measures:
             continue
-        d = paired_differences({s: measures[a][s]["accuracy"] for s in seeds if s in measures[a]},
-                               {s: measures[b][s]["accuracy"] for s in seeds if s in measures[b]}, bounds=(-1.0, 1.0))
+        d = paired_differences({s: measure_value(measures[a][s]) for s in seeds if s in measures[a]},
+                               {s: measure_value(measures[b][s]) for s in seeds if s in measures[b]}, bounds=(-1.0, 1.0))
         mc = {int(s): mcnemar_common(measures[a][s], measures[b][s]) for s in d["seeds"]}
         effects[eff] = {**d, "a": a, "b": b, "isolates": what,
                         "mcnemar": {s: v for s, v in mc.items() if v is not None} or None}
@@ -271,7 +309,7 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
             for k in EXTERNAL_METRICS:
                 vals = [by_seed[s][a]["results"][k] for s in seeds]
                 vals = [v["point"] if isinstance(v, dict) else v for v in vals]
-                row[k] = t_interval(vals)
+                row[k] = t_interval(vals, bounds=(0.0, 1.0))  # fractions, confidences and AUROCs lie in [0, 1]
             row["predicted_counts"] = {c: int(sum(by_seed[s][a]["results"]["predicted_counts"][c] for s in seeds))
                                        for c in first[a]["results"]["predicted_counts"]}
             models[a] = row
@@ -309,8 +347,9 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         results["cnn_ranges"] = {k: {"min": float(min(m[k]["mean"] for m in cnn.values())),
                                      "max": float(max(m[k]["mean"] for m in cnn.values()))} for k in EXTERNAL_METRICS}
     rows = []
+    what = MEASURE_NAMES.get(audit_id, "accuracy")
     for name, d in arms.items():
-        rows.append({"arm": name, "metric": f"accuracy, mean over {d['n']} seeds", "point": d["mean"], "low": d["low"],
+        rows.append({"arm": name, "metric": f"{what}, mean over {d['n']} seeds", "point": d["mean"], "low": d["low"],
                      "high": d["high"], "n": d["n_images"], "note": "t-interval over seeds"})
     for eff, d in effects.items():
         ps = ", ".join(f"{v['p_value']:.2g}" for v in (d["mcnemar"] or {}).values())
@@ -323,12 +362,7 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
                              "high": m[k]["high"], "n": len(seeds), "note": "t-interval over seeds"})
     all_recs = [r for s in seeds for r in by_seed[s].values()]
     commits = sorted({str(r.get("commit")) for r in all_recs})
-    devs = [f"interpretation: audit CNN = {AUDIT_MODEL} (leukcore.models), {st['image_size']} px, Adam lr "
-            f"{st['train']['lr']} with cosine decay, crop and flips only (no colour jitter: colour is what the audits "
-            f"vary), at most {st['train']['epochs']} epochs, early stopping on {st['train']['val_fraction']:.0%} of the "
-            f"training part (patience {st['train']['patience']}, never before epoch {st['train']['stop_from_epoch']})",
-            "interpretation: intervals are Student-t intervals over seeds; effects are paired by seed (same split, "
-            "initial weights and data order within a seed)"]
+    devs = summary_deviations(audit_id, st)
     rec = {"status": "complete", "paper": PAPER, "experiment": audit_id, "title": AUDITS[audit_id]["title"],
            "question": AUDITS[audit_id]["question"], "profile": prof.name, "seed": int(seeds[0]), "seeds": seeds,
            "settings": st, "settings_hash": settings_hash(st), "dataset": first[ARMS[audit_id][0]]["dataset"],
@@ -387,7 +421,7 @@ def audit_fingerprint(audit_id: str, profile: str = "smoke", data_root=None, see
         return D.fingerprint(cap_per_class(data.table, per_class, seed))
     orig = taleqani_data(prof, data_root, seed)
     fp = orig.describe()["fingerprint"]
-    if audit_id == "segmented":
+    if audit_id in ("segmented", "background_alone", "segmented_artefacts"):
         return combined_fingerprint(fp, D.fingerprint(segmented_table(orig.table, prof, data_root, seed)))
     if audit_id == "external_pbc":
         ext = audit_data("pbc-lymphocytes", prof, data_root, seed=seed, cap=False)

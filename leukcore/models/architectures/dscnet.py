@@ -28,7 +28,8 @@ class DSCNet(nn.Module):
     Our choices (none is given by either paper; all are interpretations):
 
     * **filter**: :class:`leukcore.filters.SharpenLayer`, a fixed (non-trainable) 3x3
-      Laplacian sharpening kernel ``[[0,-1,0],[-1,5,-1],[0,-1,0]]`` with reflect padding;
+      Laplacian sharpening kernel ``[[0,-1,0],[-1,5,-1],[0,-1,0]]`` with reflect padding
+      (``sharpen=False``: none, the identity; the ``choices`` audit compares the two);
     * **conv blocks** (layers 1, 3, 5, 7, 9, 11): one 3x3 'same' convolution each, widths
       ``32, 32, 64, 64, 128, 256`` (``widths``), bias, activation ``s`` = ReLU, or LeakyReLU
       (``activation="leaky_relu"``, slope 0.3 = Keras' default; Vijayalakshmi lists both);
@@ -63,6 +64,7 @@ class DSCNet(nn.Module):
         batch_norm: bool = False,
         kernel_size: int = 3,
         in_chans: int = 3,
+        sharpen: bool = True,
     ):
         super().__init__()
         from ...transforms.filters import SharpenLayer
@@ -76,7 +78,7 @@ class DSCNet(nn.Module):
         dropout = tuple(float(d) for d in dropout)
         if len(dropout) != len(fc_units):
             raise ValueError(f"dropout {dropout} needs one rate per FC layer {fc_units}")
-        self.filter = SharpenLayer()
+        self.filter = SharpenLayer() if sharpen else nn.Identity()
         self.act = activation_layer(activation, negative_slope)
         convs = []
         c_in = in_chans
