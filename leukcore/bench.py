@@ -793,11 +793,18 @@ def audit_run_times(root: str | os.PathLike | None = None, profile: str = "audit
                      "status": rec.get("status"), "wall_time_s": float(rec.get("wall_time_s") or 0),
                      "device": rec.get("device")})
     by_device: dict[str, float] = {}
+    by_audit: dict[str, dict] = {}
     for r in runs:
         by_device[str(r["device"])] = by_device.get(str(r["device"]), 0.0) + r["wall_time_s"]
+        a = by_audit.setdefault(str(r["audit"]), {"n": 0, "total_s": 0.0, "seeds": set()})
+        a["n"] += 1
+        a["total_s"] += r["wall_time_s"]
+        if r["seed"] is not None:
+            a["seeds"].add(int(r["seed"]))
+    by_audit = {k: {**v, "seeds": sorted(v["seeds"])} for k, v in sorted(by_audit.items())}
     return {"profile": profile, "n": len(runs), "total_s": sum(r["wall_time_s"] for r in runs),
-            "by_device": by_device, "seeds": sorted({r["seed"] for r in runs if r["seed"] is not None}),
-            "runs": runs}
+            "by_device": by_device, "by_audit": by_audit,
+            "seeds": sorted({r["seed"] for r in runs if r["seed"] is not None}), "runs": runs}
 
 
 # ============================================================================ the whole bench
@@ -1124,6 +1131,10 @@ def bench_markdown(record: dict, *, study: bool = True, cpu_runs: bool = True) -
                          ["device", "minutes (sum of the records' wall_time_s)"]))
         lines.append(f"\n{au['n']} records (one per arm and seed, and the single-record audits), seeds "
                      f"{', '.join(map(str, au['seeds']))}.\n")
+        if au.get("by_audit"):
+            lines.append(_md([[a, str(v["n"]), ", ".join(map(str, v["seeds"])), f"{v['total_s'] / 60:.1f}"]
+                              for a, v in au["by_audit"].items()],
+                             ["audit", "records", "seeds", "minutes (sum of wall_time_s)"]))
     if r.get("targets"):
         lines.append("## Targets\n")
         lines.append(_md([[t["name"], t["target"], t["measured"], "met" if t["met"] else "**not met**"]

@@ -46,7 +46,7 @@ from IPython.display import HTML, Markdown, display
 
 from leukcore import audits as A
 from leukcore.book import pages as R
-from leukcore.book.audit_conclusions import show_conclusion
+from leukcore.book.audit_conclusions import audit_cards, show_conclusion
 from leukcore.runs.profiles import get_profile
 from leukcore.runs.records import provenance_label
 
@@ -111,6 +111,17 @@ if o:
 display(Markdown("\n".join(lines) or "No audit records yet."))
 
 # %% [markdown]
+# ## The audits at a glance
+#
+# One card per audit: its question, the headline of its summary record, and each conclusion we draw from it,
+# graded by the rule every conclusion of this study follows (supported only when at least 3 seeds stand on each
+# side, the effect has the claimed sign in every seed and its t-interval over seeds excludes no effect;
+# otherwise inconclusive, with each seed's value shown, or not supported).
+
+# %% tags=["hide-input"]
+display(HTML(audit_cards(A.list_audits(), profile)))
+
+# %% [markdown]
 # ## 1. Colour alone
 #
 # If the four classes of `taleqani-all` were photographed on different days, with different stains or
@@ -151,7 +162,38 @@ plt.show()
 rec = show("shortcut_cnn")
 
 # %% [markdown]
-# ## 3. Background removed
+# ## 3. The scale-bar corner alone
+#
+# Masking the scale-bar corner asks whether the model *needs* the bar; with colour and the background there as
+# well, a model that can use the bar loses nothing when it is hidden. The converse asks whether the corner
+# *suffices*: classifiers that see only the box the mask covers, cropped at the Originals' own resolution (where
+# the mark is legible), against the same classifiers on a box of the same size from the opposite corner, where
+# there is no mark. The background's colour is in every corner, so only this like-for-like pair, and the grey
+# one above all, says what the mark itself carries. Two classifiers see each crop: a logistic regression on its
+# pixels, and the audit CNN. The crops below are what they see, side by side by class.
+
+# %% tags=["hide-input"]
+fig = A.plot_corner_crops(data_root=data_root)
+plt.show()
+
+# %% tags=["hide-input"]
+rec = show("scale_bar_alone")
+
+# %% [markdown]
+# ## 4. Where the models look
+#
+# The third test of the bar: over every test image, what share of the audit CNN's Grad-CAM mass (Selvaraju et
+# al. 2017: last convolution, predicted class, each map scaled to [0, 1], `leukcore.engine.explain.grad_cam`)
+# falls in the scale-bar box, against the control box of the same size. The model is the `shortcut_cnn`
+# original model of the same seed (retrained when its cached weights are not on this machine; the record says
+# whether its per-image correctness matches the `shortcut_cnn` record). The paper-profile CNNs are measured the
+# same way when their final weights are kept beside their records (weights are not committed).
+
+# %% tags=["hide-input"]
+rec = show("attribution")
+
+# %% [markdown]
+# ## 5. Background removed
 #
 # `taleqani-all` also ships a `Segmented` variant: the same images with everything but the cells blacked
 # out (the dataset authors' segmentation). The audit CNN is trained and tested on it with the split of
@@ -162,7 +204,43 @@ rec = show("shortcut_cnn")
 rec = show("segmented")
 
 # %% [markdown]
-# ## 4. A proxy for patients: acquisition groups
+# ## 6. The Segmented copies' own artefacts
+#
+# The Segmented copies are not simply "cells without background": many keep almost none of their pixels.
+# Before reading the previous section, the copies are measured: the share of each copy's pixels that the
+# segmentation keeps (its foreground fraction: a pixel counts as cell when its largest RGB channel exceeds a
+# threshold, at 224 px), per image and per class; how many copies are nearly empty; whether that one number
+# alone gives the class away (a logistic regression on it, on each seed's split); and the previous section's
+# audit repeated on the images whose copy is not nearly empty (split anew).
+
+# %% tags=["hide-input"]
+rec = show("segmented_artefacts")
+ff = A.find_arm_record("segmented_artefacts", "foreground_fraction", profile, seed=seed_list[0],
+                       results_dir=output_dir) if rec is not None else None
+if ff is not None:
+    fig = A.plot_foreground_fractions(ff)
+    plt.show()
+
+# %% [markdown]
+# ## 7. The background alone, the cells alone
+#
+# The colour histogram's accuracy mixes the acquisition (stain, illumination, the field between the cells)
+# with the cells themselves (how much violet, how large the blasts). Which of the two carries the signal is
+# the first question a haematologist asks. The Segmented copies give a cell mask; the colour-histogram
+# classifier of section 1 is then fitted on the background alone (every pixel outside the cells, the cell mask
+# grown by a few pixels and the scale-bar corner left out), on the cells alone, and on the whole image, on the
+# same images (those whose copy is not nearly empty) and the same split of each seed.
+
+# %% tags=["hide-input"]
+fig = A.plot_regions(data_root=data_root)
+if fig is not None:
+    plt.show()
+
+# %% tags=["hide-input"]
+rec = show("background_alone")
+
+# %% [markdown]
+# ## 8. A proxy for patients: acquisition groups
 #
 # Taleqani publishes no patient identifiers, so every Taleqani number, ours and the papers', comes from
 # an image-level split that may put cells of one patient on both sides. As a proxy, the images are
@@ -177,7 +255,7 @@ rec = show("segmented")
 rec = show("acquisition_groups")
 
 # %% [markdown]
-# ## 5. Random vs duplicate-aware split
+# ## 9. Random vs duplicate-aware split
 #
 # `taleqani-all` holds 40 byte-identical pairs (consecutive numbers in `Pro`). A random split puts some
 # pairs on both sides: the model is then tested on images it was trained on. Both arms train the same
@@ -188,7 +266,7 @@ rec = show("acquisition_groups")
 rec = show("leakage_duplicates")
 
 # %% [markdown]
-# ## 6. Augment-then-split vs split-then-augment
+# ## 10. Augment-then-split vs split-then-augment
 #
 # `multicancer-all`, the dataset of the DSCNet paper, is the 3,256 Taleqani images expanded by augmentation
 # to 5,000 per class; a random split of it puts augmented copies of the same original on both sides.
@@ -202,7 +280,7 @@ rec = show("leakage_duplicates")
 rec = show("leakage_augment")
 
 # %% [markdown]
-# ## 7. Image-level vs subject-level split (C-NMC 2019)
+# ## 11. Image-level vs subject-level split (C-NMC 2019)
 #
 # C-NMC 2019 names the patient of every image. An image-level random split lets cells of the same patient
 # into training and test; a subject-disjoint split does not. The dataset is not reachable from our
@@ -213,7 +291,7 @@ rec = show("leakage_augment")
 rec = show("leakage_subject")
 
 # %% [markdown]
-# ## 8. Three names, one loss
+# ## 12. Three names, one loss
 #
 # DSCNet's paper compares categorical cross-entropy, sparse categorical cross-entropy and KL divergence.
 # With one-hot labels, `KL(y || p) = CE(y, p) - H(y)` and `H(y) = 0`: the three are one function. DSCNet
@@ -227,7 +305,7 @@ if rec is not None:
     display(Markdown(rec["implication"]))
 
 # %% [markdown]
-# ## 9. Normal lymphocytes from another laboratory
+# ## 13. Normal lymphocytes from another laboratory
 #
 # `pbc-lymphocytes` holds 1,214 images of normal lymphocytes from the Hospital Clinic of Barcelona
 # (CellaVision DM96, one centred cell per image). A test set of one class cannot tell recognition from a
@@ -240,6 +318,21 @@ if rec is not None:
 
 # %% tags=["hide-input"]
 rec = show("external_pbc")
+
+# %% [markdown]
+# ## 14. Our own choices: Kaur's lambda and filter
+#
+# Where a paper is silent we chose, and a choice may decide an outcome. Kaur et al. give one regularisation
+# parameter, `lambda = 0.01`, and trained in MATLAB; leukcore applies it as `0.01 * sum(w^2)` over every conv and
+# fully connected weight (Keras' `kernel_regularizer`), and every baseline trained from scratch under it
+# collapsed. Kaur's models (DSCNet and the baselines that fit this CPU, AlexNet and ResNet-50) are rerun at the
+# audit scale (64 px, a few epochs, from scratch, Adam, KL loss, no augmentation) under three readings of
+# lambda: ours; MATLAB's `L2Regularization` (half our term: MATLAB adds `lambda / 2 * sum(w^2)` over the
+# weights, not the biases); and none. DSCNet is also run without the sharpening filter that stands for the
+# paper's unspecified "custom filtering layer".
+
+# %% tags=["hide-input"]
+rec = show("choices")
 
 # %% [markdown]
 # ## Summary

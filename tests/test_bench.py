@@ -247,3 +247,19 @@ def test_unknown_parts_refused_and_gpu_section_rendered(tmp_path):
     assert "leukcore (torch backend)" in gpu  # a record from before the OpenCV backend says which ran
     assert "failed, `RuntimeError: no graphs`" in gpu
     assert bench.performance_markdown(tmp_path / "cpu.json", tmp_path / "none.json").count("On a GPU") == 0
+
+
+def test_audit_run_times_sums_each_audit(tmp_path):
+    base = tmp_path / "audits" / "audit"
+    (base / "choices").mkdir(parents=True)
+    for arm, seed, secs in (("alexnet_keras", 0, 100.0), ("alexnet_none", 0, 50.5), ("alexnet_none", 1, 20.0)):
+        (base / "choices" / f"{arm}.seed{seed}.json").write_text(json.dumps(
+            {"experiment": "choices", "arm": arm, "seed": seed, "status": "complete", "wall_time_s": secs,
+             "device": "CPU"}))
+    (base / "choices.json").write_text(json.dumps({"experiment": "choices", "arm_records": ["x"], "wall_time_s": 170.5}))
+    (base / "shortcut_colour.json").write_text(json.dumps(
+        {"experiment": "shortcut_colour", "seed": 0, "status": "complete", "wall_time_s": 9.5, "device": "CPU"}))
+    t = bench.audit_run_times(tmp_path)
+    assert t["n"] == 4 and t["total_s"] == 180.0 and t["by_device"] == {"CPU": 180.0}
+    assert t["by_audit"] == {"choices": {"n": 3, "total_s": 170.5, "seeds": [0, 1]},
+                             "shortcut_colour": {"n": 1, "total_s": 9.5, "seeds": [0]}}

@@ -4,7 +4,8 @@ What none of the five papers checked (``../shared/STUDY.md``, "Questions no pape
 
 Layout: one module per audit (:mod:`.shortcut_colour`, :mod:`.shortcut_cnn`, :mod:`.segmented`,
 :mod:`.acquisition_groups`, :mod:`.leakage_duplicates`, :mod:`.leakage_augment`,
-:mod:`.leakage_subject`, :mod:`.loss_equivalence`, :mod:`.external_pbc`), on what they share:
+:mod:`.leakage_subject`, :mod:`.loss_equivalence`, :mod:`.external_pbc`, :mod:`.scale_bar_alone`,
+:mod:`.background_alone`, :mod:`.attribution`, :mod:`.segmented_artefacts`, :mod:`.choices`), on what they share:
 :mod:`.base` (ids, the audit profile's settings, data, records), :mod:`.inputs` (image
 alterations, colour features), :mod:`.training` (the audit CNN's training), :mod:`.arms` (what
 the seeded audits' arms share), :mod:`.seeded` (arm records and summaries over seeds),
@@ -16,7 +17,8 @@ audit's concluding paragraph is book prose, rendered from its summary record by
 Two kinds of audit:
 
 * **Seeded** (:data:`SEEDED_AUDITS`: ``shortcut_cnn``, ``segmented``, ``acquisition_groups``,
-  ``leakage_duplicates``, ``leakage_augment``, ``external_pbc``): arms x seeds. Each arm and seed
+  ``leakage_duplicates``, ``leakage_augment``, ``external_pbc``, ``scale_bar_alone``, ``background_alone``,
+  ``attribution``, ``segmented_artefacts``, ``choices``): arms x seeds. Each arm and seed
   is one training of the audit CNN (or one evaluation of trained models), written at once to
   ``<results>/audits/<profile>/<audit>/<arm>.seed<k>.json`` and reused when its key matches
   (:func:`find_arm_record`), so an interrupted run loses only the arm in progress and can be
@@ -45,7 +47,15 @@ split-then-augment, on their own test sets and on originals neither saw); ``leak
 (image- vs subject-level split of C-NMC 2019; "not run" without it); ``loss_equivalence``
 (DSCNet trained with mce, sparse_ce and kl from the same weights); ``external_pbc`` (the
 ``shortcut_cnn`` models and the colour histogram on PBC lymphocytes: predicted classes,
-confidence, out-of-distribution AUROC, Taleqani Benign recall).
+confidence, out-of-distribution AUROC, Taleqani Benign recall); ``scale_bar_alone`` (sufficiency: a pixel
+classifier and the audit CNN on the scale-bar corner alone, cropped at 224 px, against the opposite corner, in
+colour and in grey); ``background_alone`` (the colour histogram of the background alone, the cells alone and the
+whole image, the cells masked with the Segmented copies); ``attribution`` (the share of Grad-CAM mass in the
+scale-bar corner against the control corner, for the audit CNN and every paper-profile CNN whose weights are
+kept); ``segmented_artefacts`` (the Segmented copies' foreground fraction per image and class, the nearly-empty
+ones, a classifier on that one number, and the ``segmented`` audit without them); ``choices`` (Kaur's models at
+64 px under three readings of lambda, and DSCNet without its sharpening filter). Each summary can add numbers
+of its own (:func:`.arms.register_summary`) and its headline (:func:`.arms.register_headline`), beside its arms.
 
 Data. Each audit reads its real dataset when present; otherwise it falls back to the synthetic
 stand-in (:func:`leukcore.data.load_synthetic`) and its record says so (``dataset.id ==
@@ -78,15 +88,38 @@ from .base import (
     list_audits,
     wilson_interval,
 )
-from .figures import audit_table, data_banner, model_choice, plot_audit, plot_variant_examples
-from .inputs import CORNERS, apply_variant, colour_features, mask_box, mask_scale_bar, scale_bar_box
+from .figures import (
+    audit_table,
+    data_banner,
+    model_choice,
+    plot_audit,
+    plot_corner_crops,
+    plot_foreground_fractions,
+    plot_regions,
+    plot_variant_examples,
+)
+from .inputs import (
+    CORNERS,
+    apply_variant,
+    colour_features,
+    corner_crop,
+    foreground_fraction,
+    foreground_mask,
+    mask_box,
+    mask_scale_bar,
+    region_histogram,
+    scale_bar_box,
+)
 from .leakage_augment import expand_by_augmentation
 from .leakage_subject import leakage_subject
 from .loss_equivalence import loss_equivalence, stepwise_losses
 from .registry import (
     AUDIT_FUNCTIONS,
     acquisition_groups,
+    attribution,
     audit_fingerprint,
+    background_alone,
+    choices,
     external_pbc,
     find_audit_record,
     get_or_run_audit,
@@ -94,7 +127,9 @@ from .registry import (
     leakage_duplicates,
     load_summary,
     run_audit,
+    scale_bar_alone,
     segmented,
+    segmented_artefacts,
     shortcut_cnn,
     summarise_all,
 )
@@ -105,7 +140,9 @@ from .training import EarlyStop, trained_model, validation_carve
 from .stats import auroc, from_bits, mcnemar_correct, paired_differences, t_interval, to_bits
 
 __all__ = [
-    "ARMS", "AUDIT_BUDGET", "AUDIT_EPOCHS", "AUDIT_FUNCTIONS", "AUDIT_MODEL", "AUDIT_TRAIN", "AUDITS", "CORNERS",
+    "ARMS", "AUDIT_BUDGET", "attribution", "background_alone", "choices", "corner_crop", "foreground_fraction",
+    "foreground_mask", "plot_corner_crops", "plot_foreground_fractions", "plot_regions", "region_histogram",
+    "scale_bar_alone", "segmented_artefacts", "AUDIT_EPOCHS", "AUDIT_FUNCTIONS", "AUDIT_MODEL", "AUDIT_TRAIN", "AUDITS", "CORNERS",
     "EFFECTS", "EXTERNAL_METRICS", "LOSS_MODEL", "LOSS_TOLERANCE", "MIN_ORIGINAL_ACCURACY", "PAPER",
     "PAPER_AUGMENTED_PER_CLASS", "SCALE_BAR_BOX", "SEEDED_AUDITS", "VARIANTS", "acquisition_groups",
     "acquisition_table", "apply_variant", "arm_record_path", "audit_data", "audit_fingerprint", "audit_profile",

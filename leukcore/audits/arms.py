@@ -188,3 +188,55 @@ def register_arms(audit_id: str):
         ARM_FUNCTIONS[audit_id] = fn
         return fn
     return add
+
+
+#: audit id -> ``(by_seed, seeds, results) -> dict``: the numbers of its own that an audit's summary adds to the
+#: generic ones (``by_seed``: ``{seed: {arm: record}}``; ``results``: the summary's ``arms``, ``effects`` ...);
+#: registered by the audit module (:func:`register_summary`), beside its arms.
+SUMMARY_EXTRAS: dict[str, Callable[..., dict]] = {}
+
+
+#: audit id -> ``(results) -> str``: the summary's one-line headline (:func:`register_headline`).
+HEADLINES: dict[str, Callable[[dict], str]] = {}
+
+
+def register_summary(audit_id: str):
+    """Decorator: ``fn`` adds ``audit_id``'s own numbers to its summary (see :data:`SUMMARY_EXTRAS`)."""
+    def add(fn):
+        SUMMARY_EXTRAS[audit_id] = fn
+        return fn
+    return add
+
+
+def register_headline(audit_id: str):
+    """Decorator: ``fn`` writes ``audit_id``'s headline from its summary's results (see :data:`HEADLINES`)."""
+    def add(fn):
+        HEADLINES[audit_id] = fn
+        return fn
+    return add
+
+
+def seeds_text(results: dict) -> str:
+    """``3 seeds`` (``1 seed``) for a headline."""
+    k = len(results["seeds"])
+    return f"{k} seed{'s' if k != 1 else ''}"
+
+
+def pp_text(d: dict) -> str:
+    """A paired difference over seeds for a headline: ``-2.1 pp [-3.9, -0.4]`` (the mean alone from one seed)."""
+    if not d or d.get("mean") is None:
+        return "—"
+
+    def f(v: float) -> str:
+        x = round(100 * v, 1)
+        return f"{x if x != 0 else 0.0:+.1f}"
+
+    return f"{f(d['mean'])} pp" + (f" [{f(d['low'])}, {f(d['high'])}]" if d.get("low") is not None else "")
+
+
+def pc_text(d: dict) -> str:
+    """A mean over seeds for a headline: ``98.9 % [98.7, 99.1]``."""
+    if not d or d.get("mean") is None:
+        return "—"
+    return f"{100 * d['mean']:.1f} %" + (f" [{100 * d['low']:.1f}, {100 * d['high']:.1f}]" if d.get("low") is not None else "")
+

@@ -7,7 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from .arms import register_arms, taleqani_context, train_audit_cnn, training_block
+from .arms import (
+    pc_text,
+    pp_text,
+    register_arms,
+    register_headline,
+    register_summary,
+    seeds_text,
+    taleqani_context,
+    train_audit_cnn,
+    training_block,
+)
 from .inputs import mask_box
 from .stats import from_bits
 from .training import predict_on
@@ -129,3 +139,25 @@ def _arm_attribution(arm: str, prof, st, data_root, seed, device, progress) -> t
             measures.update(share_measures(name, shares))
         res.update(models=found, without_weights=missing, measures=measures)
     return res, c["data"].describe()
+
+
+@register_summary("attribution")
+def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
+    cnn = {s: by_seed[s]["audit_cnn"]["results"] for s in seeds}
+    papers = {s: by_seed[s]["paper_cnns"]["results"] for s in seeds}
+    return {"uniform_share": {"audit_cnn": cnn[seeds[0]]["shares"]["uniform_share"]},
+            "side": cnn[seeds[0]]["shares"]["side"],
+            "audit_cnn_accuracy": {int(s): r["accuracy"] for s, r in cnn.items()},
+            "agrees_with_shortcut_cnn": {int(s): r["agrees_with_shortcut_cnn"] for s, r in cnn.items()},
+            "paper_models": sorted({m["record"] for r in papers.values() for m in r["models"]}),
+            "paper_models_without_weights": sorted({m["record"] for r in papers.values() for m in r["without_weights"]})}
+
+
+@register_headline("attribution")
+def _headline(res: dict) -> str:
+    a, e = res["arms"], res["effects"]
+    kept = (f"{len(res['paper_models'])} paper-profile models with kept weights" if res["paper_models"] else
+            f"no paper-profile weights on this machine ({len(res['paper_models_without_weights'])} records checked)")
+    return (f"The audit CNN puts {pc_text(a['audit_cnn@bar'])} of its Grad-CAM mass in the scale-bar corner and "
+            f"{pc_text(a['audit_cnn@control'])} in the control corner ({pp_text(e['audit_cnn'])}; a uniform map: "
+            f"{100 * res['uniform_share']['audit_cnn']:.1f} % each); {kept} ({seeds_text(res)}).")

@@ -6,7 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arms import CONTEXTS, evaluation_block, measured, register_arms, taleqani_context
+from .arms import (
+    CONTEXTS,
+    evaluation_block,
+    measured,
+    pc_text,
+    pp_text,
+    register_arms,
+    register_headline,
+    register_summary,
+    seeds_text,
+    taleqani_context,
+)
 from .inputs import colour_classifier, foreground_mask, full_proba, grow_mask, mask_box, region_histogram
 from .scale_bar_alone import native_images
 from .segmented_artefacts import clean_context, native_segmented, segmented_dataset
@@ -53,3 +64,21 @@ def _arm_background_alone(arm: str, prof, st, data_root, seed, device, progress)
            "region_share": {"median": float(np.median(share)), "min": float(share.min()), "max": float(share.max())},
            "test_majority_rate": float(np.bincount(y[te], minlength=len(names)).max() / max(len(te), 1))}
     return res, segmented_dataset(c, prof, data_root, seed)
+
+
+@register_summary("background_alone")
+def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
+    first = by_seed[seeds[0]]
+    st = first["cells"]["settings"]
+    return {"n_images": first["cells"]["results"]["n_images"], "n_left_out": first["cells"]["results"]["n_left_out"],
+            "segmentation": st["segmentation"], "cell_margin_px": st["cell_margin_px"],
+            "region_share": {a: first[a]["results"]["region_share"] for a in first},
+            "test_majority_rate": float(np.mean([by_seed[s]["cells"]["results"]["test_majority_rate"] for s in seeds]))}
+
+
+@register_headline("background_alone")
+def _headline(res: dict) -> str:
+    a, e = res["arms"], res["effects"]
+    return (f"Colour histogram of the background alone {pc_text(a['background'])}, of the cells alone "
+            f"{pc_text(a['cells'])}, of the whole image {pc_text(a['whole'])}; cells minus background "
+            f"{pp_text(e['cells_minus_background'])} ({res['n_images']} images with a usable cell mask, {seeds_text(res)}).")

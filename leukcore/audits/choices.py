@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arms import evaluation_block, measured, register_arms, taleqani_context, training_block
-from .base import LAMBDA_READINGS
+from .arms import (
+    evaluation_block,
+    measured,
+    pc_text,
+    register_arms,
+    register_headline,
+    register_summary,
+    seeds_text,
+    taleqani_context,
+    training_block,
+)
+from .base import CHOICES_EPOCHS, CHOICES_MODELS, LAMBDA_READINGS
 from .training import predict_on, trained_model
 
 
@@ -60,3 +70,25 @@ def _arm_choices(arm: str, prof, st, data_root, seed, device, progress) -> tuple
            "test_majority_rate": float(np.bincount(y[te], minlength=len(names)).max() / max(len(te), 1)),
            "n_train": int(len(tr)), "n_test": int(len(te))}
     return res, c["data"].describe()
+
+
+@register_summary("choices")
+def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
+    arms = by_seed[seeds[0]]
+    st = arms[next(iter(arms))]["settings"]
+    return {"side": st["image_size"], "epochs": st["train"]["epochs"], "paper_epochs": CHOICES_EPOCHS["paper"],
+            "lambda": st["lambda"], "collapse_share": st["collapse_share"],
+            "collapsed": {a: [bool(by_seed[s][a]["results"]["collapsed"]) for s in seeds] for a in arms},
+            "majority_share": {a: [by_seed[s][a]["results"]["majority_share"] for s in seeds] for a in arms},
+            "penalty_at_init": {a: arms[a]["results"]["penalty_at_init"] for a in arms},
+            "test_majority_rate": float(np.mean([by_seed[s][a]["results"]["test_majority_rate"] for s in seeds
+                                                 for a in arms]))}
+
+
+@register_headline("choices")
+def _headline(res: dict) -> str:
+    a = res["arms"]
+    parts = [f"{m}: {pc_text(a[f'{m}_keras'])} with lambda as now, {pc_text(a[f'{m}_matlab'])} as MATLAB reads it, "
+             f"{pc_text(a[f'{m}_none'])} without" for m in CHOICES_MODELS]
+    return ("; ".join(parts) + f"; DSCNet without its filter {pc_text(a['dscnet_nofilter_keras'])} and "
+            f"{pc_text(a['dscnet_nofilter_none'])} ({seeds_text(res)}).")

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .. import data as D
-from .base import audit_data, audit_profile, AUDITS, SEEDED_AUDITS, VARIANTS
+from .base import audit_data, audit_profile, audit_settings, AUDITS, SEEDED_AUDITS, VARIANTS
 from .inputs import apply_variant, mask_box
 from .segmented import segmented_table
+from .arms import MEASURE_NAMES
 from .seeded import arm_records
 from .registry import load_summary
 
@@ -74,6 +75,21 @@ def _interval_bars(ax, labels: list[str], stats: list[dict], *, scale: float = 1
         ax.axvline(0, color="grey", lw=1)
 
 
+def _strip(ax, labels: list[str], stats: list[dict]) -> None:
+    """A strip plot: each seed's value as a dot (jittered vertically), the mean as a tick with its t-interval."""
+    ypos = np.arange(len(labels))[::-1]
+    rng = np.random.default_rng(0)
+    for y0, d in zip(ypos, stats):
+        vals = np.asarray(d.get("values") or [], float)
+        ax.plot(vals, y0 + rng.uniform(-0.18, 0.18, len(vals)), "o", ms=4, color="#4c72b0", alpha=0.75)
+        if d.get("mean") is not None:
+            ax.plot([d["mean"]] * 2, [y0 - 0.3, y0 + 0.3], color="black", lw=2)
+        if d.get("low") is not None:
+            ax.plot([d["low"], d["high"]], [y0, y0], color="black", lw=1)
+    ax.set_yticks(ypos)
+    ax.set_yticklabels(labels, fontsize=8)
+
+
 def _plot_seeded(rec: dict, title: str):
     """A seeded audit's summary: accuracy per measure (left) and the paired effects (right), each a mean
     over seeds with its t-interval and the seeds as dots; ``external_pbc``: per model, the fraction of
@@ -88,9 +104,9 @@ def _plot_seeded(rec: dict, title: str):
         for ax, (k, lab) in zip(axes, (("benign_fraction", "PBC lymphocytes called Benign"),
                                        ("ood_auroc", "OOD AUROC (max softmax; 0.5 = none)"),
                                        ("taleqani_benign_recall", "Taleqani Benign recall"))):
-            _interval_bars(ax, names, [models[n][k] for n in names])
-            ax.set_xlim(0, 1)
-            ax.set_xlabel(lab, fontsize=9)
+            _strip(ax, names, [models[n][k] for n in names])
+            ax.set_xlim(-0.02, 1.02)
+            ax.set_xlabel(f"{lab}\n(dots: seeds; bar: mean and t-interval)", fontsize=9)
             if k == "ood_auroc":
                 ax.axvline(0.5, color="grey", ls="--", lw=1)
         fig.suptitle(title, fontsize=10)
@@ -102,8 +118,13 @@ def _plot_seeded(rec: dict, title: str):
     names = list(arms)
     _interval_bars(a1, names, [arms[k] for k in names])
     lo = min([arms[k]["low"] if arms[k].get("low") is not None else arms[k]["mean"] for k in names] + [1.0])
-    a1.set_xlim(max(0.0, lo - 0.05), 1.0)
-    a1.set_xlabel("accuracy, mean over seeds (t-interval; dots: seeds)", fontsize=9)
+    if rec["experiment"] in MEASURE_NAMES:  # shares, not accuracies: scale to the largest
+        a1.set_xlim(0.0, 1.15 * max([arms[k]["high"] if arms[k].get("high") is not None else arms[k]["mean"]
+                                     for k in names] + [1e-3]))
+    else:
+        a1.set_xlim(max(0.0, lo - 0.05), 1.0)
+    a1.set_xlabel(f"{MEASURE_NAMES.get(rec['experiment'], 'accuracy')}, mean over seeds (t-interval; dots: seeds)",
+                  fontsize=9)
     enames = list(effects)
     _interval_bars(a2, [f"{effects[k]['a']} - {effects[k]['b']}" for k in enames], [effects[k] for k in enames],
                    scale=100.0, zero=True)
@@ -255,3 +276,118 @@ def model_choice(results_dir=None, profile: str = "audit") -> dict:
     s = load_summary("shortcut_cnn", profile, results_dir)
     out["audit_cnn_original"] = s["results"]["arms"]["original"] if s else None
     return out
+
+
+def _examples(data_root, n_per_class: int, seed: int):
+    """``n_per_class`` taleqani-all originals of each class (seeded), at the native side, with their table."""
+    from .base import NATIVE_SIZE
+
+    data = audit_data("taleqani-all", "smoke", data_root, seed=seed, cap=False, variant="original")
+    t = data.table
+    rng = np.random.default_rng(seed)
+    rows = [int(i) for c in sorted(t["label"].unique())
+            for i in rng.choice(np.flatnonzero(t["label"].to_numpy() == c), n_per_class, replace=False)]
+    sub = t.iloc[rows].reset_index(drop=True)
+    sub.attrs = dict(t.attrs)
+    x, kept = D.load_images(sub, NATIVE_SIZE)
+    return x, kept, ("SYNTHETIC stand-in" if data.dataset_id == "synthetic" else data.dataset_id)
+
+
+def plot_corner_crops(data_root=None, n_per_class: int = 6, seed: int = 0):
+    """What ``scale_bar_alone`` shows its classifiers: the scale-bar corner and the opposite corner of
+    ``n_per_class`` images per class, side by side by class, in colour and in grey, at the native side."""
+    import matplotlib.pyplot as plt
+
+    from ..filters import to_grey
+    from .inputs import corner_crop
+
+    x, kept, label = _examples(data_root, n_per_class, seed)
+    names = list(dict.fromkeys(kept["class_name"]))
+    panels = (("scale-bar corner", "bottom-right", False), ("opposite corner", "top-left", False),
+              ("scale-bar corner, grey", "bottom-right", True))
+    fig, axes = plt.subplots(len(names), len(panels), figsize=(3.4 * len(panels), 1.0 + 0.75 * len(names)),
+                             squeeze=False)
+    for i, name in enumerate(names):
+        xi = x[(kept["class_name"] == name).to_numpy()]
+        for j, (title, corner, grey) in enumerate(panels):
+            crops = corner_crop(to_grey(xi) if grey else xi, corner)
+            gap = np.full((crops.shape[1], 3, 3), 255, np.uint8)
+            row = np.concatenate([c for k in crops for c in (k, gap)][:-1], axis=1)
+            ax = axes[i, j]
+            ax.imshow(row)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=9)
+        axes[i, 0].set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center")
+    h, w = corner_crop(x[:1], "bottom-right").shape[1:3]
+    fig.suptitle(f"{h} x {w} px corner crops at the native side, {n_per_class} images per class ({label})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_regions(data_root=None, n: int = 1, seed: int = 0):
+    """What ``background_alone`` reads: for ``n`` images per class, the original, the cells alone and the
+    background alone (grey where a region leaves pixels out), from the Segmented copies' cell masks."""
+    import matplotlib.pyplot as plt
+
+    from .background_alone import region_masks
+    from .base import NATIVE_SIZE
+
+    x, kept, label = _examples(data_root, n, seed)
+    try:
+        seg, _ = D.load_images(segmented_table(kept, audit_profile("smoke"), data_root, seed), NATIVE_SIZE)
+    except (D.DataError, KeyError):
+        return None
+    masks = region_masks(seg, audit_settings("background_alone", "smoke"))
+    cols = (("original", None), ("cells alone", "cells"), ("background alone", "background"))
+    fig, axes = plt.subplots(len(x), len(cols), figsize=(2.3 * len(cols), 2.3 * len(x)), squeeze=False)
+    for i in range(len(x)):
+        for j, (title, region) in enumerate(cols):
+            img = x[i].copy()
+            if region:
+                img[~masks[region][i]] = 128
+            axes[i, j].imshow(img)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(title, fontsize=9)
+        axes[i, 0].set_ylabel(kept["class_name"].iat[i], fontsize=9)
+    fig.suptitle(f"Regions the colour histogram sees ({label}); grey: left out", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_foreground_fractions(rec: dict):
+    """The Segmented copies' foreground fraction per image, by class (``segmented_artefacts``'s
+    ``foreground_fraction`` arm record), on a log scale, with the nearly-empty and almost-black cuts."""
+    import matplotlib.pyplot as plt
+
+    r = rec["results"]
+    st = rec["settings"]["segmentation"]
+    frac = np.asarray(r["per_image"]["fraction"], float)
+    cls = np.array([i.split("/")[1] for i in r["per_image"]["id"]])  # ids: <variant>/<class>/<file>
+    names = [k for k in r["per_class"] if k != "all"]
+    by_name = {n: frac[cls == n] for n in names}
+    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.6 * len(names)))
+    rng = np.random.default_rng(0)
+    floor = 1e-5
+    for y0, n in enumerate(names[::-1]):
+        v = np.maximum(by_name[n], floor)
+        ax.plot(v, y0 + rng.uniform(-0.25, 0.25, len(v)), ".", ms=3, alpha=0.5, color="#4c72b0")
+        pc = r["per_class"][n]
+        ax.text(1.2, y0, f"{pc['nearly_empty']} / {pc['n']}", fontsize=8, va="center")
+    ax.set_xscale("log")
+    ax.set_xlim(floor / 2, 1.0)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names[::-1], fontsize=9)
+    for cut, lab in ((st["nearly_empty_fraction"], "nearly empty"), (st["almost_black_fraction"], "almost black")):
+        ax.axvline(cut, color="#b91c1c", ls="--", lw=1)
+        ax.text(cut, len(names) - 0.45, f" {lab}", fontsize=8, color="#b91c1c")
+    ax.set_xlabel(f"share of the image the segmentation keeps (a pixel is cell when {st['cell']}; "
+                  f"right: nearly empty / images)", fontsize=9)
+    fig.suptitle(f"The Segmented copies' foreground fraction per image ({rec['profile']}, seed {rec['seed']})",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+

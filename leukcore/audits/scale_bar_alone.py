@@ -9,7 +9,20 @@ from typing import Any
 import numpy as np
 
 from .. import data as D
-from .arms import CONTEXTS, evaluation_block, measured, register_arms, taleqani_context, train_audit_cnn, training_block
+from .arms import (
+    CONTEXTS,
+    evaluation_block,
+    measured,
+    pc_text,
+    pp_text,
+    register_arms,
+    register_headline,
+    register_summary,
+    seeds_text,
+    taleqani_context,
+    train_audit_cnn,
+    training_block,
+)
 from .base import NATIVE_SIZE
 from .inputs import corner_crop, full_proba
 from .training import predict_on
@@ -74,3 +87,20 @@ def _arm_scale_bar_alone(arm: str, prof, st, data_root, seed, device, progress) 
     res.update(eval=ev, measures={arm: measured(ev)},
                test_majority_rate=float(np.bincount(y[te], minlength=len(names)).max() / max(len(te), 1)))
     return res, c["data"].describe()
+
+
+@register_summary("scale_bar_alone")
+def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
+    first = by_seed[seeds[0]]["pixels_bar"]["results"]
+    return {"crop_px": first["crop_px"],
+            "test_majority_rate": float(np.mean([by_seed[s]["pixels_bar"]["results"]["test_majority_rate"] for s in seeds]))}
+
+
+@register_headline("scale_bar_alone")
+def _headline(res: dict) -> str:
+    a, e = res["arms"], res["effects"]
+    h, w = res["crop_px"]
+    return (f"A {h} x {w} px crop of the scale-bar corner alone: pixel classifier {pc_text(a['pixels_bar'])} in colour, "
+            f"{pc_text(a['pixels_bar_grey'])} in grey; the audit CNN {pc_text(a['cnn_bar'])} and "
+            f"{pc_text(a['cnn_bar_grey'])}. Against the opposite corner: {pp_text(e['pixels'])}, {pp_text(e['pixels_grey'])}, "
+            f"{pp_text(e['cnn'])}, {pp_text(e['cnn_grey'])} ({seeds_text(res)}).")

@@ -42,7 +42,20 @@ from .base import (
     resolve_audit_device,
     taleqani_data,
 )
-from .arms import ARM_FUNCTIONS, check_arm, arm_record_path, EFFECTS, EXTERNAL_METRICS, MEASURE_NAMES, OOD_AUROC_SEPARATES
+from .arms import (
+    ARM_FUNCTIONS,
+    EFFECTS,
+    EXTERNAL_METRICS,
+    HEADLINES,
+    MEASURE_NAMES,
+    OOD_AUROC_SEPARATES,
+    SUMMARY_EXTRAS,
+    arm_record_path,
+    check_arm,
+    pc_text,
+    pp_text,
+    seeds_text,
+)
 from .segmented import segmented_table
 
 
@@ -154,51 +167,30 @@ def mcnemar_common(ma: dict, mb: dict) -> dict | None:
     return out
 
 
-def _pp(d: dict) -> str:
-    """``-2.1 pp [-3.9, -0.4]`` (or without an interval from one seed)."""
-    if d.get("mean") is None:
-        return "—"
-    def f(v: float) -> str:
-        x = round(100 * v, 1)
-        return f"{x if x != 0 else 0.0:+.1f}"
-
-    s = f"{f(d['mean'])} pp"
-    if d.get("low") is not None:
-        s += f" [{f(d['low'])}, {f(d['high'])}]"
-    return s
-
-
-def _pc(d: dict) -> str:
-    if d.get("mean") is None:
-        return "—"
-    s = f"{100 * d['mean']:.1f} %"
-    if d.get("low") is not None:
-        s += f" [{100 * d['low']:.1f}, {100 * d['high']:.1f}]"
-    return s
-
-
 def headline(audit_id: str, res: dict) -> str:
-    a, e, k = res["arms"], res["effects"], len(res["seeds"])
-    seeds = f"{k} seed{'s' if k != 1 else ''}"
+    if audit_id in HEADLINES:
+        return HEADLINES[audit_id](res)
+    a, e = res["arms"], res["effects"]
+    seeds = seeds_text(res)
     if audit_id == "shortcut_cnn":
-        return (f"Audit CNN on the original images {_pc(a['original'])} ({seeds}); grey {_pp(e['grey'])}, "
-                f"stain-normalised {_pp(e['reinhard'])}; scale-bar mask vs control mask {_pp(e['scale_bar'])} "
-                f"trained, {_pp(e['test_scale_bar'])} at test time only.")
+        return (f"Audit CNN on the original images {pc_text(a['original'])} ({seeds}); grey {pp_text(e['grey'])}, "
+                f"stain-normalised {pp_text(e['reinhard'])}; scale-bar mask vs control mask {pp_text(e['scale_bar'])} "
+                f"trained, {pp_text(e['test_scale_bar'])} at test time only.")
     if audit_id == "segmented":
-        return (f"Trained and tested on the background-free images: {_pc(a['segmented'])}, {_pp(e['segmented'])} "
-                f"against the original images; the original model on them {_pp(e['test_segmented'])}; the colour "
-                f"histogram on them {_pc(a['colour_hist_segmented'])} ({seeds}).")
+        return (f"Trained and tested on the background-free images: {pc_text(a['segmented'])}, {pp_text(e['segmented'])} "
+                f"against the original images; the original model on them {pp_text(e['test_segmented'])}; the colour "
+                f"histogram on them {pc_text(a['colour_hist_segmented'])} ({seeds}).")
     if audit_id == "acquisition_groups":
         g = res.get("groups") or {}
         return (f"{g.get('n_groups')} acquisition groups (all {g.get('duplicate_pairs_together')} duplicate pairs "
                 f"inside one group, class purity {100 * (g.get('class_purity') or math.nan):.1f} %); group-disjoint "
-                f"split vs random split {_pp(e['group_disjoint'])} ({seeds}).")
+                f"split vs random split {pp_text(e['group_disjoint'])} ({seeds}).")
     if audit_id == "leakage_duplicates":
-        return (f"Random split vs duplicate-aware split {_pp(e['random'])} ({seeds}); at most "
+        return (f"Random split vs duplicate-aware split {pp_text(e['random'])} ({seeds}); at most "
                 f"{res.get('max_test_with_twin')} test images have a byte-identical twin in training.")
     if audit_id == "leakage_augment":
-        return (f"Augment-then-split vs split-then-augment: {_pp(e['leak_own_test'])} on their own test sets, "
-                f"{_pp(e['leak_unseen'])} on originals neither saw ({seeds}).")
+        return (f"Augment-then-split vs split-then-augment: {pp_text(e['leak_own_test'])} on their own test sets, "
+                f"{pp_text(e['leak_unseen'])} on originals neither saw ({seeds}).")
     if audit_id == "external_pbc":
         r = res["ranges"]
         return (f"Across {len(res['models'])} models trained on taleqani-all, {100 * r['benign_fraction']['min']:.1f}-"
@@ -346,6 +338,8 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
         cnn = {a: m for a, m in models.items() if a != "colour_hist"}
         results["cnn_ranges"] = {k: {"min": float(min(m[k]["mean"] for m in cnn.values())),
                                      "max": float(max(m[k]["mean"] for m in cnn.values()))} for k in EXTERNAL_METRICS}
+    if audit_id in SUMMARY_EXTRAS:
+        results.update(SUMMARY_EXTRAS[audit_id](by_seed, seeds, results))
     rows = []
     what = MEASURE_NAMES.get(audit_id, "accuracy")
     for name, d in arms.items():

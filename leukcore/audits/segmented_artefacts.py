@@ -8,7 +8,20 @@ from typing import Any
 import numpy as np
 
 from .. import data as D
-from .arms import CONTEXTS, evaluation_block, measured, register_arms, taleqani_context, train_audit_cnn, training_block
+from .arms import (
+    CONTEXTS,
+    evaluation_block,
+    measured,
+    pc_text,
+    pp_text,
+    register_arms,
+    register_headline,
+    register_summary,
+    seeds_text,
+    taleqani_context,
+    train_audit_cnn,
+    training_block,
+)
 from .base import NATIVE_SIZE, class_names_of, combined_fingerprint, row_index
 from .inputs import foreground_fraction, full_proba
 from .segmented import colour_fit_predict, segmented_images, segmented_table
@@ -115,3 +128,25 @@ def _arm_segmented_artefacts(arm: str, prof, st, data_root, seed, device, progre
         ev = evaluation_block(y[te], colour_fit_predict(st, src[tr], y[tr], src[te], len(names), seed), names, keep[te])
         res.update(eval=ev, measures={arm: measured(ev)})
     return res, segmented_dataset(c, prof, data_root, seed)
+
+
+@register_summary("segmented_artefacts")
+def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
+    first = by_seed[seeds[0]]
+    ff = first["foreground_fraction"]["results"]
+    return {"per_class": ff["per_class"], "segmentation": by_seed[seeds[0]]["foreground_fraction"]["settings"]["segmentation"],
+            "n_images": first["segmented"]["results"]["n_images"],
+            "n_left_out": first["segmented"]["results"]["n_left_out"], "counts": first["segmented"]["results"]["counts"],
+            "test_majority_rate": float(np.mean([by_seed[s]["foreground_fraction"]["results"]["test_majority_rate"]
+                                                 for s in seeds]))}
+
+
+@register_headline("segmented_artefacts")
+def _headline(res: dict) -> str:
+    a, e, pc = res["arms"], res["effects"], res["per_class"]
+    worst = max((k for k in pc if k != "all"), key=lambda k: pc[k]["nearly_empty"])
+    return (f"{pc[worst]['nearly_empty']} of {pc[worst]['n']} {worst} copies are nearly empty "
+            f"({pc['all']['nearly_empty']} of {pc['all']['n']} in all; {pc[worst]['almost_black']} {worst} copies almost "
+            f"black); the foreground fraction alone classifies {pc_text(a['foreground_fraction'])}; without the nearly-"
+            f"empty copies the CNN on segmented images changes by {pp_text(e['segmented'])} against the originals "
+            f"({seeds_text(res)}).")

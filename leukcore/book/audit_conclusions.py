@@ -41,3 +41,35 @@ def show_conclusion(audit_id: str) -> None:
     except MissingReference as e:
         display(Markdown(f"*No conclusion yet: {e}. Run `leukcore audits run --audit {audit_id}` "
                          f"(records under `{PROJECT_ROOT.name}/results/audits/`).*"))
+
+
+def audit_card(audit_id: str, profile: str = "audit") -> str:
+    """One audit as an HTML card: its title and question, its summary's headline, and each of its declared
+    conclusions (:mod:`leukcore.conclusions`, ids starting with the audit's id) with its status badge."""
+    import html
+
+    from ..audits import AUDITS, load_summary
+    from ..conclusions import evaluate, list_conclusions
+    from .labels import status_badge
+
+    rec = load_summary(audit_id, profile)
+    head = html.escape(rec["headline"]) if rec and rec.get("status") == "complete" else "not run yet at this profile"
+    items = []
+    for c in list_conclusions("audits"):
+        if c.id.split("-", 1)[0] != audit_id:
+            continue
+        try:
+            status = evaluate(c.id).status
+        except (LookupError, ValueError):  # no record yet
+            status = None
+        badge = status_badge(status) if status else '<span class="status">no record</span>'
+        items.append(f"<li>{badge} {html.escape(c.claim)}</li>")
+    return (f'<div class="audit-card" style="border:1px solid #d0d7de;border-radius:6px;padding:0.6em 0.9em;'
+            f'margin:0.4em 0"><strong>{html.escape(AUDITS[audit_id]["title"])}</strong> '
+            f'<code>{audit_id}</code><br><em>{html.escape(AUDITS[audit_id]["question"])}</em>'
+            f'<p style="margin:0.4em 0">{head}</p><ul style="margin:0">{"".join(items)}</ul></div>')
+
+
+def audit_cards(audit_ids, profile: str = "audit") -> str:
+    """:func:`audit_card` for each audit, in order (the audits page's overview)."""
+    return "\n".join(audit_card(a, profile) for a in audit_ids)
