@@ -302,38 +302,48 @@ def _one_objective() -> Evidence:
 # ------------------------------------------------------------------------------------- external_pbc
 
 
-@declare("external_pbc-original-benign", page="audits", kind="greater",
-         claim="The audit CNN trained on the original images calls most normal PBC lymphocytes Benign",
-         test="share of the PBC lymphocytes called Benign by the original model, per seed, minus one half",
-         bounds=(-0.5, 0.5),
-         sentences={
-             SUPPORTED: "The model trained on the original images calls most of them Benign in every seed (by "
-                        f"{EFFECT} above one half).",
-             INCONCLUSIVE: "Whether the model trained on the original images calls most of them Benign depends on "
-                           f"the seed ({EFFECT} against one half).",
-             NOT_SUPPORTED: "The model trained on the original images calls most of them something other than Benign "
-                            f"({EFFECT} against one half)."})
-def _pbc_benign() -> Evidence:
-    v, p = arm_values("external_pbc", "original", "benign_fraction.point")
-    return Evidence(per_run=against(v, HALF), sides={"Benign share": v}, records=p)
+#: The models of ``external_pbc`` as the page names them.
+EXTERNAL_MODELS = {"original": "the CNN trained on the original images", "grey": "the CNN trained on grey images",
+                   "reinhard": "the CNN trained on stain-normalised images",
+                   "mask_scale_bar": "the CNN trained with the scale bar masked",
+                   "mask_control": "the CNN trained with the control corner masked",
+                   "colour_hist": "the colour histogram"}
 
 
-@declare("external_pbc-original-familiar", page="audits", kind="less",
-         claim="The audit CNN trained on the original images does not see the PBC lymphocytes as unfamiliar",
-         test="OOD AUROC of the original model (maximum softmax, Taleqani test vs PBC) per seed minus one half, "
-              "below one half meaning PBC gets the more confident calls",
-         bounds=(-0.5, 0.5), unit="fraction",
-         sentences={
-             SUPPORTED: "Its maximum-softmax score does not tell them from its own test images in any seed: the "
-                        "AUROC stays below one half (by {{ (-e.mean) | num(2) }} on average), so these unfamiliar "
-                        "cells get the more confident calls.",
-             INCONCLUSIVE: "Whether it sees them as unfamiliar depends on the seed: its out-of-distribution AUROC "
-                           "moves from one side of a half to the other.",
-             NOT_SUPPORTED: "It does tell them apart from its own test images: the AUROC lies above one half in every "
-                            "seed (by {{ e.mean | num(2) }} on average)."})
-def _pbc_familiar() -> Evidence:
-    v, p = arm_values("external_pbc", "original", "ood_auroc")
-    return Evidence(per_run=against(v, HALF), sides={"OOD AUROC": v}, records=p)
+def _external_decls(arm: str, name: str) -> None:
+    @declare(f"external_pbc-{arm}-benign", page="audits", kind="greater", bounds=(-HALF, HALF),
+             claim=f"{name[0].upper() + name[1:]} calls most normal PBC lymphocytes Benign",
+             test=f"share of the PBC lymphocytes called Benign by {name}, per seed, minus one half",
+             sentences={
+                 SUPPORTED: f"{name[0].upper() + name[1:]} calls most of them Benign in every seed "
+                            "({{ (v.reference + e.mean) | pct }} on average).",
+                 INCONCLUSIVE: f"Whether {name} calls most of them Benign is not settled "
+                               "({{ (v.reference + e.mean) | pct }} on average over {{ e.runs[0] | plural('seed') }}).",
+                 NOT_SUPPORTED: f"{name[0].upper() + name[1:]} calls most of them something other than Benign "
+                                "({{ (v.reference + e.mean) | pct }} Benign on average)."})
+    def _benign() -> Evidence:
+        v, p = arm_values("external_pbc", arm, "benign_fraction.point")
+        return Evidence(per_run=against(v, HALF), sides={"Benign share": v}, records=p, values={"reference": HALF})
+
+    @declare(f"external_pbc-{arm}-unfamiliar", page="audits", kind="greater", bounds=(-HALF, HALF), unit="fraction",
+             claim=f"{name[0].upper() + name[1:]} tells the PBC lymphocytes apart from its own test images",
+             test=f"OOD AUROC of {name} (maximum softmax, Taleqani test images against PBC) per seed minus one half",
+             sentences={
+                 SUPPORTED: "Its confidence tells them apart from its own test images in every seed (OOD AUROC "
+                            "{{ (v.reference + e.mean) | num(2) }} on average).",
+                 INCONCLUSIVE: "Whether its confidence tells them apart from its own test images is not settled "
+                               "(OOD AUROC {{ (v.reference + e.mean) | num(2) }} on average over "
+                               "{{ e.runs[0] | plural('seed') }}).",
+                 NOT_SUPPORTED: "Its confidence does not tell them apart: it is more confident on these unfamiliar "
+                                "cells than on its own test images (OOD AUROC {{ (v.reference + e.mean) | num(2) }} on "
+                                "average)."})
+    def _unfamiliar() -> Evidence:
+        v, p = arm_values("external_pbc", arm, "ood_auroc")
+        return Evidence(per_run=against(v, HALF), sides={"OOD AUROC": v}, records=p, values={"reference": HALF})
+
+
+for _arm, _name in EXTERNAL_MODELS.items():
+    _external_decls(_arm, _name)
 
 
 # ---------------------------------------------------------------------------------- scale_bar_alone
