@@ -408,8 +408,9 @@ def _background_suffices() -> Evidence:
              SUPPORTED: f"The cells' colour beats the background's in every seed ({EFFECT}).",
              INCONCLUSIVE: f"The cells' colour and the background's differ by {EFFECT}: neither carries reliably "
                            "more of the colour signal.",
-             NOT_SUPPORTED: f"The background's colour beats the cells' ({EFFECT} for the cells): the colour signal "
-                            "is in the acquisition as much as in the cells."})
+             NOT_SUPPORTED: f"The cells' colour does not beat the background's: cells minus background, {EFFECT}. "
+                            "The colour signal is in the field between the cells (stain, illumination, the red "
+                            "cells) at least as much as in the cells."})
 def _cells_vs_background() -> Evidence:
     return contrast("background_alone", "cells", "background", ("cells alone", "background alone"))
 
@@ -485,3 +486,23 @@ for _model, _name in (("alexnet", "AlexNet"), ("resnet50", "ResNet-50"), ("dscne
              NOT_SUPPORTED: f"The sharpening filter changes DSCNet's accuracy ({EFFECT}): our choice of filter matters."})
 def _filter() -> Evidence:
     return contrast("choices", "dscnet_none", "dscnet_nofilter_none", ("with filter", "without filter"))
+
+
+# ------------------------------------------------------------------------------------- landing page
+
+
+@declare("landing-colour", page="landing", kind="greater",
+         claim="Colour alone is enough, and it is the field's more than the cells': the colour of the background "
+               "alone classifies the Taleqani images better than the colour of the cells alone",
+         test="accuracy of the colour histogram of the background pixels minus of the cell pixels (cells masked with "
+              "the Segmented copies; nearly-empty copies and the scale-bar corner left out), paired by seed",
+         sentences={
+             SUPPORTED: "The field between the cells, with every cell and the scale-bar corner left out, tells the "
+                        "classes apart better than the cells themselves in every seed, by " + EFFECT + ".",
+             INCONCLUSIVE: "Whether the field between the cells tells the classes apart better than the cells "
+                           "themselves is not settled: " + EFFECT + ".",
+             NOT_SUPPORTED: "The cells' own colour tells the classes apart better than the field between them, by "
+                            "{{ (-e.mean) | pp }} over {{ e.runs[0] | plural('seed') }}."})
+def _landing_colour() -> Evidence:
+    return contrast("background_alone", "background", "cells", ("background alone", "cells alone"))
+
