@@ -385,6 +385,23 @@ def _cnn_grey() -> Evidence:
     return contrast("scale_bar_alone", "cnn_bar_grey", "cnn_control_grey", ("scale-bar corner", "opposite corner"))
 
 
+@declare("scale_bar_alone-any-corner", page="audits", kind="greater",
+         claim="The audit CNN shown only the opposite corner, where there is no mark, classifies far above the "
+               "majority class",
+         test="accuracy of the audit CNN on the opposite-corner crop (colour) minus the majority-class share of each "
+              "seed's test images",
+         sentences={
+             SUPPORTED: "The audit CNN needs no mark at all: shown only the opposite corner, a small patch of the "
+                        f"field where there is none, it beats the majority class in every seed ({EFFECT}): every corner of the "
+                        "field carries the class, which is why masking one corner costs nothing.",
+             INCONCLUSIVE: _not_settled("a small patch of the field without the mark is enough for the audit CNN"),
+             NOT_SUPPORTED: f"Shown only the opposite corner, the audit CNN does not beat the majority class ({EFFECT})."})
+def _any_corner() -> Evidence:
+    v, p = measure_values("scale_bar_alone", "cnn_control")
+    ref = majority_of_test("scale_bar_alone", "pixels_bar")
+    return Evidence(per_run=paired(v, ref), sides={"opposite corner": v, "majority class": ref}, records=p)
+
+
 # --------------------------------------------------------------------------------- background_alone
 
 
