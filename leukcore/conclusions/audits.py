@@ -508,18 +508,33 @@ def _filter() -> Evidence:
 # ------------------------------------------------------------------------------------- landing page
 
 
+#: What every status of ``landing-colour`` says first: the colour histogram against the majority class, and the
+#: two regions' scores.
+_COLOUR_FACTS = (
+    "A logistic regression that sees only a colour histogram of each image, nothing of a cell's shape, classifies "
+    "{{ audit('shortcut_colour', 'hist.accuracy.point') | pct }} "
+    "{{ (audit('shortcut_colour', 'hist.accuracy.low'), audit('shortcut_colour', 'hist.accuracy.high')) | interval }} "
+    "of the Taleqani images correctly (majority class: {{ audit('shortcut_colour', 'majority_rate') | pct }}). With "
+    "the cells masked out by the dataset's own segmentation, the colour of the field between them alone scores "
+    "{{ audit('background_alone', 'arms.background') | pctci }}, the cells alone "
+    "{{ audit('background_alone', 'arms.cells') | pctci }}")
+_NO_MORPHOLOGY = (" So the papers that report near-perfect accuracy on these images (or on augmented copies of them) "
+                  "need not have learnt any morphology.")
+
+
 @declare("landing-colour", page="landing", kind="greater",
          claim="Colour alone is enough, and it is the field's more than the cells': the colour of the background "
                "alone classifies the Taleqani images better than the colour of the cells alone",
          test="accuracy of the colour histogram of the background pixels minus of the cell pixels (cells masked with "
               "the Segmented copies; nearly-empty copies and the scale-bar corner left out), paired by seed",
          sentences={
-             SUPPORTED: "The field between the cells, with every cell and the scale-bar corner left out, tells the "
-                        "classes apart better than the cells themselves in every seed, by " + EFFECT + ".",
-             INCONCLUSIVE: "Whether the field between the cells tells the classes apart better than the cells "
-                           "themselves is not settled: " + EFFECT + ".",
-             NOT_SUPPORTED: "The cells' own colour tells the classes apart better than the field between them, by "
-                            "{{ (-e.mean) | pp }} over {{ e.runs[0] | plural('seed') }}."})
+             SUPPORTED: "**Colour alone is enough, and it is the field's more than the cells'.** " + _COLOUR_FACTS
+                        + ": the field tells the classes apart better than the cells themselves in every seed, by "
+                        + EFFECT + "." + _NO_MORPHOLOGY,
+             INCONCLUSIVE: "**Colour alone is enough; whether it is the field's or the cells' is not settled.** "
+                           + _COLOUR_FACTS + " (field minus cells " + EFFECT + ")." + _NO_MORPHOLOGY,
+             NOT_SUPPORTED: "**Colour alone is enough, and the cells' own colour carries more of it than the "
+                            "field's.** " + _COLOUR_FACTS + " (cells minus field {{ (-e.mean) | pp }} over "
+                            "{{ e.runs[0] | plural('seed') }})." + _NO_MORPHOLOGY})
 def _landing_colour() -> Evidence:
     return contrast("background_alone", "background", "cells", ("background alone", "cells alone"))
-
