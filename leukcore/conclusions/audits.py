@@ -487,8 +487,29 @@ def _lambda_decl(model: str, name: str) -> None:
 
 
 
+def _collapse_decl(model: str, name: str) -> None:
+    @declare(f"choices-{model}-collapses", page="audits", kind="greater",
+             claim=f"{name} collapses under lambda as leukcore applies it (calls nearly every test image one class)",
+             test=f"the largest share of the test images {name} calls one class under our lambda reading, per seed, "
+                  "minus the share from which the audit calls a model collapsed",
+             sentences={
+                 SUPPORTED: f"Under our reading {name} collapses in every seed: it calls "
+                            "{{ (v.reference + e.mean) | pct }} of the test images one class on average.",
+                 INCONCLUSIVE: f"Whether {name} collapses under our reading is not settled (on average it calls "
+                               "{{ (v.reference + e.mean) | pct }} of the test images one class).",
+                 NOT_SUPPORTED: f"Under our reading {name} does not collapse: on average it calls no more than "
+                                "{{ (v.reference + e.mean) | pct }} of the test images one class."})
+    def _gather() -> Evidence:
+        from ..audits.base import COLLAPSE_SHARE
+
+        v, p = arm_values("choices", f"{model}_keras", "majority_share")
+        return Evidence(per_run=against(v, COLLAPSE_SHARE), sides={"largest share called one class": v}, records=p,
+                        values={"reference": COLLAPSE_SHARE})
+
+
 for _model, _name in (("alexnet", "AlexNet"), ("resnet50", "ResNet-50"), ("dscnet", "DSCNet")):
     _lambda_decl(_model, _name)
+    _collapse_decl(_model, _name)
 
 
 @declare("choices-filter-no-effect", page="audits", kind="within", margin=4 * NO_CHANGE,
