@@ -559,3 +559,32 @@ _NO_MORPHOLOGY = (" So the papers that report near-perfect accuracy on these ima
                             "{{ e.runs[0] | plural('seed') }})." + _NO_MORPHOLOGY})
 def _landing_colour() -> Evidence:
     return contrast("background_alone", "background", "cells", ("background alone", "cells alone"))
+
+
+_PBC_RANGE = ("from {{ (v.reference + (e.per_run.values() | min)) | pct }} to "
+              "{{ (v.reference + (e.per_run.values() | max)) | pct }} between single runs")
+
+
+@declare("landing-external", page="landing", kind="greater", bounds=(-HALF, HALF),
+         claim="The audit CNN trained on the original Taleqani images calls most normal lymphocytes from another "
+               "laboratory (PBC) Benign, whatever the seed",
+         test="share of the PBC lymphocytes called Benign by the original model, per seed, minus one half",
+         sentences={
+             SUPPORTED: "**Another laboratory's normal lymphocytes are called Benign, which is not recognition.** "
+                        "Over {{ e.runs[0] | plural('seed') }}, the audit CNN trained on the original Taleqani "
+                        "images calls most of {{ audit('external_pbc', 'n_external') | num }} normal lymphocytes "
+                        "from another laboratory (PBC) Benign in every seed "
+                        "({{ (v.reference + e.mean) | pct }} on average, " + _PBC_RANGE + ").",
+             INCONCLUSIVE: "**Whether another laboratory's normal lymphocytes are called Benign is not "
+                           "settled.** Over {{ e.runs[0] | plural('seed') }}, the audit CNN trained on the original "
+                           "Taleqani images calls {{ (v.reference + e.mean) | pct }} of "
+                           "{{ audit('external_pbc', 'n_external') | num }} normal lymphocytes from another "
+                           "laboratory (PBC) Benign on average, " + _PBC_RANGE + ".",
+             NOT_SUPPORTED: "**Another laboratory's normal lymphocytes are not called Benign.** Over "
+                            "{{ e.runs[0] | plural('seed') }}, the audit CNN trained on the original Taleqani "
+                            "images calls only {{ (v.reference + e.mean) | pct }} of "
+                            "{{ audit('external_pbc', 'n_external') | num }} normal lymphocytes from another "
+                            "laboratory (PBC) Benign on average."})
+def _landing_external() -> Evidence:
+    v, p = arm_values("external_pbc", "original", "benign_fraction.point")
+    return Evidence(per_run=against(v, HALF), sides={"Benign share": v}, records=p, values={"reference": HALF})
