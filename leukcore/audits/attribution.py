@@ -3,6 +3,7 @@ corner of the same size, over every test image; for the audit CNN trained on the
 ``shortcut_cnn`` original model of the same seed) and for every paper-profile CNN whose weights are kept."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -135,7 +136,9 @@ def _arm_attribution(arm: str, prof, st, data_root, seed, device, progress) -> t
                                 "why": "its final weights are not on this machine (weights are not committed)"})
                 continue
             shares = paper_model_shares(rec, st, data_root)
-            found.append({"record": name, "shares": shares, "accuracy": rec["metrics"].get("accuracy")})
+            found.append({"record": name, "shares": shares, "accuracy": rec["metrics"].get("accuracy"),
+                          "weights_sha256": hashlib.sha256(weights_of(rec).read_bytes()).hexdigest(),
+                          "weights_device": rec.get("device")})
             measures.update(share_measures(name, shares))
         res.update(models=found, without_weights=missing, measures=measures)
     return res, c["data"].describe()
