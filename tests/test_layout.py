@@ -15,12 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "leukcore"
 #: the package in the order data flows; a layer imports only from itself and earlier ones
-#: (filters, losses and metrics are the public faces of transforms, engine and evaluation)
-#: (a run ends by computing its metrics, so evaluation.metrics sits below the runs; the GPU lease
-#: drives runs and audits; the book renders the benchmark's records)
+#: (filters and losses are the public faces of transforms and engine; a run ends by computing its
+#: metrics, so metrics sit below the runs; the book renders the benchmark's records; the GPU lease
+#: drives runs, audits, the benchmark and the book's Grad-CAM writer)
 LAYER = {"files": 0, "data": 1, "transforms": 2, "filters": 2, "models": 3, "engine": 4, "losses": 4,
-         "evaluation.metrics": 4, "metrics": 4, "runs": 5, "evaluation": 6, "audits": 7, "gpu_lease": 8,
-         "bench": 8, "book": 9, "cli": 10}
+         "metrics": 4, "runs": 5, "evaluation": 6, "audits": 7, "bench": 8, "book": 9, "gpu_lease": 10,
+         "cli": 11}
 
 
 def _layer(module: str) -> int | None:

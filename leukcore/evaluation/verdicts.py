@@ -318,7 +318,7 @@ class _Pool:
         self._cache: dict[str, dict] = {}
 
     def ci(self, path: str) -> dict:
-        from .metrics import bootstrap_runs_ci
+        from ..metrics import bootstrap_runs_ci
 
         if path not in self._cache:
             self._cache[path] = bootstrap_runs_ci([(t, p) for _, t, p in self.runs], path, n=N_BOOT, seed=0,
@@ -364,7 +364,7 @@ def _not_comparable(rec: dict, proto: dict, metric: str) -> str | None:
 
 def _history_value(recs: list[dict], metric: str, epoch: int | None) -> tuple[list[float], list[tuple], str | None]:
     """Per run (fold of a record), the history's value at ``epoch`` (last when None) and its Wilson interval."""
-    from .metrics import wilson_interval
+    from ..metrics import wilson_interval
 
     part = "val" if metric == "val_accuracy" else "train"
     vals, ivs = [], []

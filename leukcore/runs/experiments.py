@@ -574,7 +574,7 @@ def _index(table: pd.DataFrame, ids: list[str]) -> np.ndarray:
 
 
 def _metrics_block(y: np.ndarray, prob: np.ndarray, class_names: list[str], positive, n_boot: int, seed: int) -> dict:
-    from ..evaluation.metrics import bootstrap_ci, compute_metrics
+    from ..metrics import bootstrap_ci, compute_metrics
 
     pos = None
     if prob.shape[1] == 2 and positive:

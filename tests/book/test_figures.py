@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from leukcore.book import figures as F
-from leukcore.evaluation.metrics import compute_metrics
+from leukcore.metrics import compute_metrics
 
 
 def _claims_frame() -> pd.DataFrame:

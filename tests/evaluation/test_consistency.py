@@ -32,12 +32,12 @@ def frame(*claims):
 
 
 def run(*claims, rules=None):
-    return A.audit_claims(frame(*claims), rules=rules)
+    return A.check_claims(frame(*claims), rules=rules)
 
 
 @pytest.fixture(scope="module")
 def findings():
-    return A.audit_claims()
+    return A.check_claims()
 
 
 def _has(findings, paper, rule, ids, severity=None):
@@ -292,7 +292,7 @@ def test_consistent_table_raises_nothing():
     claims = _consistent_claims()
     df = frame(*claims)
     assert len(df) == len(claims) > 60
-    out = A.audit_claims(df)
+    out = A.check_claims(df)
     assert out.empty, out[["rule", "printed", "implication"]].to_string()
 
 
@@ -301,7 +301,7 @@ def test_consistent_table_breaks_when_one_number_changes():
     for c in claims:
         if c["id"] == "acc1":
             c["value"] = "95.00"  # fold 1's matrix gives 93.97
-    out = A.audit_claims(frame(*claims))
+    out = A.check_claims(frame(*claims))
     cm_rows = out[out.rule == "confusion_matrix_recompute"]
     assert list(cm_rows.claim_ids) == [["cm1", "acc1"]] and cm_rows.severity.iloc[0] == "error"
     # the same change also breaks the fold mean and the implied class balance of fold 1
@@ -424,6 +424,6 @@ def test_binary_prevalence_warning():
 
 def test_unknown_rule_and_subset():
     with pytest.raises(ValueError, match="f1_outside_pr"):
-        A.audit_claims(frame(mk("a", "accuracy", "90.0")), rules=["nope"])
+        A.check_claims(frame(mk("a", "accuracy", "90.0")), rules=["nope"])
     claims, _ = _rule_cases()["text_vs_table"]
     assert run(*claims, rules=["fold_mean"]).empty

@@ -9,7 +9,7 @@ import pytest
 from sklearn import metrics as skm
 
 from leukcore.evaluation import verdicts as V
-from leukcore.evaluation.metrics import bootstrap_ci, bootstrap_runs_ci
+from leukcore.metrics import bootstrap_ci, bootstrap_runs_ci
 from leukcore.runs.records import load_records, write_record
 
 TALEQANI = ["Benign", "Early", "Pre", "Pro"]
@@ -150,7 +150,7 @@ def test_epoch_claims_read_that_epoch_not_the_last(tmp_path):
     df = _table(tmp_path, "xincept_khan2024", ["xincept-train_accuracy-epoch10", "xincept-f1-epoch20"])
     row = df.loc["xincept-train_accuracy-epoch10"]
     assert row["epoch"] == 10 and row["measured"] == pytest.approx(0.5)
-    from leukcore.evaluation.metrics import wilson_interval
+    from leukcore.metrics import wilson_interval
 
     assert (row["low"], row["high"]) == pytest.approx(wilson_interval(0.5, 200))
     # the predictions are of epoch 12, not 20
