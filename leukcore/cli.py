@@ -113,7 +113,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
-    """The claims table (or, with --consistency, the consistency audit's findings) to standard output."""
+    """The claims table (or, with --consistency, the consistency checks' findings) to standard output."""
     paper = None if args.paper == "all" else args.paper
     if args.consistency:
         from .evaluation.consistency import consistency_findings
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--paper", default="all", help="paper id or 'all'")
     c.add_argument("--format", default="md", choices=["csv", "json", "md"])
     c.add_argument("--consistency", action="store_true",
-                   help="print the consistency audit's findings (rule, paper, claims, printed, implication, severity)")
+                   help="print the consistency checks' findings (rule, paper, claims, printed, implication, severity)")
     c.set_defaults(func=_cmd_claims)
 
     au = sub.add_parser("audits", help="the audits beyond the papers (leukcore.audits): run, summarise")

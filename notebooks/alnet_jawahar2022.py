@@ -181,7 +181,7 @@ display(HTML(T.claims_html(paper)))
 # %% [markdown]
 # ## What the paper's own numbers say
 #
-# The consistency audit of this paper's claims (`leukcore.evaluation.consistency`).
+# The consistency checks of this paper's claims (`leukcore.evaluation.consistency`).
 
 # %% tags=["hide-input"]
-display(HTML(R.audit_html(paper)))
+display(HTML(R.consistency_html(paper)))

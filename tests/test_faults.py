@@ -24,7 +24,7 @@ Each row is one fault, the behaviour the program guarantees, and the test that c
 2a   training killed (SIGKILL) mid-epoch         resume=True continues from the last checkpoint; identical     test_sigkill_mid_epoch_then_resume_...
                                                  weights, history and test probabilities (CPU)
 2b   crash between write and rename              old record and its predictions intact, no temporary files     test_record_write_is_atomic
-2c   incomplete run / checkpoint without record  load_records() skips it; claims_vs_measured says "not run"   test_incomplete_run_is_never_complete
+2c   incomplete run / checkpoint without record  load_records() skips it; claims_table says "not run"     test_incomplete_run_is_never_complete
      / half-written record                       (records passed by hand are filtered too)           test_incomplete_record_passed_explicitly_...
 3    same seed twice (smoke, CPU)                identical metrics, intervals, history and predictions         test_same_seed_same_smoke_results
 4a   torch.load anywhere in the package          always weights_only=True (np.load: allow_pickle=False)        test_every_torch_load_is_weights_only
@@ -545,13 +545,13 @@ def test_record_write_is_atomic(tmp_path, monkeypatch):
 
 def test_incomplete_run_is_never_complete(tmp_path, monkeypatch, smoke_pair):
     from leukcore.runs.records import load_records, read_predictions, write_record
-    from leukcore.book.pages import claims_vs_measured
+    from leukcore.evaluation.verdicts import claims_table
 
     monkeypatch.setenv("LEUKCORE_RESULTS", str(tmp_path))
     real = {k: v for k, v in smoke_pair[1].items() if k != "_path"}  # a real smoke record (complete)
     preds = read_predictions(smoke_pair[1])
     mine = lambda df: df[df["experiment"] == EXPERIMENT]  # noqa: E731
-    assert len(mine(claims_vs_measured(PAPER))) >= 1
+    assert len(mine(claims_table(PAPER))) >= 1
     # a checkpoint without a record, a half-written (invalid) record, a record still running
     ck = tmp_path / PAPER / "smoke" / "checkpoints" / EXPERIMENT / "fold0" / "last.pt"
     ck.parent.mkdir(parents=True)
@@ -560,23 +560,23 @@ def test_incomplete_run_is_never_complete(tmp_path, monkeypatch, smoke_pair):
     write_record({**real, "status": "running"}, predictions=preds, root=tmp_path)
     assert load_records(PAPER) == []
     assert [r["status"] for r in load_records(PAPER, complete_only=False)] == ["running"]
-    assert set(mine(claims_vs_measured(PAPER))["verdict"]) == {"not run"}
-    assert set(claims_vs_measured(PAPER).query("experiment == 'vgg16'")["verdict"]) == {"not run"}
+    assert set(mine(claims_table(PAPER))["verdict"]) == {"not run"}
+    assert set(claims_table(PAPER).query("experiment == 'vgg16'")["verdict"]) == {"not run"}
     # control: the same record, complete, is rendered (with its provenance)
     write_record(real, predictions=preds, root=tmp_path)
-    df = mine(claims_vs_measured(PAPER))
+    df = mine(claims_table(PAPER))
     rendered = df[(df["verdict"] != "not run") & df["metric"].isin(["accuracy", "sensitivity", "precision", "f1"])]
     assert len(rendered) and set(rendered["profile"]) == {"smoke"} and rendered["measured"].notna().all()
 
 
 def test_incomplete_record_passed_explicitly_is_not_rendered(tmp_path, smoke_pair):
     from leukcore.runs.records import load_records, read_predictions, write_record
-    from leukcore.book.pages import claims_vs_measured
+    from leukcore.evaluation.verdicts import claims_table
 
     real = {k: v for k, v in smoke_pair[1].items() if k != "_path"}
     write_record({**real, "status": "running"}, predictions=read_predictions(smoke_pair[1]), root=tmp_path)
     recs = load_records(PAPER, root=tmp_path, complete_only=False)
-    df = claims_vs_measured(PAPER, records=recs)
+    df = claims_table(PAPER, records=recs)
     assert set(df[df["experiment"] == EXPERIMENT]["verdict"]) == {"not run"}
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..evaluation.verdicts import FIRM
 from ..files import PROJECT_ROOT
+from ..runs.profiles import PROFILE_RANK
 from ..runs.records import provenance_label, read_predictions
 
 FIGURES_DIR = PROJECT_ROOT / "book" / "figures"
@@ -33,7 +34,6 @@ VERDICT_COLOURS = {"reproduced": "#1a7f37", "lower": "#c2410c", "higher": "#7c3a
                    "not run": "#d1d5db"}
 # reading order of the claims table and the figures: firm results first, then the rest
 VERDICT_ORDER = {v: i for i, v in enumerate(FIRM + SOFT + FAILED + UNMEASURED)}
-PROFILE_ORDER = {"paper": 0, "cpu": 1, "smoke": 2}
 FRACTION_UNITS = ("percent", "fraction")
 
 
@@ -66,7 +66,7 @@ def _as_fractions(df: pd.DataFrame) -> pd.DataFrame:
 def sort_claims(df: pd.DataFrame) -> pd.DataFrame:
     """Firm verdicts first, then the others; within a verdict, paper-profile rows first."""
     key = pd.DataFrame({"v": df["verdict"].map(VERDICT_ORDER).fillna(len(VERDICT_ORDER)),
-                        "p": df["profile"].map(PROFILE_ORDER).fillna(len(PROFILE_ORDER)),
+                        "p": -df["profile"].map(PROFILE_RANK).fillna(-1),  # highest profile first
                         "paper": df["paper"].astype(str), "claim": df["claim"].astype(str)}, index=df.index)
     return df.loc[key.sort_values(["v", "p", "paper", "claim"], kind="stable").index].reset_index(drop=True)
 

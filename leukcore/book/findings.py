@@ -9,7 +9,7 @@ ledger, piped through a formatting filter, for example::
     {{ claim("dscnet_vijayalakshmi", "dscnet-accuracy") }}          a claimed value, as printed
     {{ audit("shortcut_colour", "hist.accuracy.point") | pct }}     an audit record's number
     {{ audit("shortcut_cnn", "effects.grey") | ppci }}              a paired difference over seeds
-    {{ audit_errors() }}                                            the consistency audit
+    {{ consistency_errors() }}                                      the consistency checks
 
 A reference that nothing fills raises :class:`MissingReference` naming it (the build fails; a
 blank is never printed).  ``build_pages`` writes ``book/_generated/landing.md``,
@@ -32,14 +32,14 @@ import yaml
 
 from ..evaluation.verdicts import COLUMNS as CLAIM_COLUMNS, FIRM
 from ..files import PROJECT_ROOT
+from ..runs.profiles import best_profile
 from .labels import PAPER_DOCS, paper_name
+from .units import NBSP, format_value
 
 TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
-PROFILE_ORDER = ("paper", "audit", "cpu", "smoke")  # best first
 _DATA_ABSENT = ("dataset not available here", "only a synthetic stand-in ran")  # verdicts' reasons
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
 EXACT_METRICS = ("params", "count")  # checked exactly from the model registry / the dataset on disk
-NBSP = "\u00a0"  # between a number and its unit
 
 
 class MissingReference(LookupError):
@@ -70,7 +70,7 @@ def clear_cache() -> None:
     """Forget cached records and tables (after new runs were written, or in tests)."""
     _records_cached.cache_clear()
     _claims_cached.cache_clear()
-    _audit_findings.cache_clear()
+    _consistency_findings.cache_clear()
 
 
 def _real(rec: dict) -> bool:
@@ -84,8 +84,7 @@ def _records(paper: str, experiment: str | None = None, profile: str | None = No
 
 
 def _best_profile(recs: list[dict]) -> str | None:
-    profs = {r["profile"] for r in recs}
-    return next((p for p in PROFILE_ORDER if p in profs), None)
+    return best_profile({r["profile"] for r in recs})
 
 
 def _record(paper: str, experiment: str, profile: str | None = None) -> dict:
@@ -129,10 +128,10 @@ def headline_claim(paper: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _audit_findings() -> pd.DataFrame:
-    from ..evaluation.consistency import audit_claims
+def _consistency_findings() -> pd.DataFrame:
+    from ..evaluation.consistency import check_claims
 
-    return audit_claims()
+    return check_claims()
 
 
 def _audit_record(audit_id: str, profile: str | None = None) -> dict:
@@ -150,7 +149,7 @@ def _audit_record(audit_id: str, profile: str | None = None) -> dict:
 
 def m(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> float:
     """A measured metric (dotted path, e.g. ``f1.weighted``) of the record :func:`_record` picks."""
-    from ..evaluation.metrics import metric_at
+    from ..metrics import metric_at
 
     rec = _record(paper, experiment, profile)
     try:
@@ -240,9 +239,9 @@ def audit_profile(audit_id: str) -> str:
     return _audit_record(audit_id)["profile"]
 
 
-def audit_errors(paper: str | None = None, rule: str | None = None, severity: str = "error") -> int:
-    """How many findings of the consistency audit (``leukcore.evaluation.consistency.audit_claims``) match."""
-    f = _audit_findings()
+def consistency_errors(paper: str | None = None, rule: str | None = None, severity: str = "error") -> int:
+    """How many findings of the consistency checks (``leukcore.evaluation.consistency.check_claims``) match."""
+    f = _consistency_findings()
     if paper:
         f = f[f["paper"] == paper]
     if rule:
@@ -252,9 +251,9 @@ def audit_errors(paper: str | None = None, rule: str | None = None, severity: st
     return int(len(f))
 
 
-def audit_papers(severity: str = "error") -> int:
+def consistency_papers(severity: str = "error") -> int:
     """How many papers have at least one finding of that severity."""
-    f = _audit_findings()
+    f = _consistency_findings()
     return int(f[f["severity"] == severity]["paper"].nunique())
 
 
@@ -430,17 +429,16 @@ def badge(verdict: str) -> str:
     return verdict_badge(verdict)
 
 
-def _fmt_value(v: float, unit: str) -> str:
-    return pct(v, 1) if unit == "percent" else f"{_need(v, 'value'):.3f}"
-
-
 def measurement_text(row: dict) -> str:
     """``96.7 % [95.9 %, 97.6 %] (profile paper, 1 run)``, or why there is none."""
     if not _finite(row.get("measured")):
         return "no measurement"
-    s = _fmt_value(row["measured"], row["unit"])
+
+    def f(x):
+        return format_value(x, row["unit"], digits=1) + (f"{NBSP}%" if row["unit"] == "percent" else "")
+
+    s = f(row["measured"])
     if _finite(row.get("low")) and _finite(row.get("high")) and row["low"] != row["high"]:
-        f = (lambda x: pct(x, 1)) if row["unit"] == "percent" else (lambda x: f"{x:.3f}")
         s += f" [{f(row['low'])}, {f(row['high'])}]"
     n = int(row.get("runs") or 0)
     return s + f" (profile `{row['profile']}`, {_plural(n, 'run')})"
@@ -579,8 +577,8 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
     env.globals.update(m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
-                       audit=audit, audit_profile=audit_profile, audit_errors=audit_errors,
-                       audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
+                       audit=audit, audit_profile=audit_profile, consistency_errors=consistency_errors,
+                       consistency_papers=consistency_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
                        verdict_sentence=verdict_sentence, identical_predictions=identical_predictions,

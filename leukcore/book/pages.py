@@ -7,8 +7,6 @@ writes the generated fragments that the book's prose pages include (``book/_gene
 from __future__ import annotations
 
 import html
-import json
-import math
 import os
 from pathlib import Path
 
@@ -28,22 +26,6 @@ FRACTION_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1",
 # --------------------------------------------------------------------------------------------
 # Badges and small HTML helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _fmt(v, unit: str | None = None) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
-    if isinstance(v, list):
-        return html.escape(json.dumps(v))
-    if unit == "percent":
-        return f"{v:.2f} %"
-    if unit == "fraction":
-        return f"{v:.3f}"
-    if unit == "params":
-        return f"{int(v):,}"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return html.escape(str(v))
 
 
 def df_to_html(df: pd.DataFrame, css_class: str, escape: bool = False) -> str:
@@ -126,142 +108,8 @@ def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# Claims vs measured
-# --------------------------------------------------------------------------------------------
-
-
-def claims_vs_measured(paper: str | None = None, records: list[dict] | None = None) -> pd.DataFrame:
-    """Every claim of the ledger (or one paper) beside our measurement: :func:`leukcore.evaluation.verdicts.claims_table`
-    (the one table the book, the CLI and the findings read)."""
-    from ..evaluation.verdicts import claims_table
-
-    return claims_table(paper or "all", records=records)
-
-
-def _num(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def _claim_value(v, unit: str) -> str:
-    """A claimed or measured value as the claim's unit prints it (fractions of percent claims as %)."""
-    if not _num(v) or isinstance(v, (list, dict)):
-        return "—" if not isinstance(v, (list, dict)) else html.escape(json.dumps(v))
-    if unit == "percent":
-        return f"{100 * float(v):.2f}"
-    if unit == "fraction":
-        return f"{float(v):.3f}"
-    if unit in ("params", "count"):
-        return f"{int(round(float(v))):,}"
-    return f"{float(v):.4g}"
-
-
-def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
-    """The claims table as HTML: claimed, ours with its interval, runs, a difference for firm
-    verdicts only, the verdict badge and its reason (all text escaped)."""
-    from ..evaluation.verdicts import FIRM
-
-    def ours(r):
-        if not _num(r["measured"]):
-            if _num(r.get("low")) and _num(r.get("high")):
-                return f"{_claim_value(r['low'], r['unit'])}–{_claim_value(r['high'], r['unit'])}"
-            return "—"
-        s = _claim_value(r["measured"], r["unit"])
-        if _num(r["low"]) and _num(r["high"]) and r["high"] != r["low"]:
-            s += f" [{_claim_value(r['low'], r['unit'])}, {_claim_value(r['high'], r['unit'])}]"
-        if _num(r.get("measured_weighted")):
-            s += (f"<br>weighted: {_claim_value(r['measured_weighted'], r['unit'])} "
-                  f"[{_claim_value(r['low_weighted'], r['unit'])}, {_claim_value(r['high_weighted'], r['unit'])}]")
-        if isinstance(r.get("profile"), str) and r["profile"]:
-            s += f'<br><span class="provenance">{html.escape(r["profile"])} profile</span>'
-        return s
-
-    def diff(r):
-        d = r["difference"]
-        if r["verdict"] not in FIRM or not _num(d):
-            return "—"
-        if r["unit"] == "percent":
-            return f"{100 * d:+.2f} pp"
-        return f"{d:+.3f}" if r["unit"] == "fraction" else f"{d:+,.0f}"
-
-    def what(r):
-        s = html.escape(str(r["metric"]))
-        extra = [str(r[k]) for k in ("class", "averaging") if isinstance(r.get(k), str) and r[k]]
-        if _num(r.get("epoch")):
-            extra.append(f"epoch {int(r['epoch'])}")
-        pm = r.get("printed_metric")
-        if isinstance(pm, str) and pm and pm != r["metric"]:
-            extra.append(f"printed as {pm}")
-        return s + (f" ({html.escape(', '.join(extra))})" if extra else "")
-
-    out = pd.DataFrame({
-        "claim": [html.escape(str(c)) for c in df["claim"]],
-        "model": [html.escape(str(m)) if isinstance(m, str) else "—" for m in df["model"]],
-        "metric": [what(r) for _, r in df.iterrows()],
-        "claimed": [html.escape(str(p)) + (" %" if u == "percent" else "") for p, u in zip(df["printed"], df["unit"])],
-        "ours [95 % CI]": [ours(r) for _, r in df.iterrows()],
-        "runs": [str(int(n)) if n else "—" for n in df["runs"]],
-        "difference": [diff(r) for _, r in df.iterrows()],
-        "verdict": [verdict_badge(v) for v in df["verdict"]],
-        "reason": [html.escape(str(x)) if isinstance(x, str) else "" for x in df["reason"]],
-    })
-    if "paper" in df and df["paper"].nunique() > 1:
-        out.insert(0, "paper", [html.escape(str(p)) for p in df["paper"]])
-    return df_to_html(out, css_class)
-
-
-def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
-    """Claimed vs measured (fractions), with intervals, coloured by verdict."""
-    import matplotlib.pyplot as plt
-
-    colours = {"reproduced": "#1a7f37", "lower": "#c2410c", "higher": "#7c3aed", "indicative": "#6b7280",
-               "failed to train": "#b91c1c", "not comparable": "#a16207", "not run": "#d1d5db"}
-    d = df[df["unit"].isin(["percent", "fraction"]) & df["measured"].notna()].copy()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
-    from ..evaluation.claims import load_claims
-
-    c01 = dict(zip(load_claims()["id"] + load_claims()["paper"], load_claims()["value01"]))
-    d["claimed01"] = [c01.get(i + p) for i, p in zip(d["claim"], d["paper"])]
-    for v, g in d.groupby("verdict"):
-        yerr = None
-        if g["low"].notna().all():
-            yerr = np.vstack([g["measured"] - g["low"], g["high"] - g["measured"]]).clip(0)
-        ax.errorbar(g["claimed01"], g["measured"], yerr=yerr, fmt="o", ms=4, color=colours.get(v, "k"),
-                    ecolor=colours.get(v, "k"), alpha=0.8, label=f"{v} ({len(g)})")
-    lo = min(0.0, float(d["measured"].min()) if len(d) else 0.0)
-    ax.plot([lo, 1], [lo, 1], "k--", lw=0.8)
-    ax.set_xlabel("claimed")
-    ax.set_ylabel("measured (95 % CI)")
-    ax.set_title(f"{len(d)} claims with a measurement; {len(df) - len(d)} without")
-    if len(d):
-        ax.legend(loc="lower right", fontsize=8)
-    return ax
-
-
-# --------------------------------------------------------------------------------------------
 # Figures from records
 # --------------------------------------------------------------------------------------------
-
-
-def plot_learning_curves(records: list[dict], max_panels: int = 12):
-    """Learning curves with labelled axes (:func:`leukcore.book.figures.plot_learning_curves`)."""
-    from .figures import plot_learning_curves
-
-    return plot_learning_curves(records, max_panels)
-
-
-def plot_confusion_matrices(records: list[dict], max_panels: int = 8):
-    """Confusion matrices with class names (:func:`leukcore.book.figures.plot_confusion_matrices`)."""
-    from .figures import plot_confusion_matrices
-
-    return plot_confusion_matrices(records, max_panels)
-
-
-def plot_roc(records: list[dict], max_curves: int = 10):
-    """ROC curves whose areas are the tables' AUCs (:func:`leukcore.book.figures.plot_roc`)."""
-    from .figures import plot_roc
-
-    return plot_roc(records, max_curves)
 
 
 def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, seed: int = 0):
@@ -286,13 +134,6 @@ def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, se
         row[0].set_ylabel(c, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
-
-
-def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
-    """Grad-CAM of a record that trained (:func:`leukcore.book.figures.plot_grad_cam`)."""
-    from .figures import plot_grad_cam
-
-    return plot_grad_cam(rec, n=n, data_root=data_root)
 
 
 def records_table(records: list[dict]) -> pd.DataFrame:
@@ -406,29 +247,17 @@ def model_param_line(name: str, num_classes: int, input_size: int | None = None)
     return f"{name}: {s['params_trainable']:,} trainable parameters at {s['input_size']}x{s['input_size']}"
 
 
-def best_cnn_record(records: list[dict]) -> dict | None:
-    """The CNN record with the highest accuracy whose final weights were kept (for Grad-CAM); when
-    no record's weights are on this machine, the most accurate CNN record (whose Grad-CAM then
-    says why it is not shown)."""
-    from ..runs.experiments import final_weights_path, get_experiment
-
-    cnn = [r for r in records if get_experiment(r["paper"], r["experiment"]).route == "cnn"]
-    kept = [r for r in cnn if final_weights_path(r).is_file()]
-    pool = kept or cnn
-    return max(pool, key=lambda r: r["metrics"]["accuracy"]) if pool else None
-
-
-def audit_html(paper: str) -> str:
+def consistency_html(paper: str) -> str:
     """This paper's audit findings as an HTML table."""
-    from ..evaluation.consistency import audit_claims
+    from ..evaluation.consistency import check_claims
 
-    f = audit_claims()
+    f = check_claims()
     f = f[f["paper"] == paper].drop(columns=["paper"])
     if f.empty:
-        return "<p>The audit found no inconsistency in this paper's claims.</p>"
+        return "<p>The consistency checks found no inconsistency in this paper's claims.</p>"
     f = f.copy()
     f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
-    return df_to_html(f, "audit-table", escape=True)
+    return df_to_html(f, "consistency-table", escape=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,7 +295,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     from ..evaluation.claims import load_claims
     from ..data import DATASETS
     from ..runs.experiments import list_experiments, list_papers
-    from ..evaluation.verdicts import VERDICTS, vocabulary_markdown
+    from ..evaluation.verdicts import VERDICTS, claims_table, vocabulary_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -485,7 +314,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     put("datasets.md", _md_table(ds))
 
     records = load_records()
-    df = claims_vs_measured(records=records)
+    df = claims_table("all", records=records)
     n_claims = len(load_claims())
     counts = df["verdict"].value_counts().to_dict()
     put("summary_counts.md", f"The ledger holds **{n_claims} claims** from {df['paper'].nunique()} papers. Verdicts: "
@@ -507,9 +336,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         exps = list_experiments(paper)
         put(f"experiments_{paper}.md", f"{len(exps)} experiments: " + ", ".join(f"`{e.id}`" for e in exps) + "\n")
 
-    from ..evaluation.consistency import audit_claims
+    from ..evaluation.consistency import check_claims
 
-    findings = audit_claims()
+    findings = check_claims()
     if len(findings):
         f = findings.copy()
         f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
@@ -517,9 +346,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         for paper, g in f.groupby("paper", sort=True):
             parts.append(f"## {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings.\n\n"
                          + _md_table(g.drop(columns=["paper"])))
-        put("audit.md", "\n".join(parts))
+        put("consistency.md", "\n".join(parts))
     else:
-        put("audit.md", "The audit found no inconsistency.\n")
+        put("consistency.md", "The consistency checks found no inconsistency.\n")
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
     from ..bench import performance_markdown

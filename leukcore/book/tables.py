@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .figures import FIRM, FRACTION_UNITS, claims_frame, sort_claims
+from .figures import FIRM, claims_frame, sort_claims
+from .units import format_value
 
 STATIC_DATATABLES = Path(__file__).resolve().parents[2] / "book" / "_static" / "datatables"
 
@@ -24,28 +25,16 @@ def _slug(v: str) -> str:
     return re.sub(r"[^a-z0-9-]", "", str(v).lower().replace(" ", "-"))
 
 
-def _num(v, unit) -> str:
-    if v is None or v != v:
-        return ""
-    if unit == "percent":
-        return f"{100 * v:.2f}"
-    if unit == "fraction":
-        return f"{v:.3f}"
-    if unit == "params":
-        return f"{int(v):,}"
-    return f"{v:.4g}"
-
-
 def claims_display(df: pd.DataFrame) -> pd.DataFrame:
     """The claims table as the reader sees it: verdict first, numbers formatted, difference
     only for firm verdicts, firm paper-profile rows first."""
     df = sort_claims(df)
 
     def measured(r) -> str:
-        s = _num(r["measured"], r["unit"])
+        s = format_value(r["measured"], r["unit"])
         if not s:
             return ""
-        lo, hi = _num(r["low"], r["unit"]), _num(r["high"], r["unit"])
+        lo, hi = format_value(r["low"], r["unit"]), format_value(r["high"], r["unit"])
         if lo and hi and lo != hi:
             s += f" [{lo}, {hi}]"
         return s + (" %" if r["unit"] == "percent" else "")
@@ -53,15 +42,14 @@ def claims_display(df: pd.DataFrame) -> pd.DataFrame:
     def claimed(r) -> str:
         if isinstance(r.get("printed"), str) and r["printed"]:
             return r["printed"] + (" %" if r["unit"] == "percent" and "%" not in r["printed"] else "")
-        s = _num(r["claimed"], r["unit"])
+        s = format_value(r["claimed"], r["unit"])
         return s + (" %" if s and r["unit"] == "percent" else "")
 
     def diff(r) -> str:
         d = r["difference"]
         if r["verdict"] not in FIRM or d is None or d != d:
             return ""
-        return f"{100 * d:+.2f} pp" if r["unit"] == "percent" else (f"{d:+.3f}" if r["unit"] in FRACTION_UNITS
-                                                                   else f"{d:+.4g}")
+        return format_value(d, r["unit"], signed=True) + (" pp" if r["unit"] == "percent" else "")
 
     def metric(r) -> str:
         extra = [str(x) for x in (r.get("averaging"), r.get("class")) if isinstance(x, str) and x]

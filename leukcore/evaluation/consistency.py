@@ -1,6 +1,6 @@
 """Arithmetic checks of the claims ledger: can the printed numbers all be true at once?
 
-:func:`audit_claims` runs every rule in :data:`RULES` over a claims table (by default the whole
+:func:`check_claims` runs every rule in :data:`RULES` over a claims table (by default the whole
 ledger, :func:`leukcore.evaluation.claims.load_claims`) and returns one row per finding with the columns
 ``rule``, ``paper``, ``claim_ids`` (list), ``printed`` (the printed values, short), ``implication``
 (one sentence) and ``severity``:
@@ -908,8 +908,8 @@ def error_vs_accuracy(recs) -> list[dict]:
 
 # --------------------------------------------------------------------------- entry point
 
-def audit_claims(claims_df=None, rules: list[str] | None = None):
-    """Run the audit rules over a claims table and return the findings as a DataFrame.
+def check_claims(claims_df=None, rules: list[str] | None = None):
+    """Run the consistency rules over a claims table and return the findings as a DataFrame.
 
     ``claims_df``: a DataFrame in the format of :func:`leukcore.evaluation.claims.load_claims` (the columns
     ``printed``, ``resolution`` and ``value01`` are derived when absent); default: the whole
@@ -924,7 +924,7 @@ def audit_claims(claims_df=None, rules: list[str] | None = None):
     names = list(RULES) if rules is None else list(rules)
     unknown = [n for n in names if n not in RULES]
     if unknown:
-        raise ValueError(f"unknown audit rule(s) {unknown}; valid: {', '.join(RULES)}")
+        raise ValueError(f"unknown consistency rule(s) {unknown}; valid: {', '.join(RULES)}")
     recs = _records(claims_df)
     named_right = [r for r in recs if r.actual_metric is None]  # mislabelled numbers: their own rule only
     findings = []
@@ -948,7 +948,7 @@ def consistency_findings(paper: str | None = None):
 
     What ``leukcore claims --consistency`` prints; unknown paper ids raise ValueError.
     """
-    df = audit_claims(load_claims(paper))
+    df = check_claims(load_claims(paper))
     df = df.rename(columns={"claim_ids": "claims"})
     df["claims"] = [", ".join(ids) for ids in df["claims"]]
     return df[list(CONSISTENCY_COLUMNS)].reset_index(drop=True)

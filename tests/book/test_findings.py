@@ -67,14 +67,14 @@ def test_references_read_the_records_and_the_ledger():
     assert F.audit_profile("external_pbc") == "audit"
 
 
-def test_audit_counts_match_audit_claims():
-    from leukcore.evaluation.consistency import audit_claims
+def test_consistency_counts_match_check_claims():
+    from leukcore.evaluation.consistency import check_claims
 
-    f = audit_claims()
-    assert F.audit_errors() == int((f["severity"] == "error").sum())
-    assert F.audit_errors("logmh_haque2024", "f1_outside_pr") == int(
+    f = check_claims()
+    assert F.consistency_errors() == int((f["severity"] == "error").sum())
+    assert F.consistency_errors("logmh_haque2024", "f1_outside_pr") == int(
         ((f["paper"] == "logmh_haque2024") & (f["rule"] == "f1_outside_pr") & (f["severity"] == "error")).sum())
-    assert F.audit_papers() == f[f["severity"] == "error"]["paper"].nunique()
+    assert F.consistency_papers() == f[f["severity"] == "error"]["paper"].nunique()
 
 
 @pytest.mark.parametrize("ref, name", [
@@ -175,7 +175,7 @@ def test_landing_page_states_the_five_findings_with_their_numbers():
     assert len(findings) == 5
     colour = _json("results/audits/audit/shortcut_colour.json")["results"]["hist"]["accuracy"]["point"]
     assert F.pct(colour) in text
-    assert f"{F.audit_errors()} places" in text
+    assert f"{F.consistency_errors()} places" in text
     assert F.pct(F.audit("external_pbc", "ranges.benign_fraction.min")) in text  # finding 3, from the audit records
     assert text.count("{doc}`") >= 5  # each finding links to the section that shows it
 
