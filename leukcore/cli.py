@@ -58,7 +58,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_experiments(args: argparse.Namespace) -> int:
-    from .runs.experiments import list_experiments, list_papers
+    from .runs.protocols import list_experiments, list_papers
 
     papers = list_papers() if args.paper == "all" else [args.paper]
     for paper in papers:
@@ -157,7 +157,7 @@ def _cmd_ray_plan(args: argparse.Namespace) -> int:
 
 def _cmd_ray_bench(args: argparse.Namespace) -> int:
     """The smoke grid's wall time, executor local vs Ray, written as JSON."""
-    from .bench import bench_ray_vs_local
+    from .bench.grid import bench_ray_vs_local
 
     print(json.dumps(bench_ray_vs_local(args.paper, args.profile, num_cpus=args.num_cpus, out=args.out,
                                         keep_dir=args.keep_dir), indent=1))
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     asu.set_defaults(func=_cmd_audits_summarise)
 
     try:
-        from .bench import register_cli
+        from .bench.cli import register_cli
     except ImportError:
         register_cli = None
     if register_cli is not None:

@@ -489,3 +489,27 @@ def mcnemar(
         p_value = 1.0 if m == 0 else float(stats.chi2.sf(stat, 1))
         method = "chi2_cc"
     return {"b": b, "c": c, "statistic": float(stat), "p_value": p_value, "method": method}
+
+
+#: Metric paths that get a bootstrap interval in every run record (two-class tasks add the
+#: ``*.binary`` paths of :data:`BINARY_INTERVAL_METRICS`).
+INTERVAL_METRICS = ("accuracy", "sensitivity.macro", "sensitivity.weighted", "specificity.macro",
+                    "specificity.weighted", "precision.macro", "precision.weighted", "f1.macro", "f1.weighted", "auc")
+BINARY_INTERVAL_METRICS = ("sensitivity.binary", "specificity.binary", "precision.binary", "f1.binary")
+
+
+def metrics_and_intervals(y: np.ndarray, prob: np.ndarray, class_names: list[str], positive, n_boot: int,
+                          seed: int) -> dict:
+    """What a run record holds of its predictions: ``{"metrics": compute_metrics(...), "intervals":
+    {path: bootstrap_ci(...)}}`` for :data:`INTERVAL_METRICS` (and, with two classes,
+    :data:`BINARY_INTERVAL_METRICS`); a path that cannot be computed (a class absent) is left out.
+    ``positive``: the task's positive labels (the first is used with two classes)."""
+    pos = int(positive[0]) if prob.shape[1] == 2 and positive else None
+    paths = INTERVAL_METRICS + (BINARY_INTERVAL_METRICS if prob.shape[1] == 2 else ())
+    ci = {}
+    for path in paths:
+        try:
+            ci[path] = bootstrap_ci(y, prob, path, n=n_boot, seed=seed, class_names=class_names, positive=pos)
+        except (ValueError, KeyError):
+            continue
+    return {"metrics": compute_metrics(y, prob, class_names=class_names, positive=pos), "intervals": ci}

@@ -262,7 +262,7 @@ def test_non_utf8_file_name(tmp_path):
 
 def _unknown_name_cases():
     from leukcore.transforms import list_presets, make_augment
-    from leukcore.runs.experiments import get_experiment, list_experiments, list_papers
+    from leukcore.runs.protocols import get_experiment, list_experiments, list_papers
     from leukcore.engine import list_classifiers, make_classifier
     from leukcore.losses import list_losses, make_loss
     from leukcore.models import create_model, list_models
@@ -762,7 +762,7 @@ def test_no_absolute_paths_in_notebooks_pages_or_records(skip_run, smoke_pair):
     notebooks = sorted((PROJECT / "notebooks").glob("*.ipynb"))
     assert notebooks, "no notebooks found under notebooks/"
     hits = [h for nb in notebooks for h in _absolute_paths_in(nb)]
-    assert not hits, "absolute machine paths in committed notebooks (scrub with leukcore.runner.scrub_paths):\n" + \
+    assert not hits, "absolute machine paths in committed notebooks (scrub with leukcore.book.runner.scrub_paths):\n" + \
         "\n".join(hits)
     # run records and predictions carry ids relative to the dataset root, never the machine's paths
     for rec in (skip_run[1], smoke_pair[1]):

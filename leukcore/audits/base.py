@@ -285,7 +285,7 @@ def audit_data(dataset_id: str, profile: str | Profile, data_root=None, *, seed:
     synthetic. Unlabelled rows are dropped; ``cap`` applies the profile's ``max_per_class``
     (:func:`cap_per_class`). ``synthetic_fallback=False`` lets :class:`leukcore.data.DataError` through.
     """
-    from ..runs.experiments import ExperimentData
+    from ..runs.inputs import ExperimentData
 
     prof = audit_profile(profile)
     try:

@@ -42,7 +42,7 @@ def protocol_table(paper: str) -> pd.DataFrame:
     """The paper's protocol (from its protocol file): ``setting``, ``value`` and ``source``, which
     says whether the paper states the setting (``stated: <where>``) or we chose it (``chosen: <why>``),
     from the protocol's ``sources`` block."""
-    from ..runs.experiments import list_experiments, load_protocol, setting_paths, setting_source
+    from ..runs.protocols import list_experiments, load_protocol, setting_paths, setting_source
 
     p = load_protocol(paper)
     src = lambda *paths: "; ".join(dict.fromkeys(x for x in (setting_source(paper, q) for q in paths) if x))  # noqa: E731
@@ -102,7 +102,7 @@ def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
     """Our deviations and interpretations at ``profile``, one row each, with the experiments each
     applies to: the protocol's templates filled from each experiment's settings (the lines its
     records carry, less the model's own interpretation lines)."""
-    from ..runs.experiments import protocol_deviations
+    from ..runs.deviations import protocol_deviations
 
     return protocol_deviations(paper, profile)
 
@@ -172,7 +172,7 @@ def notebook_setup() -> None:
 
 def paper_intro(paper: str) -> str:
     """The paper in two sentences and its citation (from the protocol file)."""
-    from ..runs.experiments import load_protocol
+    from ..runs.protocols import load_protocol
 
     p = load_protocol(paper)
     return f"**{p['title']}**  \n{p['citation']}\n\n{' '.join(p['summary'].split())}\n"
@@ -180,12 +180,14 @@ def paper_intro(paper: str) -> str:
 
 def experiment_datasets(paper: str, profile: str, *, data_root=None, seed: int = 0) -> list:
     """The dataset(s) the paper's experiments use at this profile (one per task), as ExperimentData."""
-    from ..runs.experiments import experiment_data, list_experiments
+    from ..runs.inputs import experiment_data
     from ..runs.profiles import get_profile
+    from ..runs.protocols import list_experiments
+    from ..runs.routes import get_route
 
     seen, out = set(), []
     for e in list_experiments(paper, profile):
-        if e.route == "aggregate" or e.task in seen:
+        if not get_route(e.route).trains or e.task in seen:
             continue
         seen.add(e.task)
         out.append(experiment_data(paper, e, get_profile(profile), data_root, seed=seed))
@@ -294,7 +296,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
 
     from ..evaluation.claims import load_claims
     from ..data import DATASETS
-    from ..runs.experiments import list_experiments, list_papers
+    from ..runs.protocols import list_experiments, list_papers
     from ..evaluation.verdicts import VERDICTS, claims_table, vocabulary_markdown
 
     out.mkdir(parents=True, exist_ok=True)
@@ -351,7 +353,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         put("consistency.md", "The consistency checks found no inconsistency.\n")
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
-    from ..bench import performance_markdown
+    from .performance import performance_markdown
 
     put("performance.md", performance_markdown())  # rendered from the benchmark records, never typed in
     from .findings import build as build_findings

@@ -225,8 +225,10 @@ def pooled_records(records: list[dict], paper: str, experiment: str) -> list[dic
 
 def _components(records: list[dict], rec: dict) -> list[dict]:
     """The records an aggregate record pools (``spec.of``), at its profile; [] for other records."""
+    from ..runs.routes import get_route
+
     spec = rec.get("spec") or {}
-    if spec.get("route") != "aggregate":
+    if get_route(spec.get("route")).trains:
         return []
     out = []
     for e in spec.get("of") or []:
@@ -337,7 +339,7 @@ class _Pool:
 
 
 def _not_comparable(rec: dict, proto: dict, metric: str) -> str | None:
-    from ..runs.experiments import get_experiment
+    from ..runs.protocols import get_experiment
 
     if metric == "time_s":
         return R_TIMINGS
@@ -393,7 +395,7 @@ def _exact(c: pd.Series, records: list[dict]) -> tuple[float | None, str | None,
     (per layer, Keras-style). Images: the dataset on disk (per class, total, or per class when all
     classes are equal). Split sizes: our paper-profile split (training = train + validation
     images, which the paper's training part also holds)."""
-    from ..runs.experiments import load_protocol
+    from ..runs.protocols import load_protocol
 
     s = c.get("setting") or {}
     s = s if isinstance(s, dict) else {}
@@ -474,7 +476,7 @@ def _rel(path: str) -> str:
 
 
 def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> dict:
-    from ..runs.experiments import load_protocol
+    from ..runs.protocols import load_protocol
 
     unit = c["unit"]
     actual = c.get("actual_metric")

@@ -217,14 +217,40 @@ def device_description(device: str) -> str:
 
 
 def nvidia_driver() -> str | None:
-    """The NVIDIA driver version (``nvidia-smi``), or None where it cannot be read."""
+    """The NVIDIA driver version (``nvidia-smi``, else NVML), or None where it cannot be read."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=20)
         line = out.stdout.strip().splitlines()
-        return line[0].strip() if out.returncode == 0 and line else None
+        if out.returncode == 0 and line:
+            return line[0].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        v = pynvml.nvmlSystemGetDriverVersion()
+        return v.decode() if isinstance(v, bytes) else str(v)
+    except Exception:  # noqa: BLE001 - optional
+        return None
+
+
+def tree_changes(cwd: Path = PROJECT_ROOT) -> str | None:
+    """``git status --porcelain`` of the checkout ("" when clean), or None outside git."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def machine_environment(device: str) -> dict:
+    """What ran a batch of runs (a GPU lease): commit, tree state, device (GPU, driver), library
+    versions, CPU count."""
+    return {"commit": git_commit(), "tree_changes": tree_changes(), "device": device_description(device),
+            "driver": nvidia_driver() if device.startswith("cuda") else None,
+            "versions": library_versions(), "cpu_count": os.cpu_count()}
 
 
 def cpu_model() -> str:

@@ -276,7 +276,7 @@ def test_summary_lists_every_claim_of_the_ledger(walker, book_html, problem_log)
     try:
         from leukcore.evaluation.claims import load_claims
     except ImportError as exc:
-        pytest.skip(f"leukcore.claims is not importable yet: {exc}")
+        pytest.skip(f"leukcore.evaluation.claims is not importable yet: {exc}")
     try:
         n_claims = len(load_claims())
     except Exception as exc:  # the ledger itself is broken or incomplete: a failure, not a skip

@@ -225,7 +225,8 @@ def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
     import torch
 
     from leukcore.files import PROJECT_ROOT
-    from leukcore.runs.experiments import new_model, final_weights_path, get_experiment
+    from leukcore.runs.protocols import get_experiment
+    from leukcore.runs.routes import final_weights_path, new_model
     from leukcore.runs.records import read_record
 
     src = PROJECT_ROOT / "results" / "dscnet_vijayalakshmi" / "paper" / "dscnet.json"

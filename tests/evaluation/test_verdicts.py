@@ -340,18 +340,6 @@ def test_every_claim_has_a_row_and_non_firm_rows_a_reason():
 
 
 
-def test_run_paper_records_each_seed(monkeypatch):
-    from leukcore.runs import experiments as X
-
-    calls = []
-    monkeypatch.setattr(X, "get_or_run", lambda paper, e, profile, **kw: calls.append((e, kw["seed"])) or
-                        {"experiment": e, "seed": kw["seed"]})
-    recs = X.run_paper("dscnet_vijayalakshmi", "smoke", seeds=[0, 1, 2], progress=False)
-    exps = [e.id for e in X.list_experiments("dscnet_vijayalakshmi", "smoke")]
-    assert calls == [(e, k) for k in (0, 1, 2) for e in exps]
-    assert len(recs) == 3 * len(exps)
-
-
 def test_mislabelled_claim_is_compared_with_what_it_is(tmp_path):
     # Section V's "specificity" 96.65 is Table 2's recall (ledger actual_metric): measured as sensitivity
     rng = np.random.default_rng(5)
