@@ -71,6 +71,9 @@ def clear_cache() -> None:
     _records_cached.cache_clear()
     _claims_cached.cache_clear()
     _consistency_findings.cache_clear()
+    from ..conclusions import clear_cache as clear_conclusions
+
+    clear_conclusions()
 
 
 def _real(rec: dict) -> bool:
@@ -384,6 +387,13 @@ def ppci(d: Any, digits: int = 1) -> str:
     return s + (f" [{pp(d['low'], digits)}, {pp(d['high'], digits)}]" if _finite(d.get("low")) else "")
 
 
+def ppinterval(t: Any, digits: int = 1) -> str:
+    """``(low, high)`` differences of fractions as ``[-3.9 pp, -0.4 pp]``."""
+    if not isinstance(t, (tuple, list)) or len(t) != 2:
+        raise _missing("ppinterval", f"not an interval: {t!r}")
+    return f"[{pp(t[0], digits)}, {pp(t[1], digits)}]"
+
+
 def pctci(d: Any, digits: int = 1) -> str:
     """A mean over seeds (``{"mean", "low", "high"}``) as a percentage with its interval: ``98.9 % [98.7 %, 99.1 %]``."""
     d = _seed_stat(d, "pctci")
@@ -427,6 +437,51 @@ def badge(verdict: str) -> str:
     from .labels import verdict_badge
 
     return verdict_badge(verdict)
+
+
+def _effect_text(v: float, unit: str) -> str:
+    if unit == "pp":
+        return pp(v)
+    if unit == "fraction":
+        return format_value(v, unit)
+    if unit == "percent":
+        return pct(v)
+    return num(v)
+
+
+def per_run_text(cid: str) -> str:
+    """Each run's value of a conclusion, by side (``DSCNet: seed 0 96.7 %, seed 1 94.0 %``), or
+    each run's effect when it has no sides."""
+    from ..conclusions import evaluate
+
+    r = evaluate(cid)
+    unit = r.conclusion.unit
+    fmt = (lambda x: pct(x)) if unit in ("pp", "percent") else (lambda x: _effect_text(x, unit))
+    if r.evidence.sides:
+        return "; ".join(f"{name}: " + ", ".join(f"seed {s} {fmt(v)}" for s, v in sorted(d.items()))
+                         for name, d in r.evidence.sides.items())
+    return ", ".join(f"seed {s} {_effect_text(v, unit)}" for s, v in sorted(r.judgement.per_run.items()))
+
+
+def finding(cid: str, per_run: bool | None = None) -> str:
+    """A declared conclusion (:mod:`leukcore.conclusions`): the sentence of the status the records
+    give it, then its status badge; an inconclusive one also shows each run's value (``per_run``
+    forces or suppresses that)."""
+    from ..conclusions import evaluate, INCONCLUSIVE
+    from .labels import status_badge
+
+    r = evaluate(cid)
+    j = r.judgement
+    effect = {"mean": j.mean, "low": j.low, "high": j.high, "per_run": j.per_run, "runs": j.runs}
+    try:
+        text = environment().from_string(r.conclusion.sentences[r.status]).render(
+            e=effect, v=r.evidence.values, sides=r.evidence.sides).strip()
+    except MissingReference as err:
+        raise MissingReference(f"finding {cid!r}: {err}") from None
+    show = (r.status == INCONCLUSIVE) if per_run is None else per_run
+    if show and (r.evidence.sides or j.per_run):
+        text += f" (per run: {per_run_text(cid)}.)"
+    return f"{text} {status_badge(r.status)}"
 
 
 def measurement_text(row: dict) -> str:
@@ -576,14 +631,14 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
-    env.globals.update(m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
+    env.globals.update(finding=finding, per_run_text=per_run_text, m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
                        audit=audit, audit_profile=audit_profile, consistency_errors=consistency_errors,
                        consistency_papers=consistency_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
                        verdict_sentence=verdict_sentence, identical_predictions=identical_predictions,
                        params=params, results_table=results_table, excludes_zero=excludes_zero, MIN_RUNS=MIN_RUNS, n_papers=len(PAPER_DOCS), abs=abs, min=min, max=max)
-    env.filters.update(pct=pct, pp=pp, interval=interval, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
+    env.filters.update(pct=pct, pp=pp, interval=interval, ppinterval=ppinterval, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
     return env
 
 

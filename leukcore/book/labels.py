@@ -23,3 +23,8 @@ def paper_name(paper: str) -> str:
 def verdict_badge(v: str) -> str:
     """The coloured badge of a verdict (CSS in ``book/_static/leukcore.css``)."""
     return f'<span class="verdict verdict-{v.replace(" ", "-")}">{html.escape(v)}</span>'
+
+
+def status_badge(status: str) -> str:
+    """The badge of a conclusion's status (supported / inconclusive / not supported)."""
+    return f'<span class="status status-{status.replace(" ", "-")}">{html.escape(status)}</span>'
