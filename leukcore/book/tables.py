@@ -4,8 +4,9 @@ The table is plain HTML built by pandas' Styler with every cell escaped (the ver
 the only markup, made from an escaped verdict and a fixed class name), so it reads without
 JavaScript.  ``book/_static/leukcore-tables.js`` turns every ``.claims-table`` /
 ``.summary-claims`` table into a DataTable (sort, search, a filter per verdict, paper and
-profile) from the copy of DataTables shipped in ``book/_static/datatables`` (itables' offline
-bundle): no request leaves the book.  The verdict is the first column, so it stays in view.
+profile) with the installed itables' DataTables, which :mod:`leukcore.book.assets` writes into the
+build: no request leaves the book, opened from disk or served.  The verdict is the first column,
+so it stays in view.
 """
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ import pandas as pd
 
 from .figures import FIRM, claims_frame, sort_claims
 from .units import format_value
-
-STATIC_DATATABLES = Path(__file__).resolve().parents[2] / "book" / "_static" / "datatables"
 
 
 def _slug(v: str) -> str:

@@ -191,19 +191,6 @@ def test_claims_html_escapes_and_puts_the_verdict_first():
     assert by.loc["b", "measured [95 % interval]"] == "97.00 [96.00, 98.00] %"
 
 
-def test_datatables_bundle_is_itables_offline_bundle():
-    """The DataTables copy shipped in book/_static is itables' offline bundle (no CDN)."""
-    itables = pytest.importorskip("itables")
-    from pathlib import Path
-
-    from leukcore.book.tables import STATIC_DATATABLES
-
-    src = Path(itables.__file__).parent / "html"
-    for name in ("dt_bundle.js", "dt_bundle.css"):
-        assert (STATIC_DATATABLES / name).read_bytes() == (src / name).read_bytes(), (
-            f"book/_static/datatables/{name} differs from itables {itables.__version__}: copy it again")
-
-
 def test_injected_parameters_cell_is_folded():
     from leukcore.book.runner import fold_injected_parameters
 
