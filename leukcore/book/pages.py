@@ -202,7 +202,7 @@ def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
         "runs": [str(int(n)) if n else "—" for n in df["runs"]],
         "difference": [diff(r) for _, r in df.iterrows()],
         "verdict": [verdict_badge(v) for v in df["verdict"]],
-        "reason": [html.escape(str(x)) if isinstance(x, str) else "" for x in df["reason"]],
+        "reasons": [html.escape(str(x)) if isinstance(x, str) else "" for x in df["reasons"]],
     })
     if "paper" in df and df["paper"].nunique() > 1:
         out.insert(0, "paper", [html.escape(str(p)) for p in df["paper"]])
@@ -570,10 +570,10 @@ def evidence_markdown(df: pd.DataFrame) -> str:
             if exact.any():
                 parts.append(f"{int(exact.sum())} exact counts from the model registry or the dataset on disk")
             lines.append(f"- what we measured: {len(measured)} claims have a measurement: " + "; ".join(parts) + ".")
-        rest = g[~g["verdict"].isin(FIRM)]
-        for (v, reason), h in rest.groupby(["verdict", "reason"], sort=True):
-            lines.append(f"- {v}: {len(h)} claims, because: {reason or 'see the table'}.")
-        if (rest["reason"] == "dataset not available here").any():
+        rest = g[~g["verdict"].isin(FIRM)].fillna({"reasons": ""})
+        for (v, reasons), h in rest.groupby(["verdict", "reasons"], sort=True):
+            lines.append(f"- {v}: {len(h)} claims, because: {reasons or 'see the table'}.")
+        if rest["reasons"].str.startswith("dataset not available here").any():
             lines.append(f"- command once the data are downloaded: "
                          f"`leukcore reproduce --paper {paper} --profile paper --data-root DIR`.")
         lines.append("")

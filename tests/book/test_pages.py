@@ -36,14 +36,14 @@ def test_claims_table_html_escapes_and_hides_non_firm_differences():
     row = {"paper": "p", "claim": "c<1>", "model": "m&n", "experiment": "e", "metric": "accuracy",
            "averaging": None, "class": None, "epoch": None, "claimed": 0.9, "measured": 0.3, "low": 0.28,
            "high": 0.32, "runs": 1, "profile": "paper", "dataset": "d", "verdict": "failed to train",
-           "reason": "predictions collapsed to one class", "unit": "percent", "printed": "90", "source": "T1",
+           "reasons": "predictions collapsed to one class", "unit": "percent", "printed": "90", "source": "T1",
            "difference": -0.6, "measured_weighted": None, "low_weighted": None, "high_weighted": None,
            "records": ""}
     html = report.claims_table_html(pd.DataFrame([row]))
     assert "c&lt;1&gt;" in html and "m&amp;n" in html and "c<1>" not in html
     assert "pp" not in html  # no difference for a verdict that is not firm
     assert "predictions collapsed to one class" in html and "30.00 [28.00, 32.00]" in html
-    html = report.claims_table_html(pd.DataFrame([{**row, "verdict": "lower", "reason": "", "runs": 3}]))
+    html = report.claims_table_html(pd.DataFrame([{**row, "verdict": "lower", "reasons": "", "runs": 3}]))
     assert "-60.00 pp" in html
 
 
