@@ -342,7 +342,15 @@ def test_protocol_sources_say_what_the_issue_found():
     assert src("xincept_khan2024", "pretrained.xincept") == "stated"
     for m in ("resnet50", "googlenet", "vgg16", "inception_v3", "xception"):
         assert src("xincept_khan2024", f"pretrained.{m}") == "chosen"
-    assert src("alnet_jawahar2022", "train.lr") == "stated"
+    # a setting stated for the proposed model only, that the protocol also applies to the baselines, is
+    # chosen for them (ALNet's rate: "stated" before the review of issue 23)
+    for paper, path in (("alnet_jawahar2022", "train.lr"), ("alnet_jawahar2022", "train.epochs"),
+                        ("xincept_khan2024", "train.epochs"), ("xincept_khan2024", "split.k"),
+                        ("dscnet_kaur2023", "train.lr"), ("dscnet_vijayalakshmi", "train.optimizer"),
+                        ("dscnet_vijayalakshmi", "image_size")):
+        assert src(paper, path) == "chosen" and "Stated for" in X.setting_source(paper, path), (paper, path)
+    # LoGMH's Section 3.6 states its training settings for all its transfer-learning models
+    assert src("logmh_haque2024", "train.optimizer") == "stated"
 
 
 def test_protocol_sources_are_where_the_paper_says_them():
@@ -367,7 +375,7 @@ def test_protocol_sources_are_where_the_paper_says_them():
             if "quote" in ann:
                 assert C._norm(ann["quote"]) in C._norm(region), (paper, path)
                 n += 1
-    assert n >= 50 and n_cited >= 5
+    assert n >= 50 and n_cited >= 20
 
 
 def test_protocol_table_has_a_source_column():
@@ -376,7 +384,7 @@ def test_protocol_table_has_a_source_column():
     t = report.protocol_table("xincept_khan2024").set_index("setting")
     assert list(t.columns) == ["value", "source"]
     assert t.loc["optimizer", "source"].startswith("chosen: Not in the thesis")
-    assert t.loc["epochs", "source"] == "stated: Chapter 5"
+    assert t.loc["epochs", "source"].startswith("chosen: Stated for XIncept-ALL only (Chapter 5")
     t = t.reset_index()  # one weights row per source: the thesis states XIncept's own, not its baselines'
     w = t[t["setting"] == "ImageNet weights (paper)"].set_index("value")["source"]
     assert list(w.index) == ["xincept", "resnet50, googlenet, vgg16, inception_v3, xception"]
