@@ -92,8 +92,11 @@ def protocol_table(paper: str) -> pd.DataFrame:
             label = {"grid": "grid", "models": "model", "classifiers": "classifier", "model_kw": "model option"}[kind]
             rows.append((f"{label} {name}", _grid_value(p, name) if kind == "grid" else
                          (_kw_value(p, name) if kind == "model_kw" else name), src(path)))
-    if p.get("pretrained"):
-        rows.append(("ImageNet weights (paper)", ", ".join(m for m, v in p["pretrained"].items() if v), src("pretrained")))
+    by_source: dict[str, list[str]] = {}  # one row per source: the paper may state one model's weights, not another's
+    for m, on in (p.get("pretrained") or {}).items():
+        if on:
+            by_source.setdefault(src(f"pretrained.{m}"), []).append(m)
+    rows += [("ImageNet weights (paper)", ", ".join(ms), s) for s, ms in by_source.items()]
     exps = list_experiments(paper)
     rows.append(("experiments", f"{len(exps)}: " + ", ".join(e.id for e in exps), ""))
     return pd.DataFrame(rows, columns=["setting", "value", "source"])
