@@ -421,17 +421,36 @@ def best_cnn_record(records: list[dict]) -> dict | None:
     return max(pool, key=lambda r: r["metrics"]["accuracy"]) if pool else None
 
 
+#: the columns of a consistency finding the book shows, in this order (``label`` restates the
+#: implication in a few words and is left out)
+FINDING_SHOWN = ("kind", "severity", "rule", "claim_ids", "printed", "implication")
+
+
+def findings_shown(findings: pd.DataFrame) -> pd.DataFrame:
+    """Consistency findings as the book shows them: :data:`FINDING_SHOWN`, claim ids joined by commas."""
+    f = findings.copy()
+    f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
+    return f[list(FINDING_SHOWN)]
+
+
+def kinds_markdown() -> str:
+    """The kinds of consistency finding (``leukcore.evaluation.consistency.KINDS``) as a list, each
+    with its severity, its meaning and how many findings of the ledger have it."""
+    from ..evaluation.consistency import KINDS, consistency_counts
+
+    return "\n".join(f"- **{kind}** ({severity}, {consistency_counts(kind)} findings): {meaning}."
+                     for kind, (severity, meaning) in KINDS.items()) + "\n"
+
+
 def audit_html(paper: str) -> str:
     """This paper's audit findings as an HTML table."""
     from ..evaluation.consistency import audit_claims
 
     f = audit_claims()
-    f = f[f["paper"] == paper].drop(columns=["paper"])
+    f = f[f["paper"] == paper]
     if f.empty:
         return "<p>The audit found no inconsistency in this paper's claims.</p>"
-    f = f.copy()
-    f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
-    return df_to_html(f, "audit-table", escape=True)
+    return df_to_html(findings_shown(f), "audit-table", escape=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,19 +529,20 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         exps = list_experiments(paper)
         put(f"experiments_{paper}.md", f"{len(exps)} experiments: " + ", ".join(f"`{e.id}`" for e in exps) + "\n")
 
-    from ..evaluation.consistency import audit_claims
+    from ..evaluation.consistency import KINDS, audit_claims
 
     findings = audit_claims()
     if len(findings):
-        f = findings.copy()
-        f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
         parts = []
-        for paper, g in f.groupby("paper", sort=True):
-            parts.append(f"## {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings.\n\n"
-                         + _md_table(g.drop(columns=["paper"])))
+        for paper, g in findings.groupby("paper", sort=True):
+            per_kind = g["kind"].value_counts()
+            counts = ", ".join(f"{per_kind[k]} {k}" for k in KINDS if k in per_kind)
+            parts.append(f"### {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings: {counts}.\n\n"
+                         + _md_table(findings_shown(g)))
         put("audit.md", "\n".join(parts))
     else:
         put("audit.md", "The audit found no inconsistency.\n")
+    put("consistency_kinds.md", kinds_markdown())
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
     from ..bench import performance_markdown
