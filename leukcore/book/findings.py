@@ -67,6 +67,7 @@ def _records_cached() -> tuple:
 def clear_cache() -> None:
     """Forget cached records and tables (after new runs were written, or in tests)."""
     _records_cached.cache_clear()
+    _pooled.cache_clear()
     _claims_cached.cache_clear()
     _audit_findings.cache_clear()
     from ..conclusions import clear_cache as clear_conclusions
@@ -98,12 +99,6 @@ def _record(paper: str, experiment: str, profile: str | None = None) -> dict:
     prof = profile or _best_profile(recs)
     recs = sorted((r for r in recs if r["profile"] == prof), key=lambda r: r.get("seed", 0))
     return recs[0]
-
-
-def _runs_table(paper: str, experiment: str | None, profile: str | None) -> int:
-    if not experiment or not profile:
-        return 0
-    return len({r.get("seed", 0) for r in _records(paper, experiment, profile)})
 
 
 @lru_cache(maxsize=None)
@@ -149,38 +144,61 @@ def _audit_record(audit_id: str, profile: str | None = None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def m(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> float:
-    """A measured metric (dotted path, e.g. ``f1.weighted``) of the record :func:`_record` picks."""
-    from ..evaluation.metrics import metric_at
+@lru_cache(maxsize=None)
+def _pooled(paper: str, experiment: str, metric: str) -> dict:
+    from ..evaluation.verdicts import pooled_measure
 
-    rec = _record(paper, experiment, profile)
+    return pooled_measure(list(_records_cached()), paper, experiment, metric)
+
+
+def _pooled_or_missing(name: str, paper: str, experiment: str, metric: str) -> dict:
     try:
-        v = metric_at(rec["metrics"], metric)
-    except (ValueError, KeyError, TypeError):
-        raise _missing(f"m({paper!r}, {experiment!r}, {metric!r})", "the record has no such metric") from None
-    if not _finite(v):
-        raise _missing(f"m({paper!r}, {experiment!r}, {metric!r})", "the value is missing")
-    return float(v)
+        d = _pooled(paper, experiment, metric)
+    except (ValueError, KeyError):
+        raise _missing(name, "no such metric in the records") from None
+    if not d or not _finite(d.get("point")):
+        raise _missing(name, "no complete real-data record")
+    return d
 
 
-def ci(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> tuple[float, float]:
-    """The 95 % interval the record stores for ``metric``."""
-    rec = _record(paper, experiment, profile)
-    iv = rec.get("intervals", {}).get(metric)
-    if not iv or not _finite(iv.get("low")) or not _finite(iv.get("high")):
-        raise _missing(f"ci({paper!r}, {experiment!r}, {metric!r})", "the record has no interval for it")
-    return float(iv["low"]), float(iv["high"])
+def m(paper: str, experiment: str, metric: str = "accuracy") -> float:
+    """A measured metric (dotted path, e.g. ``f1.weighted``) pooled over the experiment's runs at its
+    best profile, exactly as the claims table pools it (so it always goes with :func:`runs` and :func:`ci`)."""
+    return float(_pooled_or_missing(f"m({paper!r}, {experiment!r}, {metric!r})", paper, experiment, metric)["point"])
+
+
+def ci(paper: str, experiment: str, metric: str = "accuracy") -> tuple[float, float]:
+    """The 95 % interval of :func:`m`: two-level bootstrap over the runs and their test images."""
+    d = _pooled_or_missing(f"ci({paper!r}, {experiment!r}, {metric!r})", paper, experiment, metric)
+    if not _finite(d.get("low")) or not _finite(d.get("high")):
+        raise _missing(f"ci({paper!r}, {experiment!r}, {metric!r})", "no interval")
+    return float(d["low"]), float(d["high"])
+
+
+def runs(paper: str, experiment: str, metric: str = "accuracy") -> int:
+    """The runs :func:`m` pools (seeds times folds)."""
+    return int(_pooled_or_missing(f"runs({paper!r}, {experiment!r})", paper, experiment, metric)["runs"])
 
 
 def prof(paper: str, experiment: str) -> str:
-    """The profile of the record the prose cites."""
-    return _record(paper, experiment)["profile"]
+    """The profile of the runs :func:`m` pools."""
+    return str(_pooled_or_missing(f"prof({paper!r}, {experiment!r})", paper, experiment, "accuracy")["profile"])
 
 
-def runs(paper: str, experiment: str, profile: str | None = None) -> int:
-    """Independent runs (seeds) at the cited profile."""
-    rec = _record(paper, experiment, profile)
-    return _runs_table(paper, experiment, rec["profile"])
+def m_seed(paper: str, experiment: str, seed: int, metric: str = "accuracy") -> float:
+    """One run's metric (the record of ``seed`` at the best profile): for a sentence about that seed only."""
+    from ..evaluation.metrics import metric_at
+
+    name = f"m_seed({paper!r}, {experiment!r}, {seed}, {metric!r})"
+    recs = _records(paper, experiment)
+    best = _best_profile(recs)
+    rec = next((r for r in recs if r["profile"] == best and int(r.get("seed") or 0) == int(seed)), None)
+    if rec is None:
+        raise _missing(name, "no record of that seed")
+    try:
+        return float(metric_at(rec["metrics"], metric))
+    except (ValueError, KeyError, TypeError):
+        raise _missing(name, "the record has no such metric") from None
 
 
 def claim_row(paper: str, claim_id: str) -> dict:
@@ -251,6 +269,32 @@ def audit_errors(paper: str | None = None, rule: str | None = None, severity: st
     if severity:
         f = f[f["severity"] == severity]
     return int(len(f))
+
+
+def consistency(paper: str | None = None, kind: str | None = None) -> int:
+    """How many consistency findings of that kind (impossible, disagrees, mislabelled, typo,
+    implausible) the checks report (of one paper)."""
+    from ..evaluation.consistency import consistency_counts
+
+    return consistency_counts(kind=kind, paper=paper)
+
+
+@lru_cache(maxsize=None)
+def _references() -> dict:
+    return yaml.safe_load((TEMPLATE_DIR / "references.yaml").read_text(encoding="utf-8"))
+
+
+def cite(key: str) -> str:
+    """The short citation of a domain statement's source (``book/findings/references.yaml``)."""
+    refs = _references()
+    if key not in refs:
+        raise _missing(f"cite({key!r})", f"no such reference in references.yaml; known: {', '.join(refs)}")
+    return refs[key]["short"]
+
+
+def references_markdown() -> str:
+    """Every source the prose cites, in full (the methods page)."""
+    return "\n".join(f"- **{v['short']}**: {v['full']}" for v in _references().values()) + "\n"
 
 
 def audit_papers(severity: str = "error") -> int:
@@ -393,6 +437,18 @@ def ppinterval(t: Any, digits: int = 1) -> str:
     return f"[{pp(t[0], digits)}, {pp(t[1], digits)}]"
 
 
+def effect(e: Any, digits: int = 1, sign: int = 1) -> str:
+    """A conclusion's effect (``e`` of a sentence: mean, low, high) in percentage points with its interval
+    over runs, ``+1.3 pp [+0.3 pp, +2.3 pp]``; the mean alone with fewer than two runs. ``sign=-1`` negates."""
+    if not isinstance(e, dict) or not _finite(e.get("mean")):
+        raise _missing("effect", f"not an effect: {e!r}"[:200])
+    s = pp(sign * e["mean"], digits)
+    if _finite(e.get("low")) and _finite(e.get("high")):
+        lo, hi = sorted((sign * e["low"], sign * e["high"]))
+        s += f" [{pp(lo, digits)}, {pp(hi, digits)}]"
+    return s
+
+
 def pctci(d: Any, digits: int = 1) -> str:
     """A mean over seeds (``{"mean", "low", "high"}``) as a percentage with its interval: ``98.9 % [98.7 %, 99.1 %]``."""
     d = _seed_stat(d, "pctci")
@@ -451,17 +507,40 @@ def _effect_text(v: float, unit: str) -> str:
 
 
 def per_run_text(cid: str) -> str:
-    """Each run's value of a conclusion, by side (``DSCNet: seed 0 96.7 %, seed 1 94.0 %``), or
-    each run's effect when it has no sides."""
+    """Each run's value of a conclusion, by side (``DSCNet 96.7 % s0, 94.0 % s1; Darknet-53 99.5 % s0``),
+    or each run's effect when it has no sides."""
     from ..conclusions import evaluate
 
     r = evaluate(cid)
     unit = r.conclusion.unit
     fmt = (lambda x: pct(x)) if unit in ("pp", "percent") else (lambda x: _effect_text(x, unit))
     if r.evidence.sides:
-        return "; ".join(f"{name}: " + ", ".join(f"seed {s} {fmt(v)}" for s, v in sorted(d.items()))
+        return "; ".join(f"{name} " + ", ".join(f"{fmt(v)} s{s}" for s, v in sorted(d.items()))
                          for name, d in r.evidence.sides.items())
-    return ", ".join(f"seed {s} {_effect_text(v, unit)}" for s, v in sorted(r.judgement.per_run.items()))
+    return ", ".join(f"{_effect_text(v, unit)} s{s}" for s, v in sorted(r.judgement.per_run.items()))
+
+
+def statement(cid: str) -> str:
+    """A declared conclusion's sentence for the status its records give it (plain Markdown, no badge)."""
+    from ..conclusions import evaluate
+
+    r = evaluate(cid)
+    j = r.judgement
+    effect = {"mean": j.mean, "low": j.low, "high": j.high, "per_run": j.per_run, "runs": j.runs}
+    try:
+        return environment().from_string(r.conclusion.sentences[r.status]).render(
+            e=effect, v=r.evidence.values, sides=r.evidence.sides).strip()
+    except MissingReference as err:
+        raise MissingReference(f"finding {cid!r}: {err}") from None
+
+
+def findings_table(page: str | None = None) -> list[dict]:
+    """Every declared conclusion (of one page): id, page, statement (as the book prints it), status, why,
+    runs per side, the test, the effect and each run's value, the records read (``leukcore findings``)."""
+    from ..conclusions import evaluate, list_conclusions
+
+    clear_cache()
+    return [{**evaluate(c.id).as_dict(), "statement": statement(c.id)} for c in list_conclusions(page)]
 
 
 def finding(cid: str, per_run: bool | None = None) -> str:
@@ -473,15 +552,10 @@ def finding(cid: str, per_run: bool | None = None) -> str:
 
     r = evaluate(cid)
     j = r.judgement
-    effect = {"mean": j.mean, "low": j.low, "high": j.high, "per_run": j.per_run, "runs": j.runs}
-    try:
-        text = environment().from_string(r.conclusion.sentences[r.status]).render(
-            e=effect, v=r.evidence.values, sides=r.evidence.sides).strip()
-    except MissingReference as err:
-        raise MissingReference(f"finding {cid!r}: {err}") from None
+    text = statement(cid)
     show = (r.status == INCONCLUSIVE) if per_run is None else per_run
     if show and (r.evidence.sides or j.per_run):
-        text += f" (per run: {per_run_text(cid)}.)"
+        text += f" (per seed: {per_run_text(cid)}.)"
     return f"{text} {status_badge(r.status)}"
 
 
@@ -638,14 +712,14 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
-    env.globals.update(finding=finding, per_run_text=per_run_text, m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
+    env.globals.update(finding=finding, consistency=consistency, cite=cite, per_run_text=per_run_text, m=m, ci=ci, m_seed=m_seed, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
                        audit=audit, audit_profile=audit_profile, audit_errors=audit_errors,
                        audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
                        verdict_sentence=verdict_sentence, badge_row=badge_row, identical_predictions=identical_predictions,
                        params=params, results_table=results_table, excludes_zero=excludes_zero, MIN_RUNS=MIN_RUNS, n_papers=len(PAPER_DOCS), abs=abs, min=min, max=max)
-    env.filters.update(pct=pct, pp=pp, interval=interval, ppinterval=ppinterval, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
+    env.filters.update(pct=pct, pp=pp, interval=interval, ppinterval=ppinterval, effect=effect, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
     return env
 
 

@@ -796,6 +796,20 @@ def claims_table(paper: str | None = "all", *, records: list[dict] | None = None
     return df
 
 
+def pooled_measure(records: list[dict], paper: str, experiment: str, path: str = "accuracy") -> dict:
+    """One quantity of an experiment pooled as the claims table pools it: the mean over its runs at
+    the best profile (:func:`pooled_records`), the two-level bootstrap interval, the runs, the
+    profile and the records. Empty when the experiment has no real-data record."""
+    recs = pooled_records(records, paper, experiment)
+    if not recs:
+        return {}
+    parts = _components(records, recs[0])
+    pool = _Pool(parts or recs)
+    ci = pool.ci(path)
+    return {"point": ci["point"], "low": ci["low"], "high": ci["high"], "runs": len(pool.runs),
+            "profile": recs[0]["profile"], "records": [_rel(r["_path"]) for r in pool.recs]}
+
+
 def reasons_of(row: Any) -> list[str]:
     """A row's reasons as a list (the ``reasons`` column is '; '-separated)."""
     text = row["reasons"] if not isinstance(row, str) else row

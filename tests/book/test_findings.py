@@ -50,10 +50,15 @@ def test_filters_format_hand_computed_values():
 
 def test_references_read_the_records_and_the_ledger():
     rec = _json("results/dscnet_vijayalakshmi/paper/darknet53.json")
-    assert F.m("dscnet_vijayalakshmi", "darknet53", "accuracy") == rec["metrics"]["accuracy"]
-    iv = rec["intervals"]["accuracy"]
-    assert F.ci("dscnet_vijayalakshmi", "darknet53", "accuracy") == (iv["low"], iv["high"])
+    assert F.m("dscnet_vijayalakshmi", "darknet53", "accuracy") == pytest.approx(rec["metrics"]["accuracy"])
     assert F.prof("dscnet_vijayalakshmi", "darknet53") == "paper"  # paper beats cpu and smoke
+    # m, ci and runs are the pooled numbers of the claims table: "N runs" always goes with the pooled value
+    row = F.claim_row("dscnet_vijayalakshmi", "dscnet-accuracy")
+    assert F.m("dscnet_vijayalakshmi", "dscnet", "accuracy") == pytest.approx(row["measured"])
+    assert F.ci("dscnet_vijayalakshmi", "dscnet", "accuracy") == pytest.approx((row["low"], row["high"]))
+    assert F.runs("dscnet_vijayalakshmi", "dscnet") == row["runs"] >= 2
+    seed0 = _json("results/dscnet_vijayalakshmi/paper/dscnet.json")["metrics"]["accuracy"]
+    assert F.m_seed("dscnet_vijayalakshmi", "dscnet", 0) == seed0
     # the claim exactly as printed in the ledger, with its unit
     assert F.claim("dscnet_vijayalakshmi", "dscnet-accuracy") == "99.85\u00a0%"
     assert F.claim("xincept_khan2024", "xincept-xgboost-accuracy") == "0.990"
