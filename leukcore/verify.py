@@ -380,12 +380,13 @@ def remedy(rec: dict) -> str:
     return rerun_hint(rec["_path"])
 
 
-def verify_records(paper: str | None = None, *, root=None, data_root=None) -> Report:
-    """Check every record (of ``paper``, or ``audits``) under the results folder; see the module docstring."""
+def verify_records(paper: str | None = None, *, root=None, data_root=None, repo: Path = PROJECT_ROOT) -> Report:
+    """Check every record (of ``paper``, or ``audits``) under the results folder ``root`` against the
+    data under ``data_root`` and the git history of ``repo``; see the module docstring."""
     from .audits.base import SEEDED_AUDITS
 
     rep = Report()
-    data, git = _Data(data_root, root), _Git()
+    data, git = _Data(data_root, root), _Git(repo)
     for path in record_files(paper, root):
         rel = shown_path(path)
         rep.records += 1
