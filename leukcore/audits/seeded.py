@@ -271,7 +271,7 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
             for k in EXTERNAL_METRICS:
                 vals = [by_seed[s][a]["results"][k] for s in seeds]
                 vals = [v["point"] if isinstance(v, dict) else v for v in vals]
-                row[k] = t_interval(vals)
+                row[k] = t_interval(vals, bounds=(0.0, 1.0))  # fractions, confidences, AUROCs
             row["predicted_counts"] = {c: int(sum(by_seed[s][a]["results"]["predicted_counts"][c] for s in seeds))
                                        for c in first[a]["results"]["predicted_counts"]}
             models[a] = row
