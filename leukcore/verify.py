@@ -375,8 +375,7 @@ def remedy(rec: dict) -> str:
     """What to do about a record with a wrong number: an audit's summary is rewritten from its arm
     records; any other record is restored or rerun (:func:`leukcore.runs.records.rerun_hint`)."""
     if "arm_records" in rec:
-        return (f"rewrite it from its arm records (leukcore audits summarise --profile {rec.get('profile')}), "
-                f"once the code that pools them is right")
+        return f"rewrite it from its arm records (leukcore audits summarise --profile {rec.get('profile')})"
     return rerun_hint(rec["_path"])
 
 
@@ -429,8 +428,9 @@ def verify_records(paper: str | None = None, *, root=None, data_root=None, repo:
                 bad = []  # a damaged arm record: reported on its own line
             except ValueError as e:
                 bad = [str(e)]
-            for d in bad:
-                add(ERROR, f"does not agree with its arm records: {d}; {hint}")
+            if bad:  # one problem: the summary is stale; its first difference shows how
+                more = f" (and {len(bad) - 1} more differences)" if len(bad) > 1 else ""
+                add(ERROR, f"does not agree with its arm records: {bad[0]}{more}; {hint}")
         for level, what in provenance_problems(rec, git):
             add(level, what)
     return rep
