@@ -36,6 +36,7 @@ from .files import PROJECT_ROOT
 from .runs.records import (
     AUDITS_PAPER,
     RecordError,
+    dicts_in,
     read_diff,
     read_predictions,
     read_record,
@@ -101,18 +102,6 @@ def record_files(paper: str | None = None, root=None) -> list[Path]:
 # ----------------------------------------------------------------------------------- intervals
 
 
-def _intervals(o, where: str = ""):
-    """``(dotted path, dict)`` of every interval in a record: a dict with a ``low`` and a ``high``."""
-    if isinstance(o, dict):
-        if "low" in o and "high" in o:
-            yield where, o
-        for k, v in o.items():
-            yield from _intervals(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(o, list) and o and isinstance(o[0], (dict, list)):
-        for i, v in enumerate(o):
-            yield from _intervals(v, f"{where}[{i}]")
-
-
 def quantity_range(where: str, interval: dict) -> tuple[float, float]:
     """The range of the quantity an interval is of: [-1, 1] for a difference of two proportions (under
     an audit's ``effects``, or a row whose metric is ``paired difference``), else [0, 1]."""
@@ -125,7 +114,7 @@ def interval_problems(rec: dict) -> list[str]:
     """Intervals that do not contain their point (``point`` or ``mean``) or leave their quantity's range."""
     out = []
     tol = 1e-9
-    for where, iv in _intervals({k: v for k, v in rec.items() if k != "_path"}):
+    for where, iv in dicts_in(rec, lambda d: "low" in d and "high" in d):  # every interval
         low, high = iv.get("low"), iv.get("high")
         point = iv.get("point", iv.get("mean"))
         if low is None or high is None:

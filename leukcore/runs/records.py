@@ -409,17 +409,18 @@ def _point(v):
     return v.get("point") if isinstance(v, dict) else v
 
 
-def _blocks(o: Any, where: str = ""):
-    """``(dotted path, dict)`` of every dict inside a record that holds a ``confusion_matrix`` or a
-    per-image ``correct`` string (the blocks :func:`record_disagreements` checks)."""
+def dicts_in(o: Any, keep, where: str = ""):
+    """``(dotted path, dict)`` of every dict inside ``o`` (a record: its ``_path`` left out) for which
+    ``keep(dict)`` holds, e.g. ``("results.eval", {...})``; lists are entered when they hold containers."""
     if isinstance(o, dict):
-        if "confusion_matrix" in o or isinstance(o.get("correct"), str):
+        if keep(o):
             yield where, o
         for k, v in o.items():
-            yield from _blocks(v, f"{where}.{k}" if where else str(k))
+            if k != "_path":
+                yield from dicts_in(v, keep, f"{where}.{k}" if where else str(k))
     elif isinstance(o, list) and o and isinstance(o[0], (dict, list)):
         for i, v in enumerate(o):
-            yield from _blocks(v, f"{where}[{i}]")
+            yield from dicts_in(v, keep, f"{where}[{i}]")
 
 
 def _per_class_disagrees(stored: dict, derived: dict, names_known: bool) -> bool:
@@ -443,7 +444,7 @@ def record_disagreements(rec: dict) -> list[str]:
     def differ(where: str, key: str, stored, derived, source: str) -> None:
         out.append(f"{where + '.' if where else ''}{key}: stored {stored!r}, its {source} gives {derived!r}")
 
-    for where, b in _blocks({k: v for k, v in rec.items() if k != "_path"}):
+    for where, b in dicts_in(rec, lambda d: "confusion_matrix" in d or isinstance(d.get("correct"), str)):
         cm = b.get("confusion_matrix")
         if cm:
             names = b.get("class_names") or rec.get("class_names")
