@@ -24,7 +24,6 @@ One line per problem, naming the file and what to do; the exit status is 1 on an
 """
 from __future__ import annotations
 
-import math
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from .files import PROJECT_ROOT
 from .runs.records import (
     AUDITS_PAPER,
     RecordError,
+    agrees,
     dicts_in,
     read_diff,
     read_predictions,
@@ -176,7 +176,7 @@ def prediction_problems(rec: dict) -> list[str]:
         name = got["class_names"][k]
         stored = (m.get("auc_per_class") or {}).get(name)
         have = got["auc_per_class"][name]
-        if "auc_per_class" in m and not _agrees(stored, have, slack):
+        if "auc_per_class" in m and not agrees(stored, have, slack):
             out.append(f"metrics.auc_per_class.{name}: stored {stored!r}, its predictions file gives {have!r} "
                        f"(rounding allows {slack:.2g})")
     if "auc" in m:
@@ -185,7 +185,7 @@ def prediction_problems(rec: dict) -> list[str]:
             slack = _tie_slack(y, prob[:, k], y == k)
         else:
             slack = float(np.mean([_tie_slack(y, prob[:, k], y == k) for k in range(len(pcols))]))
-        if not _agrees(m["auc"], got["auc"], slack):
+        if not agrees(m["auc"], got["auc"], slack):
             out.append(f"metrics.auc: stored {m['auc']!r}, its predictions file gives {got['auc']!r} "
                        f"(rounding allows {slack:.2g})")
     for path, iv in (rec.get("intervals") or {}).items():
@@ -195,17 +195,9 @@ def prediction_problems(rec: dict) -> list[str]:
             want = None if m.get(path.split(".")[0], 0) is None else "absent"
         if want == "absent":
             out.append(f"intervals.{path}: an interval of a metric the record does not store")
-        elif not _agrees(iv.get("point"), want, 0.0):
+        elif not agrees(iv.get("point"), want):
             out.append(f"intervals.{path}.point: {iv.get('point')!r}, the stored metric is {want!r}")
     return out
-
-
-def _agrees(stored, value, slack: float) -> bool:
-    """``stored`` (None: NaN) equals ``value`` up to float rounding and ``slack``."""
-    nan = value is None or (isinstance(value, float) and math.isnan(value))
-    if stored is None or nan:
-        return stored is None and nan
-    return abs(float(stored) - float(value)) <= slack + 1e-9 * max(1.0, abs(float(value)))
 
 
 # ------------------------------------------------------------------------------------- data
@@ -335,7 +327,7 @@ def _differences(a, b, where: str, out: list[str]) -> None:
         for i, (x, y) in enumerate(zip(a, b)):
             _differences(x, y, f"{where}[{i}]", out)
     elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        if not _agrees(a, b, 0.0):
+        if not agrees(a, b):
             out.append(f"{where}: stored {a!r}, its arm records give {b!r}")
     elif a != b:
         out.append(f"{where}: stored {str(a)[:60]!r}, its arm records give {str(b)[:60]!r}")

@@ -397,11 +397,13 @@ def read_record(path: str | os.PathLike) -> dict:
     return rec
 
 
-def _close(a, b) -> bool:
-    """Two stored numbers agree up to float rounding (None is how a record stores NaN)."""
-    if a is None or b is None:
-        return a is None and (b is None or (isinstance(b, float) and math.isnan(b)))
-    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+def agrees(stored, value, slack: float = 0.0) -> bool:
+    """A stored number equals ``value`` up to float rounding (1e-9 relative, at least 1e-9) and ``slack``;
+    a stored None (how a record stores NaN) equals None or NaN only."""
+    nan = value is None or (isinstance(value, float) and math.isnan(value))
+    if stored is None or nan:
+        return stored is None and nan
+    return abs(float(stored) - float(value)) <= slack + 1e-9 * max(1.0, abs(float(value)))
 
 
 def _point(v):
@@ -426,9 +428,9 @@ def dicts_in(o: Any, keep, where: str = ""):
 def _per_class_disagrees(stored: dict, derived: dict, names_known: bool) -> bool:
     """Per-class values by class name when the record names its classes, else as a multiset."""
     if names_known:
-        return set(stored) != set(derived) or any(not _close(stored[k], derived[k]) for k in derived)
+        return set(stored) != set(derived) or any(not agrees(stored[k], derived[k]) for k in derived)
     a, b = sorted(v for v in stored.values() if v is not None), sorted(derived.values())
-    return len(a) != len(b) or any(not _close(x, y) for x, y in zip(a, b))
+    return len(a) != len(b) or any(not agrees(x, y) for x, y in zip(a, b))
 
 
 def record_disagreements(rec: dict) -> list[str]:
@@ -456,7 +458,7 @@ def record_disagreements(rec: dict) -> list[str]:
             src = "confusion matrix"
             trace = int(np.trace(np.asarray(cm)))
             for key, want in (("n", d["n"]), ("accuracy", d["accuracy"]), ("f1_macro", d["f1"]["macro"])):
-                if key in b and not _close(_point(b[key]), want):
+                if key in b and not agrees(_point(b[key]), want):
                     differ(where, key, _point(b[key]), want, src)
             acc = b.get("accuracy")
             if isinstance(acc, dict):
@@ -468,7 +470,7 @@ def record_disagreements(rec: dict) -> list[str]:
                     for avg, want in d[name].items():
                         got = b[name].get(avg)
                         bad = (_per_class_disagrees(got or {}, want, bool(names)) if avg == "per_class"
-                               else avg in b[name] and not _close(got, want))
+                               else avg in b[name] and not agrees(got, want))
                         if bad:
                             differ(where, f"{name}.{avg}", got, want, src)
             for key, want in (("support", d["support"]), ("recall_per_class", d["sensitivity"]["per_class"])):
@@ -477,7 +479,7 @@ def record_disagreements(rec: dict) -> list[str]:
         bits = b.get("correct")
         if isinstance(bits, str) and bits:
             k, n = bits.count("1"), len(bits)
-            if "accuracy" in b and not _close(_point(b["accuracy"]), k / n):
+            if "accuracy" in b and not agrees(_point(b["accuracy"]), k / n):
                 differ(where, "accuracy", _point(b["accuracy"]), k / n, "per-image correctness")
             if "n" in b and b["n"] != n:
                 differ(where, "n", b["n"], n, "per-image correctness")
