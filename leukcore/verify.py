@@ -191,11 +191,12 @@ def prediction_problems(rec: dict) -> list[str]:
     for path, iv in (rec.get("intervals") or {}).items():
         try:
             want = metric_at(m, path)
-        except (ValueError, TypeError):
-            want = None if m.get(path.split(".")[0], 0) is None else "absent"
-        if want == "absent":
+        except ValueError:
             out.append(f"intervals.{path}: an interval of a metric the record does not store")
-        elif not agrees(iv.get("point"), want):
+            continue
+        except TypeError:  # stored as None: NaN
+            want = None
+        if not agrees(iv.get("point"), want):
             out.append(f"intervals.{path}.point: {iv.get('point')!r}, the stored metric is {want!r}")
     return out
 
