@@ -255,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--paper", default="all", help="paper id or 'all'")
     c.add_argument("--format", default="md", choices=["csv", "json", "md"])
     c.add_argument("--consistency", action="store_true",
-                   help="print the consistency audit's findings (rule, paper, claims, printed, implication, severity)")
+                   help="print the consistency audit's findings (rule, paper, claims, printed, implication, "
+                        "severity, kind, label); kind: impossible (no reading makes the printed numbers all "
+                        "true), disagrees (two places print different values for one quantity), mislabelled "
+                        "(a number under a wrong name), typo (a digit left out or two swapped, intended value "
+                        "evident), implausible (true only under an unstated reading: a warning)")
     c.set_defaults(func=_cmd_claims)
 
     rc = sub.add_parser("records", help="the run records under results/: verify")

@@ -30,15 +30,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from ..evaluation.verdicts import COLUMNS as CLAIM_COLUMNS, FIRM
+from ..evaluation.verdicts import COLUMNS as CLAIM_COLUMNS, EXACT_METRICS, FIRM
 from ..files import PROJECT_ROOT
 from .labels import PAPER_DOCS, paper_name
 
 TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
 PROFILE_ORDER = ("paper", "audit", "cpu", "smoke")  # best first
-_DATA_ABSENT = ("dataset not available here", "only a synthetic stand-in ran")  # verdicts' reasons
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
-EXACT_METRICS = ("params", "count")  # checked exactly from the model registry / the dataset on disk
 NBSP = "\u00a0"  # between a number and its unit
 
 
@@ -423,10 +421,12 @@ def plural(n: Any, word: str) -> str:
     return _plural(int(_need(n, "plural")), word)
 
 
-def _printed(printed: Any, unit: str) -> str:
+def _printed(printed: Any, unit: str | None = None) -> str:
+    """A claim as printed (the table's ``printed`` holds the unit), with a no-break space before ``%``."""
     if printed is None or (isinstance(printed, float) and math.isnan(printed)):
         raise _missing("claim", "no printed value")
-    return f"{printed}{NBSP}%" if unit == "percent" else str(printed)
+    text = str(printed)
+    return text[:-2] + f"{NBSP}%" if text.endswith(" %") else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,19 +485,27 @@ def finding(cid: str, per_run: bool | None = None) -> str:
     return f"{text} {status_badge(r.status)}"
 
 
-def _fmt_value(v: float, unit: str) -> str:
-    return pct(v, 1) if unit == "percent" else f"{_need(v, 'value'):.3f}"
+def is_percent(row: dict) -> bool:
+    """Whether the paper printed this claim in percent (the table holds fractions either way)."""
+    return str(row.get("printed") or "").rstrip().endswith("%")
+
+
+def _fmt_value(v: float, row: dict) -> str:
+    if row.get("unit") == "fraction":
+        return pct(v, 1) if is_percent(row) else f"{_need(v, 'value'):.3f}"
+    return num(v)
 
 
 def measurement_text(row: dict) -> str:
-    """``96.7 % [95.9 %, 97.6 %] (profile paper, 1 run)``, or why there is none."""
+    """``95.4 % [93.4 %, 97.1 %] (profile paper, 2 runs)``: the pooled number of the runs it names, or why there is none."""
     if not _finite(row.get("measured")):
         return "no measurement"
-    s = _fmt_value(row["measured"], row["unit"])
+    s = _fmt_value(row["measured"], row)
     if _finite(row.get("low")) and _finite(row.get("high")) and row["low"] != row["high"]:
-        f = (lambda x: pct(x, 1)) if row["unit"] == "percent" else (lambda x: f"{x:.3f}")
-        s += f" [{f(row['low'])}, {f(row['high'])}]"
+        s += f" [{_fmt_value(row['low'], row)}, {_fmt_value(row['high'], row)}]"
     n = int(row.get("runs") or 0)
+    if not n:
+        return s + " (counted exactly)"
     return s + f" (profile `{row['profile']}`, {_plural(n, 'run')})"
 
 
@@ -505,71 +513,65 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
+def _reasons(row: dict) -> list[str]:
+    from ..evaluation.verdicts import reasons_of
+
+    return reasons_of(row)
+
+
+def _remedies(row: dict, commands: bool) -> list[str]:
+    """What would lift each of the row's reasons (none for a reason no run can lift)."""
+    from ..evaluation import verdicts as V
+
+    paper = row["paper"]
+    pds = row.get("paper_dataset") or "the paper's dataset"
+    cmd = f" (`leukcore reproduce --paper {paper} --profile paper --device cuda --seeds 0,1,2`)" if commands else ""
+    data = (f" (`leukcore reproduce --paper {paper} --profile paper --data-root DIR`, on a GPU)" if commands else "")
+    out = {V.R_NO_DATA: f"the paper's data (`{pds}`) downloaded{data}",
+           V.R_NOT_YET: f"a run at the paper's profile{cmd}",
+           V.R_SUBSTITUTE: f"the paper's own data (`{pds}`)",
+           V.R_IMAGENET: "the ImageNet weights the protocol needs (a machine with internet access)",
+           V.R_REDUCED: f"{MIN_RUNS} seeds at the paper's profile on a GPU{cmd}",
+           V.R_FEW_RUNS: f"{MIN_RUNS} runs{cmd}"}
+    got = []
+    for r in _reasons(row):
+        text = out.get(r)
+        if r == V.R_FEW_RUNS and V.R_REDUCED in _reasons(row):
+            continue  # said with the profile
+        if text and text not in got:
+            got.append(text)
+    return got
+
+
 def verdict_sentence(row: dict, short: bool = False) -> str:
-    """One sentence: why this is the verdict, and what would make it firmer (``short``: without commands)."""
-    if short:
-        return _short_sentence(row)
-    paper, v, reason = row["paper"], row["verdict"], str(row.get("reason") or "")
-    ds = row.get("dataset") or "the paper's dataset"
+    """Every reason behind the row's verdict, then what would make it firmer (``short``: without commands)."""
+    v = row["verdict"]
+    reasons = _reasons(row)
     n = int(row.get("runs") or 0)
-    cmd = f"`leukcore reproduce --paper {paper} --profile paper --device cuda`"
-    if v == "failed to train":
-        return (f"Failed to train: {reason}; its numbers are shown, not compared with the claim "
-                f"(a run that did not learn says nothing about the paper's model).")
-    if v == "not comparable":
-        if "ImageNet" in reason:
-            return (f"Not comparable: the paper fine-tuned ImageNet weights, which this offline machine lacks, so "
-                    f"the model trained from scratch; with the weights, {MIN_RUNS} seeds at the paper profile "
-                    f"({cmd}) would give a verdict.")
-        return f"Not comparable: {reason}."
-    if v == "not run":
-        if reason in _DATA_ABSENT:
-            return (f"Nothing to compare yet: the paper's data (`{ds}`) are not on this machine; download them "
-                    f"and run `leukcore reproduce --paper {paper} --profile paper --data-root DIR` "
-                    f"(on a GPU) for a verdict.")
-        return f"No measurement comparable with this claim yet ({reason or 'no record'})."
-    if v == "indicative":
-        if "ImageNet" in reason:
-            return (f"Indicative only: the model starts from ImageNet weights, which this offline machine lacks, "
-                    f"so we measure the pipeline, not the claim; with the weights, {MIN_RUNS} seeds at the paper "
-                    f"profile ({cmd}) would give a firm verdict.")
-        if "substitute" in reason:
-            stand_in = reason.split("(", 1)[-1].rstrip(")") if "(" in reason else "another dataset"
-            return (f"Indicative: measured at the paper's settings but on a stand-in (`{stand_in}`), from "
-                    f"{_plural(n, 'run')}; the paper's own data (`{ds}`) and {MIN_RUNS} seeds would make it "
-                    f"a verdict.")
-        if "fewer than" in reason:
-            return (f"Indicative: measured at the paper's profile on its own data, but from {_plural(n, 'run')}; "
-                    f"{MIN_RUNS} seeds on a GPU ({cmd} with `--seeds 0,1,2`) would make it a firm verdict.")
-        return (f"Indicative: measured only at the reduced `{row.get('profile')}` profile; a paper-profile GPU run "
-                f"({cmd}) would make it comparable.")
-    if v in FIRM:
+    if v in FIRM and row.get("metric") not in EXACT_METRICS:
         side = {"reproduced": "contains", "lower": "lies wholly below", "higher": "lies wholly above"}[v]
         return f"Our interval over {_plural(n, 'run')} {side} the claimed value; more seeds would only narrow it."
-    return f"{v.capitalize()}: {reason}." if reason else f"{v.capitalize()}."
-
-
-def _short_sentence(row: dict) -> str:
-    v, reason, ds = row["verdict"], str(row.get("reason") or ""), row.get("dataset") or "the paper's dataset"
-    n = int(row.get("runs") or 0)
+    if v in FIRM or v == "differs":
+        return "Counted exactly, as the paper counted." if v == "reproduced" else \
+            "Counted exactly, as the paper counted: the numbers differ."
+    head = f"{v.capitalize()}: " + "; ".join(reasons) + "." if reasons else f"{v.capitalize()}."
     if v == "failed to train":
-        return f"Failed to train ({reason}): shown, not compared."
-    if v == "not comparable":
-        return (f"Not comparable ({reason}): we measure the pipeline, not the claim.")
-    if v == "not run":
-        return (f"The paper's data (`{ds}`) are not on this machine; downloading them would give a verdict."
-                if reason in _DATA_ABSENT else f"No comparable measurement yet ({reason or 'no record'}).")
-    if v == "indicative":
-        if "ImageNet" in reason:
-            return "Needs ImageNet weights, which this offline machine lacks: we measure the pipeline, not the claim."
-        if "substitute" in reason:
-            return (f"Measured on a stand-in from {_plural(n, 'run')}; the paper's data (`{ds}`) and "
-                    f"{MIN_RUNS} seeds would make it a verdict.")
-        if "fewer than" in reason:
-            return (f"Paper's settings and data, but {_plural(n, 'run')}; {MIN_RUNS} seeds on a GPU would make it "
-                    f"firm.")
-        return f"Reduced `{row.get('profile')}` profile only; a paper-profile GPU run would make it comparable."
-    return verdict_sentence(row)
+        head += " Its numbers are shown, not compared with the claim (a run that did not learn says nothing of " \
+                "the paper's model)."
+    fixes = _remedies(row, commands=not short)
+    if fixes:
+        head += " A verdict needs " + ", and ".join(fixes) + "."
+    elif v == "not comparable":
+        head += " No run here can make it comparable: both numbers are shown."
+    return head
+
+
+def badge_row(paper: str) -> str:
+    """A paper's verdicts as a row of badges with counts (the top of its page)."""
+    c = _claims(paper)["verdict"].value_counts()
+    order = [k for k in ("reproduced", "lower", "higher", "differs", "indicative", "failed to train",
+                         "not comparable", "not run") if k in c]
+    return " ".join(f"{badge(k)}&nbsp;{int(c[k])}" for k in order)
 
 
 def paper_card(paper: str) -> str:
@@ -582,11 +584,14 @@ def paper_card(paper: str) -> str:
              ":link-type: doc",
              "",
              f"**Claim** ({r['source'].split(';')[0]}): {r['model']} {r['metric']} **{claimed_txt}**"
-             f" on `{r['dataset']}`",
+             f" on `{r['paper_dataset']}`",
              "",
-             f"**Ours**: {measurement_text(r)}",
+             f"**Ours**: {measurement_text(r)}" + (f" on `{r['dataset']}`" if r.get("dataset") and
+                                                    r["dataset"] != r["paper_dataset"] else ""),
              "",
              f"**Verdict**: {badge(r['verdict'])}",
+             "",
+             f"**All claims**: {badge_row(paper)}",
              "",
              verdict_sentence(r, short=True),
              ":::"]
@@ -638,7 +643,7 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
                        audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
-                       verdict_sentence=verdict_sentence, identical_predictions=identical_predictions,
+                       verdict_sentence=verdict_sentence, badge_row=badge_row, identical_predictions=identical_predictions,
                        params=params, results_table=results_table, excludes_zero=excludes_zero, MIN_RUNS=MIN_RUNS, n_papers=len(PAPER_DOCS), abs=abs, min=min, max=max)
     env.filters.update(pct=pct, pp=pp, interval=interval, ppinterval=ppinterval, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
     return env

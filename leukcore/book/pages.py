@@ -92,8 +92,11 @@ def protocol_table(paper: str) -> pd.DataFrame:
             label = {"grid": "grid", "models": "model", "classifiers": "classifier", "model_kw": "model option"}[kind]
             rows.append((f"{label} {name}", _grid_value(p, name) if kind == "grid" else
                          (_kw_value(p, name) if kind == "model_kw" else name), src(path)))
-    if p.get("pretrained"):
-        rows.append(("ImageNet weights (paper)", ", ".join(m for m, v in p["pretrained"].items() if v), src("pretrained")))
+    by_source: dict[str, list[str]] = {}  # one row per source: the paper may state one model's weights, not another's
+    for m, on in (p.get("pretrained") or {}).items():
+        if on:
+            by_source.setdefault(src(f"pretrained.{m}"), []).append(m)
+    rows += [("ImageNet weights (paper)", ", ".join(ms), s) for s, ms in by_source.items()]
     exps = list_experiments(paper)
     rows.append(("experiments", f"{len(exps)}: " + ", ".join(e.id for e in exps), ""))
     return pd.DataFrame(rows, columns=["setting", "value", "source"])
@@ -202,7 +205,7 @@ def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
         "runs": [str(int(n)) if n else "—" for n in df["runs"]],
         "difference": [diff(r) for _, r in df.iterrows()],
         "verdict": [verdict_badge(v) for v in df["verdict"]],
-        "reason": [html.escape(str(x)) if isinstance(x, str) else "" for x in df["reason"]],
+        "reasons": [html.escape(str(x)) if isinstance(x, str) else "" for x in df["reasons"]],
     })
     if "paper" in df and df["paper"].nunique() > 1:
         out.insert(0, "paper", [html.escape(str(p)) for p in df["paper"]])
@@ -418,17 +421,36 @@ def best_cnn_record(records: list[dict]) -> dict | None:
     return max(pool, key=lambda r: r["metrics"]["accuracy"]) if pool else None
 
 
+#: the columns of a consistency finding the book shows, in this order (``label`` restates the
+#: implication in a few words and is left out)
+FINDING_SHOWN = ("kind", "severity", "rule", "claim_ids", "printed", "implication")
+
+
+def findings_shown(findings: pd.DataFrame) -> pd.DataFrame:
+    """Consistency findings as the book shows them: :data:`FINDING_SHOWN`, claim ids joined by commas."""
+    f = findings.copy()
+    f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
+    return f[list(FINDING_SHOWN)]
+
+
+def kinds_markdown() -> str:
+    """The kinds of consistency finding (``leukcore.evaluation.consistency.KINDS``) as a list, each
+    with its severity, its meaning and how many findings of the ledger have it."""
+    from ..evaluation.consistency import KINDS, consistency_counts
+
+    return "\n".join(f"- **{kind}** ({severity}, {consistency_counts(kind)} findings): {meaning}."
+                     for kind, (severity, meaning) in KINDS.items()) + "\n"
+
+
 def audit_html(paper: str) -> str:
     """This paper's audit findings as an HTML table."""
     from ..evaluation.consistency import audit_claims
 
     f = audit_claims()
-    f = f[f["paper"] == paper].drop(columns=["paper"])
+    f = f[f["paper"] == paper]
     if f.empty:
         return "<p>The audit found no inconsistency in this paper's claims.</p>"
-    f = f.copy()
-    f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
-    return df_to_html(f, "audit-table", escape=True)
+    return df_to_html(findings_shown(f), "audit-table", escape=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,19 +529,20 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         exps = list_experiments(paper)
         put(f"experiments_{paper}.md", f"{len(exps)} experiments: " + ", ".join(f"`{e.id}`" for e in exps) + "\n")
 
-    from ..evaluation.consistency import audit_claims
+    from ..evaluation.consistency import KINDS, audit_claims
 
     findings = audit_claims()
     if len(findings):
-        f = findings.copy()
-        f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
         parts = []
-        for paper, g in f.groupby("paper", sort=True):
-            parts.append(f"## {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings.\n\n"
-                         + _md_table(g.drop(columns=["paper"])))
+        for paper, g in findings.groupby("paper", sort=True):
+            per_kind = g["kind"].value_counts()
+            counts = ", ".join(f"{per_kind[k]} {k}" for k in KINDS if k in per_kind)
+            parts.append(f"### {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings: {counts}.\n\n"
+                         + _md_table(findings_shown(g)))
         put("audit.md", "\n".join(parts))
     else:
         put("audit.md", "The audit found no inconsistency.\n")
+    put("consistency_kinds.md", kinds_markdown())
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
     from ..bench import performance_markdown
@@ -573,10 +596,10 @@ def evidence_markdown(df: pd.DataFrame) -> str:
             if exact.any():
                 parts.append(f"{int(exact.sum())} exact counts from the model registry or the dataset on disk")
             lines.append(f"- what we measured: {len(measured)} claims have a measurement: " + "; ".join(parts) + ".")
-        rest = g[~g["verdict"].isin(FIRM)]
-        for (v, reason), h in rest.groupby(["verdict", "reason"], sort=True):
-            lines.append(f"- {v}: {len(h)} claims, because: {reason or 'see the table'}.")
-        if (rest["reason"] == "dataset not available here").any():
+        rest = g[~g["verdict"].isin(FIRM)].fillna({"reasons": ""})
+        for (v, reasons), h in rest.groupby(["verdict", "reasons"], sort=True):
+            lines.append(f"- {v}: {len(h)} claims, because: {reasons or 'see the table'}.")
+        if rest["reasons"].str.startswith("dataset not available here").any():
             lines.append(f"- command once the data are downloaded: "
                          f"`leukcore reproduce --paper {paper} --profile paper --data-root DIR`.")
         lines.append("")

@@ -148,13 +148,21 @@ def test_cards_carry_the_claims_table_values():
             assert F.measurement_text(row) in card
 
 
-def test_verdict_sentence_says_what_would_make_it_firmer():
-    base = {"paper": "dscnet_vijayalakshmi", "dataset": "taleqani-all", "runs": 1, "profile": "paper"}
-    assert "--seed" in F.verdict_sentence({**base, "verdict": "indicative", "reason": "fewer than 3 runs"})
-    assert "ImageNet" in F.verdict_sentence({**base, "verdict": "indicative", "reason": "needs ImageNet weights"})
-    s = F.verdict_sentence({**base, "dataset": "cnmc-2019", "verdict": "not run",
-                            "reason": "dataset not available here"})
+def test_verdict_sentence_gives_every_reason_and_what_would_make_it_firmer():
+    from leukcore.evaluation import verdicts as V
+
+    base = {"paper": "dscnet_vijayalakshmi", "dataset": "taleqani-all", "paper_dataset": "taleqani-all", "runs": 1,
+            "profile": "paper", "metric": "accuracy"}
+    s = F.verdict_sentence({**base, "verdict": "indicative", "reasons": V.R_FEW_RUNS})
+    assert s.startswith("Indicative: fewer than 3 runs.") and "--seeds 0,1,2" in s
+    s = F.verdict_sentence({**base, "verdict": "not comparable",
+                            "reasons": "; ".join([V.R_IMAGENET, V.R_DETECTOR, V.R_FEW_RUNS])})
+    assert V.R_IMAGENET in s and V.R_DETECTOR in s and V.R_FEW_RUNS in s and "ImageNet weights the protocol" in s
+    s = F.verdict_sentence({**base, "paper_dataset": "cnmc-2019", "dataset": "", "verdict": "not run",
+                            "reasons": V.R_NO_DATA})
     assert "cnmc-2019" in s and "--data-root" in s
+    s = F.verdict_sentence({**base, "verdict": "not comparable", "reasons": V.R_OUR_SPLIT, "metric": "count"})
+    assert "No run here can make it comparable" in s
 
 
 # ------------------------------------------------------------------------------ the pages

@@ -36,14 +36,14 @@ def test_claims_table_html_escapes_and_hides_non_firm_differences():
     row = {"paper": "p", "claim": "c<1>", "model": "m&n", "experiment": "e", "metric": "accuracy",
            "averaging": None, "class": None, "epoch": None, "claimed": 0.9, "measured": 0.3, "low": 0.28,
            "high": 0.32, "runs": 1, "profile": "paper", "dataset": "d", "verdict": "failed to train",
-           "reason": "predictions collapsed to one class", "unit": "percent", "printed": "90", "source": "T1",
+           "reasons": "predictions collapsed to one class", "unit": "percent", "printed": "90", "source": "T1",
            "difference": -0.6, "measured_weighted": None, "low_weighted": None, "high_weighted": None,
            "records": ""}
     html = report.claims_table_html(pd.DataFrame([row]))
     assert "c&lt;1&gt;" in html and "m&amp;n" in html and "c<1>" not in html
     assert "pp" not in html  # no difference for a verdict that is not firm
     assert "predictions collapsed to one class" in html and "30.00 [28.00, 32.00]" in html
-    html = report.claims_table_html(pd.DataFrame([{**row, "verdict": "lower", "reason": "", "runs": 3}]))
+    html = report.claims_table_html(pd.DataFrame([{**row, "verdict": "lower", "reasons": "", "runs": 3}]))
     assert "-60.00 pp" in html
 
 
@@ -51,7 +51,7 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "load_records", lambda *a, **k: [])
     written = {p.name for p in report.build_pages(tmp_path)}
     for name in ("verdict_legend.md", "verdict_rule.md", "profiles.md", "datasets.md", "summary_table.md",
-                 "summary_counts.md", "claims_vs_measured.png", "audit.md", "evidence.md",
+                 "summary_counts.md", "claims_vs_measured.png", "audit.md", "consistency_kinds.md", "evidence.md",
                  "rerun_dscnet_kaur2023.md", "claims.csv", "records_manifest.md", "claims.manifest.sha256"):
         assert name in written
     assert len(pd.read_csv(tmp_path / "claims.csv")) == len(load_claims())
@@ -61,6 +61,23 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     body = table[table.index("<tbody>"):table.index("</tbody>")]
     assert body.count("<tr>") == len(load_claims())  # one body row per claim
     assert "leukcore reproduce --paper dscnet_kaur2023 --profile paper" in (tmp_path / "rerun_dscnet_kaur2023.md").read_text()
+
+
+def test_consistency_fragments_show_the_kind(tmp_path, monkeypatch):
+    """The consistency page's tables carry the kind; the kinds list gives each kind's count."""
+    from leukcore.evaluation.consistency import KINDS, audit_claims
+
+    findings = audit_claims()
+    shown = report.findings_shown(findings)
+    assert list(shown.columns)[:2] == ["kind", "severity"] and len(shown) == len(findings)
+    assert shown.claim_ids.iloc[0] == ", ".join(findings.claim_ids.iloc[0])
+    kinds = report.kinds_markdown().splitlines()
+    assert [line.split("**")[1] for line in kinds] == list(KINDS)
+    n = {k: int((findings.kind == k).sum()) for k in KINDS}
+    assert kinds[0] == f"- **impossible** (error, {n['impossible']} findings): no reading makes the printed numbers all true."
+    assert "(warning," in kinds[-1]
+    html = report.audit_html("dscnet_vijayalakshmi")
+    assert "split with more" not in html and "holds more images than the 6512" in html and ">impossible<" in html
 
 
 def test_grad_cam_says_why_when_the_weights_are_elsewhere(tmp_path, capsys):
