@@ -5,6 +5,7 @@
     leukcore experiments --paper ID --profile P
     leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
     leukcore claims [--paper ID|all] [--format csv|json|md] [--consistency]
+    leukcore records verify [--paper ID|audits]  (every record checked; exit 1 on an error)
     leukcore book pages                 (the generated pages the book includes; `make book` runs it)
     leukcore figures gradcam --record R
     leukcore audits run [--audit ID[,ID...]] [--seeds 0,1,2] [--profile audit] ...
@@ -149,6 +150,17 @@ def _cmd_findings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_records_verify(args: argparse.Namespace) -> int:
+    """Check every record against itself and its surroundings; one line per problem, exit 1 on an error."""
+    from .verify import verify_records
+
+    rep = verify_records(args.paper, root=args.results_dir, data_root=args.data_root)
+    for p in rep.problems:
+        print(p.line())
+    print(rep.summary())
+    return 1 if rep.errors else 0
+
+
 def _cmd_book_pages(args: argparse.Namespace) -> int:
     """Write the generated pages the book includes (tables, legends, findings)."""
     from .book.pages import build_pages
@@ -277,6 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--format", default="md", choices=["json", "md"])
     fi.add_argument("--page", default=None, help="only the conclusions of one page (landing, audits, a paper id)")
     fi.set_defaults(func=_cmd_findings)
+
+    rc = sub.add_parser("records", help="the run records under results/: verify")
+    rcsub = rc.add_subparsers(dest="records_command", required=True)
+    rv = rcsub.add_parser("verify", help="check every record against itself, its predictions, settings, data and "
+                                         "commit; one line per problem, exit 1 on any error")
+    rv.add_argument("--paper", default=None, help="one paper id, or 'audits' (default: every record)")
+    rv.add_argument("--results-dir", default=None, help="default: results/")
+    rv.add_argument("--data-root", default=None, help="where the datasets are (default: the usual search)")
+    rv.set_defaults(func=_cmd_records_verify)
 
     au = sub.add_parser("audits", help="the audits beyond the papers (leukcore.audits): run, summarise")
     asub = au.add_subparsers(dest="audits_command", required=True)

@@ -20,7 +20,7 @@ PKG = ROOT / "leukcore"
 #: drives runs and audits; the book renders the benchmark's records)
 LAYER = {"files": 0, "data": 1, "transforms": 2, "filters": 2, "models": 3, "engine": 4, "losses": 4,
          "evaluation.metrics": 4, "metrics": 4, "runs": 5, "evaluation": 6, "audits": 7, "gpu_lease": 8,
-         "bench": 8, "conclusions": 8, "book": 9, "cli": 10}
+         "bench": 8, "conclusions": 8, "verify": 8, "book": 9, "cli": 10}
 
 
 def _layer(module: str) -> int | None:

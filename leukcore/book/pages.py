@@ -551,6 +551,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     from .findings import build as build_findings
 
     written += build_findings(out)  # landing page, reproducibility report, each paper's "What we found"
+    from .manifest import write_manifest
+
+    written += write_manifest(out)  # last: the commit and every record and predictions file read above
     return written
 
 

@@ -967,6 +967,11 @@ def _run_fusion(exp, settings, n_classes, x, y, tr, va, te, *, seed, device, pro
     return _full_proba(clf, f_te, n_classes), res.history, _n_params(model), devs
 
 
+def aggregate_fingerprint(fingerprints) -> str:
+    """The data fingerprint of a record pooling others: the settings hash of their sorted fingerprints."""
+    return settings_hash({"fps": sorted(fingerprints)})
+
+
 def _run_aggregate(paper, exp, prof, *, data_root, device, seed, results_dir, progress, on_bad, write, overrides,
                    code=None, allow_dirty=None):
     """Pool the test predictions of other experiments (ALNet's three folds) into one record.
@@ -985,7 +990,7 @@ def _run_aggregate(paper, exp, prof, *, data_root, device, seed, results_dir, pr
     block = _metrics_block(y, prob, first["class_names"], first.get("positive"), prof.bootstrap, seed)
     settings = {"aggregate_of": {r["experiment"]: r["settings_hash"] for r in parts}, "profile": prof.settings()}
     ds = dict(first["dataset"])
-    ds["fingerprint"] = settings_hash({"fps": sorted(r["dataset"]["fingerprint"] for r in parts)})[:16]
+    ds["fingerprint"] = aggregate_fingerprint(r["dataset"]["fingerprint"] for r in parts)
     rec = {"status": "complete", "paper": paper, "experiment": exp.id, "profile": prof.name, "seed": seed,
            "spec": exp.spec(), "settings": settings, "settings_hash": settings_hash(settings), "dataset": ds,
            "class_names": first["class_names"], "positive": first.get("positive"),

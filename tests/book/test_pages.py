@@ -52,7 +52,7 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     written = {p.name for p in report.build_pages(tmp_path)}
     for name in ("verdict_legend.md", "verdict_rule.md", "profiles.md", "datasets.md", "summary_table.md",
                  "summary_counts.md", "claims_vs_measured.png", "audit.md", "consistency_kinds.md", "evidence.md",
-                 "rerun_dscnet_kaur2023.md", "claims.csv"):
+                 "rerun_dscnet_kaur2023.md", "claims.csv", "records_manifest.md", "claims.manifest.sha256"):
         assert name in written
     assert len(pd.read_csv(tmp_path / "claims.csv")) == len(load_claims())
     rule = (tmp_path / "verdict_rule.md").read_text()
