@@ -292,6 +292,21 @@ def cite(key: str) -> str:
     return refs[key]["short"]
 
 
+def conclusions_markdown() -> str:
+    """The rule that grades our own conclusions, and every declared conclusion with its status (the methods page)."""
+    from ..conclusions import RULE_TEXT, list_conclusions
+    from .labels import status_badge
+
+    rows = findings_table()
+    lines = [RULE_TEXT, "", f"The {len(list_conclusions())} conclusions this book draws, as `leukcore findings` lists "
+             "them (runs on each side; the records each reads are in `leukcore findings --format json`):", ""]
+    for r in rows:
+        runs = " / ".join(map(str, r["runs_per_side"])) if any(r["runs_per_side"]) else "arithmetic"
+        lines.append(f"- `{r['id']}` ({r['page']}): {r['claim']}. *Test*: {r['test']['quantity']}; runs: {runs}. "
+                     f"{status_badge(r['status'])} ({r['why']})")
+    return "\n".join(lines) + "\n"
+
+
 def references_markdown() -> str:
     """Every source the prose cites, in full (the methods page)."""
     return "\n".join(f"- **{v['short']}**: {v['full']}" for v in _references().values()) + "\n"
@@ -753,10 +768,10 @@ def paper_findings(paper: str) -> str:
 
 
 def show(paper: str) -> None:
-    """Display a paper's "What we found" in a notebook (its first code cell, input removed)."""
+    """Display a paper's verdict badges and its "What we found" in a notebook (its first code cell, input removed)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(paper_findings(paper)))
+    display(Markdown(f"**Verdicts on this paper's claims**: {badge_row(paper)}\n\n" + paper_findings(paper)))
 
 
 def build(out: Path) -> list[Path]:
@@ -852,3 +867,40 @@ def _markdown_cells(text: str) -> list[str]:
 def check_prose(root: Path = PROJECT_ROOT) -> dict[str, list[str]]:
     """``{file: [literal, ...]}`` for every prose file that holds a typed-in measurement (empty: clean)."""
     return {name: hits for name, text in prose_sources(root).items() if (hits := scan_prose(text))}
+
+
+# --------------------------------------------------------------------------------------------
+# The check that a number printed beside "N runs" is the pool of those N runs
+# --------------------------------------------------------------------------------------------
+
+#: ``96.7 % [95.9 %, 97.6 %] (profile paper, 2 runs)`` / ``0.775 [0.688, 0.850] (profile cpu, 1 run)``
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_PCT = r"\s?%"
+RUNS_CLAIM = re.compile(
+    rf"{_NUM}(?P<p1>{_PCT})?\s\[{_NUM}(?:{_PCT})?,\s{_NUM}(?:{_PCT})?\]\s*"
+    rf"(?:\(profile\s`?(?P<profile>\w+)`?,\s|from\s|over\s)(?P<n>\d+)\s(?:runs?|seeds?)\b")
+
+
+def pooled_runs_problems(text: str, table: pd.DataFrame | None = None) -> list[str]:
+    """Every ``value [low, high] ... N runs`` in ``text`` (a page as plain text) whose numbers are not
+    the pool of N runs of some claims-table row or pooled experiment (at the printed precision).
+
+    ``table``: the claims table (default: the whole ledger against the committed records)."""
+    df = _claims("all") if table is None else table
+    rows = df[df["measured"].notna() & df["low"].notna()]
+    problems = []
+    for mt in RUNS_CLAIM.finditer(text.replace(NBSP, " ")):
+        x, lo, hi, n = float(mt.group(1)), float(mt.group(3)), float(mt.group(4)), int(mt.group("n"))
+        pct_shown = mt.group("p1") is not None
+        digits = len(mt.group(1).split(".")[1]) if "." in mt.group(1) else 0
+        scale = 100.0 if pct_shown else 1.0
+        tol = 0.5 * 10 ** -digits + 1e-9
+
+        def close(a, b):
+            return abs(scale * float(a) - b) <= tol
+
+        ok = any(int(r["runs"]) == n and close(r["measured"], x) and close(r["low"], lo) and close(r["high"], hi)
+                 for _, r in rows.iterrows())
+        if not ok:
+            problems.append(f"{mt.group(0)!r}: no claim pooled over {n} runs has these numbers")
+    return problems

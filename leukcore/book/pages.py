@@ -319,6 +319,32 @@ def records_table(records: list[dict]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def evidence_split(paper: str, records: list[dict]) -> tuple[list[dict], list[dict], str]:
+    """``(cited, reduced, profile)``: the runs a paper page shows as its evidence, those it folds below,
+    and the profile of the first.
+
+    "What we found" cites each experiment at its best profile on real data, so the evidence is the
+    committed real-data records of that profile (every seed), whatever profile the notebook was
+    executed at; the runs of lower profiles (among ``records`` and the committed ones) are folded
+    below. When nothing real is recorded, ``records`` (the executed run, e.g. a synthetic smoke run)
+    is the evidence.
+    """
+    from ..runs.profiles import PROFILE_RANK
+    from ..runs.records import load_records
+
+    real = [r for r in load_records(paper) if r.get("dataset", {}).get("id") != "synthetic"]
+    real += [r for r in records if r.get("dataset", {}).get("id") != "synthetic"
+             and r.get("_path") not in {x.get("_path") for x in real}]
+    if not real:
+        return list(records), [], (records[0]["profile"] if records else "")
+    best = max(PROFILE_RANK.get(r["profile"], -1) for r in real)
+    cited = sorted((r for r in real if PROFILE_RANK.get(r["profile"], -1) == best),
+                   key=lambda r: (r["experiment"], r.get("seed") or 0))
+    reduced = sorted((r for r in real if PROFILE_RANK.get(r["profile"], -1) < best),
+                     key=lambda r: (r["profile"], r["experiment"], r.get("seed") or 0))
+    return cited, reduced, cited[0]["profile"]
+
+
 def notebook_setup() -> None:
     """Quiet, reproducible notebook output: inline figures at a fixed size, no progress bars in logs."""
     import warnings
@@ -488,7 +514,8 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     from ..evaluation.claims import load_claims
     from ..data import DATASETS
     from ..runs.experiments import list_experiments, list_papers
-    from ..evaluation.verdicts import VERDICTS, vocabulary_markdown
+    from ..evaluation.verdicts import VERDICTS, columns_markdown, vocabulary_markdown
+    from .findings import conclusions_markdown, references_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -500,6 +527,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
 
     put("verdict_legend.md", "\n".join(f"- {verdict_badge(k)} {html.escape(v)}" for k, v in VERDICTS.items()) + "\n")
     put("verdict_rule.md", vocabulary_markdown())  # the methods page states the vocabulary from the code
+    put("claims_columns.md", columns_markdown())  # the summary page's column dictionary, from the code
+    put("conclusion_rule.md", conclusions_markdown())
+    put("references.md", references_markdown())
     prof = pd.DataFrame([{k: ("paper's" if v is None else v) for k, v in p.settings().items()} for p in PROFILES.values()])
     put("profiles.md", _md_table(prof))
     ds = pd.DataFrame([{"id": d.id, "classes": ", ".join(d.classes), "published layout": d.layout.replace("*", "\\*"),

@@ -251,3 +251,18 @@ def test_the_check_catches_a_planted_literal(tmp_path):
     assert F.check_prose(tmp_path) == {"book/intro.md": ["99.5 %"],
                                        "book/findings/landing.md.j2": ["97.6 %"],
                                        "notebooks/dscnet_kaur2023.py": ["9.0 pp"]}
+
+
+# ------------------------------------------------------------------------------ "N runs" means the pool of N
+def test_a_number_beside_n_runs_must_be_the_pool_of_those_runs():
+    row = F.claim_row("dscnet_vijayalakshmi", "dscnet-accuracy")
+    good = F.measurement_text(row).replace("`", "")
+    assert F.pooled_runs_problems(f"our DSCNet scores {good}.") == []
+    # seed 0's number beside the pool's run count (the mistake the check exists for)
+    seed0 = F.m_seed("dscnet_vijayalakshmi", "dscnet", 0)
+    n = int(row["runs"])
+    bad = f"our DSCNet scores {F.pct(seed0)} [{F.pct(seed0 - 0.01)}, {F.pct(seed0 + 0.01)}] from {n} runs"
+    assert n >= 2 and len(F.pooled_runs_problems(bad)) == 1
+    # the pooled numbers with the wrong count fail too
+    wrong = good.replace(f"{n} runs", f"{n + 1} runs")
+    assert len(F.pooled_runs_problems(wrong)) == 1
