@@ -37,6 +37,7 @@ from scipy import stats
 __all__ = [
     "AVERAGED_METRICS",
     "compute_metrics",
+    "confusion_metrics",
     "metric_at",
     "bootstrap_ci",
     "bootstrap_runs_ci",
@@ -205,14 +206,46 @@ def compute_metrics(
     t, p = _check_inputs(y_true, y_prob)
     c = p.shape[1]
     names = _class_names(class_names, c)
+    pred = p.argmax(axis=1)
+    cm = np.bincount(t * c + pred, minlength=c * c).reshape(c, c)
+    out = confusion_metrics(cm, names, positive)
+    binary = c == 2
+    pos = names.index(out["positive"]) if binary else 0
+    per_auc = [float(v) for v in _auc_per_class(t, p, np.ones((1, t.size)))[0]]
+    absent = [names[k] for k in range(c) if not np.any(t == k)]
+    if absent:
+        warnings.warn(
+            f"AUC undefined: class(es) {absent} absent from y_true", RuntimeWarning, stacklevel=2
+        )
+    out["auc"] = float(_auc_summary(np.array(per_auc), pos))
+    out["auc_per_class"] = dict(zip(names, per_auc))
+    return {k: out[k] for k in ("n", "accuracy", *AVERAGED_METRICS, "auc", "auc_per_class", "confusion_matrix",
+                                "support", "class_names", *(("positive",) if binary else ()))}
+
+
+def confusion_metrics(
+    confusion_matrix: Any,
+    class_names: Sequence[str] | None = None,
+    positive: int | str | None = None,
+) -> dict[str, Any]:
+    """Every metric of :func:`compute_metrics` that the confusion matrix alone fixes (all but the AUC).
+
+    ``confusion_matrix``: ``(C, C)`` counts, rows true, columns predicted. Returns ``{"n",
+    "accuracy", "sensitivity", "specificity", "precision", "f1", "confusion_matrix", "support",
+    "class_names"}`` (+ ``"positive"`` for two classes), each value as :func:`compute_metrics`
+    gives it, so a record's stored metrics can be checked against its own confusion matrix.
+    """
+    cm = np.asarray(confusion_matrix, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 2 or (cm < 0).any():
+        raise ValueError(f"a confusion matrix is C x C non-negative counts with C >= 2, got shape {cm.shape}")
+    c = cm.shape[0]
+    names = _class_names(class_names, c)
     binary = c == 2
     pos = _positive(positive, names) if binary else None
     if not binary and positive is not None:
         raise ValueError("positive= applies to two-class tasks only")
-    pred = p.argmax(axis=1)
-    cm = np.bincount(t * c + pred, minlength=c * c).reshape(c, c)
     per = _per_class(cm)
-    out: dict[str, Any] = {"n": int(t.size), "accuracy": float(per["accuracy"])}
+    out: dict[str, Any] = {"n": int(cm.sum()), "accuracy": float(per["accuracy"])}
     for name in AVERAGED_METRICS:
         values = per[name]
         entry: dict[str, Any] = {
@@ -223,14 +256,6 @@ def compute_metrics(
         if binary:
             entry["binary"] = float(values[pos])
         out[name] = entry
-    per_auc = [float(v) for v in _auc_per_class(t, p, np.ones((1, t.size)))[0]]
-    absent = [names[k] for k in range(c) if not np.any(t == k)]
-    if absent:
-        warnings.warn(
-            f"AUC undefined: class(es) {absent} absent from y_true", RuntimeWarning, stacklevel=2
-        )
-    out["auc"] = float(_auc_summary(np.array(per_auc), pos if binary else 0))
-    out["auc_per_class"] = dict(zip(names, per_auc))
     out["confusion_matrix"] = cm.tolist()
     out["support"] = {k: int(v) for k, v in zip(names, per["support"])}
     out["class_names"] = names
@@ -489,7 +514,6 @@ def mcnemar(
         p_value = 1.0 if m == 0 else float(stats.chi2.sf(stat, 1))
         method = "chi2_cc"
     return {"b": b, "c": c, "statistic": float(stat), "p_value": p_value, "method": method}
-
 
 #: Metric paths that get a bootstrap interval in every run record (two-class tasks add the
 #: ``*.binary`` paths of :data:`BINARY_INTERVAL_METRICS`).

@@ -544,7 +544,7 @@ def test_record_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_incomplete_run_is_never_complete(tmp_path, monkeypatch, smoke_pair):
-    from leukcore.runs.records import load_records, read_predictions, write_record
+    from leukcore.runs.records import RecordError, load_records, read_predictions, write_record
     from leukcore.evaluation.verdicts import claims_table
 
     monkeypatch.setenv("LEUKCORE_RESULTS", str(tmp_path))
@@ -552,16 +552,21 @@ def test_incomplete_run_is_never_complete(tmp_path, monkeypatch, smoke_pair):
     preds = read_predictions(smoke_pair[1])
     mine = lambda df: df[df["experiment"] == EXPERIMENT]  # noqa: E731
     assert len(mine(claims_table(PAPER))) >= 1
-    # a checkpoint without a record, a half-written (invalid) record, a record still running
+    # a checkpoint without a record, a record still running (told apart by its status)
     ck = tmp_path / PAPER / "smoke" / "checkpoints" / EXPERIMENT / "fold0" / "last.pt"
     ck.parent.mkdir(parents=True)
     ck.write_bytes(b"checkpoint of an interrupted run")
-    (tmp_path / PAPER / "smoke" / "vgg16.json").write_text('{"status": "complete", "paper": "dscnet_vij')
     write_record({**real, "status": "running"}, predictions=preds, root=tmp_path)
     assert load_records(PAPER) == []
     assert [r["status"] for r in load_records(PAPER, complete_only=False)] == ["running"]
     assert set(mine(claims_table(PAPER))["verdict"]) == {"not run"}
     assert set(claims_table(PAPER).query("experiment == 'vgg16'")["verdict"]) == {"not run"}
+    # a damaged record (writes are atomic: never a half-written one) is not taken for a missing run
+    bad = tmp_path / PAPER / "smoke" / "vgg16.json"
+    bad.write_text('{"status": "complete", "paper": "dscnet_vij')
+    with pytest.raises(RecordError, match=r"vgg16\.json: not a valid run record .*delete it and rerun"):
+        claims_table(PAPER)
+    bad.unlink()
     # control: the same record, complete, is rendered (with its provenance)
     write_record(real, predictions=preds, root=tmp_path)
     df = mine(claims_table(PAPER))

@@ -19,10 +19,10 @@ PKG = ROOT / "leukcore"
 #: the package in the order data flows; a layer imports only from itself and earlier ones
 #: (filters and losses are the public faces of transforms and engine; a run ends by computing its
 #: metrics, so metrics sit below the runs; the book renders the benchmark's records; the GPU lease
-#: drives runs, audits, the benchmark and the book's Grad-CAM writer)
+#: drives runs, audits, the benchmark and the book's Grad-CAM writer; records verify reads runs and audits)
 LAYER = {"files": 0, "data": 1, "transforms": 2, "filters": 2, "models": 3, "engine": 4, "losses": 4,
-         "metrics": 4, "runs": 5, "evaluation": 6, "audits": 7, "bench": 8, "conclusions": 8, "book": 9,
-         "gpu_lease": 10, "cli": 11}
+         "metrics": 4, "runs": 5, "evaluation": 6, "audits": 7, "bench": 8, "conclusions": 8, "verify": 8,
+         "book": 9, "gpu_lease": 10, "cli": 11}
 
 
 def _layer(module: str) -> int | None:

@@ -132,16 +132,13 @@ def _warnings(text: str, tmp: Path) -> list[str]:
 
 def cpu_run_times(root: str | os.PathLike | None = None) -> dict:
     """``wall_time_s`` of every ``cpu``-profile run record (``<results>/<paper>/cpu/*.json``)."""
-    from ..runs.records import results_dir
+    from ..runs.records import read_record, results_dir
 
     base = results_dir(root)
     runs = []
     for p in sorted(base.glob("*/cpu/*.json")):
-        try:
-            rec = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(rec, dict) or "wall_time_s" not in rec:
+        rec = read_record(p)  # a damaged record raises RecordError: its time is not left out in silence
+        if "wall_time_s" not in rec:
             continue
         runs.append({"paper": p.parent.parent.name, "experiment": rec.get("experiment", p.stem),
                      "status": rec.get("status"), "wall_time_s": rec.get("wall_time_s"),
@@ -155,16 +152,13 @@ def audit_run_times(root: str | os.PathLike | None = None, profile: str = "audit
     """The audit profile's cost from its records: ``wall_time_s`` of every arm record
     (``<results>/audits/<profile>/<audit>/<arm>.seed<k>.json``) and of every single-record audit
     (``<results>/audits/<profile>/<audit>.json`` that pools no arm records), summed per device."""
-    from ..runs.records import results_dir
+    from ..runs.records import read_record, results_dir
 
     base = results_dir(root) / "audits" / profile
     runs = []
     for p in sorted(base.glob("*/*.seed*.json")) + sorted(base.glob("*.json")):
-        try:
-            rec = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(rec, dict) or rec.get("arm_records") is not None or "wall_time_s" not in rec:
+        rec = read_record(p)  # a damaged record raises RecordError: its time is not left out in silence
+        if rec.get("arm_records") is not None or "wall_time_s" not in rec:
             continue  # a summary: its time is its arms'
         runs.append({"audit": rec.get("experiment"), "arm": rec.get("arm"), "seed": rec.get("seed"),
                      "status": rec.get("status"), "wall_time_s": float(rec.get("wall_time_s") or 0),

@@ -71,9 +71,17 @@ def sort_claims(df: pd.DataFrame) -> pd.DataFrame:
     return df.loc[key.sort_values(["v", "p", "paper", "claim"], kind="stable").index].reset_index(drop=True)
 
 
+def collapsed_reduced(df: pd.DataFrame) -> pd.Series:
+    """Rows whose pooled runs include a collapsed run at a reduced profile: a fact about those
+    runs, not a measurement of the claim."""
+    col = df["collapsed"].fillna("").astype(str) if "collapsed" in df else pd.Series("", index=df.index)
+    return (df["profile"].fillna("") != "paper") & col.str.match(r"^[1-9]\d* of")
+
+
 def forest_data(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows a forest plot shows: claims on a 0..1 scale with a measurement, in reading order."""
-    d = df[df["unit"].isin(FRACTION_UNITS) & df["measured"].notna() & df["claimed"].notna()]
+    """The rows a forest plot shows: claims on a 0..1 scale with a measurement at their best
+    profile, in reading order; never a collapsed reduced-profile run."""
+    d = df[df["unit"].isin(FRACTION_UNITS) & df["measured"].notna() & df["claimed"].notna() & ~collapsed_reduced(df)]
     return sort_claims(d)
 
 

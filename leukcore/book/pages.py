@@ -74,8 +74,11 @@ def protocol_table(paper: str) -> pd.DataFrame:
             label = {"grid": "grid", "models": "model", "classifiers": "classifier", "model_kw": "model option"}[kind]
             rows.append((f"{label} {name}", _grid_value(p, name) if kind == "grid" else
                          (_kw_value(p, name) if kind == "model_kw" else name), src(path)))
-    if p.get("pretrained"):
-        rows.append(("ImageNet weights (paper)", ", ".join(m for m, v in p["pretrained"].items() if v), src("pretrained")))
+    by_source: dict[str, list[str]] = {}  # one row per source: the paper may state one model's weights, not another's
+    for m, on in (p.get("pretrained") or {}).items():
+        if on:
+            by_source.setdefault(src(f"pretrained.{m}"), []).append(m)
+    rows += [("ImageNet weights (paper)", ", ".join(ms), s) for s, ms in by_source.items()]
     exps = list_experiments(paper)
     rows.append(("experiments", f"{len(exps)}: " + ", ".join(e.id for e in exps), ""))
     return pd.DataFrame(rows, columns=["setting", "value", "source"])
@@ -157,6 +160,32 @@ def records_table(records: list[dict]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def evidence_split(paper: str, records: list[dict]) -> tuple[list[dict], list[dict], str]:
+    """``(cited, reduced, profile)``: the runs a paper page shows as its evidence, those it folds below,
+    and the profile of the first.
+
+    "What we found" cites each experiment at its best profile on real data, so the evidence is the
+    committed real-data records of that profile (every seed), whatever profile the notebook was
+    executed at; the runs of lower profiles (among ``records`` and the committed ones) are folded
+    below. When nothing real is recorded, ``records`` (the executed run, e.g. a synthetic smoke run)
+    is the evidence.
+    """
+    from ..runs.profiles import PROFILE_RANK
+    from ..runs.records import load_records
+
+    real = [r for r in load_records(paper) if r.get("dataset", {}).get("id") != "synthetic"]
+    real += [r for r in records if r.get("dataset", {}).get("id") != "synthetic"
+             and r.get("_path") not in {x.get("_path") for x in real}]
+    if not real:
+        return list(records), [], (records[0]["profile"] if records else "")
+    best = max(PROFILE_RANK.get(r["profile"], -1) for r in real)
+    cited = sorted((r for r in real if PROFILE_RANK.get(r["profile"], -1) == best),
+                   key=lambda r: (r["experiment"], r.get("seed") or 0))
+    reduced = sorted((r for r in real if PROFILE_RANK.get(r["profile"], -1) < best),
+                     key=lambda r: (r["profile"], r["experiment"], r.get("seed") or 0))
+    return cited, reduced, cited[0]["profile"]
+
+
 def notebook_setup() -> None:
     """Quiet, reproducible notebook output: inline figures at a fixed size, no progress bars in logs."""
     import warnings
@@ -181,9 +210,9 @@ def paper_intro(paper: str) -> str:
 def experiment_datasets(paper: str, profile: str, *, data_root=None, seed: int = 0) -> list:
     """The dataset(s) the paper's experiments use at this profile (one per task), as ExperimentData."""
     from ..runs.inputs import experiment_data
-    from ..runs.profiles import get_profile
     from ..runs.protocols import list_experiments
     from ..runs.routes import get_route
+    from ..runs.profiles import get_profile
 
     seen, out = set(), []
     for e in list_experiments(paper, profile):
@@ -249,17 +278,36 @@ def model_param_line(name: str, num_classes: int, input_size: int | None = None)
     return f"{name}: {s['params_trainable']:,} trainable parameters at {s['input_size']}x{s['input_size']}"
 
 
+#: the columns of a consistency finding the book shows, in this order (``label`` restates the
+#: implication in a few words and is left out)
+FINDING_SHOWN = ("kind", "severity", "rule", "claim_ids", "printed", "implication")
+
+
+def findings_shown(findings: pd.DataFrame) -> pd.DataFrame:
+    """Consistency findings as the book shows them: :data:`FINDING_SHOWN`, claim ids joined by commas."""
+    f = findings.copy()
+    f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
+    return f[list(FINDING_SHOWN)]
+
+
+def kinds_markdown() -> str:
+    """The kinds of consistency finding (``leukcore.evaluation.consistency.KINDS``) as a list, each
+    with its severity, its meaning and how many findings of the ledger have it."""
+    from ..evaluation.consistency import KINDS, consistency_counts
+
+    return "\n".join(f"- **{kind}** ({severity}, {consistency_counts(kind)} findings): {meaning}."
+                     for kind, (severity, meaning) in KINDS.items()) + "\n"
+
+
 def consistency_html(paper: str) -> str:
-    """This paper's audit findings as an HTML table."""
+    """This paper's consistency findings as an HTML table."""
     from ..evaluation.consistency import check_claims
 
     f = check_claims()
-    f = f[f["paper"] == paper].drop(columns=["paper"])
+    f = f[f["paper"] == paper]
     if f.empty:
         return "<p>The consistency checks found no inconsistency in this paper's claims.</p>"
-    f = f.copy()
-    f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
-    return df_to_html(f, "consistency-table", escape=True)
+    return df_to_html(findings_shown(f), "consistency-table", escape=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,7 +345,8 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     from ..evaluation.claims import load_claims
     from ..data import DATASETS
     from ..runs.protocols import list_experiments, list_papers
-    from ..evaluation.verdicts import VERDICTS, claims_table, vocabulary_markdown
+    from ..evaluation.verdicts import VERDICTS, claims_table, columns_markdown, vocabulary_markdown
+    from .findings import conclusions_markdown, references_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -309,6 +358,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
 
     put("verdict_legend.md", "\n".join(f"- {verdict_badge(k)} {html.escape(v)}" for k, v in VERDICTS.items()) + "\n")
     put("verdict_rule.md", vocabulary_markdown())  # the methods page states the vocabulary from the code
+    put("claims_columns.md", columns_markdown())  # the summary page's column dictionary, from the code
+    put("conclusion_rule.md", conclusions_markdown())
+    put("references.md", references_markdown())
     prof = pd.DataFrame([{k: ("paper's" if v is None else v) for k, v in p.settings().items()} for p in PROFILES.values()])
     put("profiles.md", _md_table(prof))
     ds = pd.DataFrame([{"id": d.id, "classes": ", ".join(d.classes), "published layout": d.layout.replace("*", "\\*"),
@@ -338,19 +390,20 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         exps = list_experiments(paper)
         put(f"experiments_{paper}.md", f"{len(exps)} experiments: " + ", ".join(f"`{e.id}`" for e in exps) + "\n")
 
-    from ..evaluation.consistency import check_claims
+    from ..evaluation.consistency import KINDS, check_claims
 
     findings = check_claims()
     if len(findings):
-        f = findings.copy()
-        f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
         parts = []
-        for paper, g in f.groupby("paper", sort=True):
-            parts.append(f"## {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings.\n\n"
-                         + _md_table(g.drop(columns=["paper"])))
+        for paper, g in findings.groupby("paper", sort=True):
+            per_kind = g["kind"].value_counts()
+            counts = ", ".join(f"{per_kind[k]} {k}" for k in KINDS if k in per_kind)
+            parts.append(f"### {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings: {counts}.\n\n"
+                         + _md_table(findings_shown(g)))
         put("consistency.md", "\n".join(parts))
     else:
         put("consistency.md", "The consistency checks found no inconsistency.\n")
+    put("consistency_kinds.md", kinds_markdown())
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
     from .performance import performance_markdown
@@ -359,6 +412,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     from .findings import build as build_findings
 
     written += build_findings(out)  # landing page, reproducibility report, each paper's "What we found"
+    from .manifest import write_manifest
+
+    written += write_manifest(out)  # last: the commit and every record and predictions file read above
     return written
 
 
@@ -401,10 +457,10 @@ def evidence_markdown(df: pd.DataFrame) -> str:
             if exact.any():
                 parts.append(f"{int(exact.sum())} exact counts from the model registry or the dataset on disk")
             lines.append(f"- what we measured: {len(measured)} claims have a measurement: " + "; ".join(parts) + ".")
-        rest = g[~g["verdict"].isin(FIRM)]
-        for (v, reason), h in rest.groupby(["verdict", "reason"], sort=True):
-            lines.append(f"- {v}: {len(h)} claims, because: {reason or 'see the table'}.")
-        if (rest["reason"] == "dataset not available here").any():
+        rest = g[~g["verdict"].isin(FIRM)].fillna({"reasons": ""})
+        for (v, reasons), h in rest.groupby(["verdict", "reasons"], sort=True):
+            lines.append(f"- {v}: {len(h)} claims, because: {reasons or 'see the table'}.")
+        if rest["reasons"].str.startswith("dataset not available here").any():
             lines.append(f"- command once the data are downloaded: "
                          f"`leukcore reproduce --paper {paper} --profile paper --data-root DIR`.")
         lines.append("")

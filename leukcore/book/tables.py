@@ -24,46 +24,81 @@ def _slug(v: str) -> str:
     return re.sub(r"[^a-z0-9-]", "", str(v).lower().replace(" ", "-"))
 
 
+def display_unit(r) -> str:
+    """``percent`` for a rate the paper printed in percent (the table holds fractions), else the row's unit."""
+    printed = r.get("printed")
+    return "percent" if isinstance(printed, str) and printed.rstrip().endswith("%") else r["unit"]
+
+
 def claims_display(df: pd.DataFrame) -> pd.DataFrame:
-    """The claims table as the reader sees it: verdict first, numbers formatted, difference
-    only for firm verdicts, firm paper-profile rows first."""
+    """The claims table as the reader sees it: verdict first, numbers formatted (in percent where
+    the paper printed percent), difference only for firm verdicts, firm paper-profile rows first;
+    every reason, the collapsed runs and a repeated measurement shown."""
     df = sort_claims(df)
 
     def measured(r) -> str:
-        s = format_value(r["measured"], r["unit"])
+        u = display_unit(r)
+        s = format_value(r["measured"], u)
         if not s:
             return ""
-        lo, hi = format_value(r["low"], r["unit"]), format_value(r["high"], r["unit"])
+        lo, hi = format_value(r["low"], u), format_value(r["high"], u)
         if lo and hi and lo != hi:
             s += f" [{lo}, {hi}]"
-        return s + (" %" if r["unit"] == "percent" else "")
+        return s + (" %" if display_unit(r) == "percent" else "")
 
     def claimed(r) -> str:
         if isinstance(r.get("printed"), str) and r["printed"]:
-            return r["printed"] + (" %" if r["unit"] == "percent" and "%" not in r["printed"] else "")
-        s = format_value(r["claimed"], r["unit"])
-        return s + (" %" if s and r["unit"] == "percent" else "")
+            return r["printed"]
+        return format_value(r["claimed"], r["unit"])
 
     def diff(r) -> str:
         d = r["difference"]
         if r["verdict"] not in FIRM or d is None or d != d:
             return ""
-        return format_value(d, r["unit"], signed=True) + (" pp" if r["unit"] == "percent" else "")
+        u = display_unit(r)
+        return format_value(d, u, signed=True) + (" pp" if u == "percent" else "")
 
     def metric(r) -> str:
-        extra = [str(x) for x in (r.get("averaging"), r.get("class")) if isinstance(x, str) and x]
+        extra = [str(x) for x in (r.get("averaging"), r.get("class")) if isinstance(x, str) and x
+                 and x not in ("overall", "exact", "none")]
+        pm = r.get("printed_metric")
+        if isinstance(pm, str) and pm and pm != r["metric"]:
+            extra.append(f"printed as {pm}")
         return str(r["metric"]) + (f" ({', '.join(extra)})" if extra else "")
+
+    def runs(r) -> str:
+        if not r["runs"] or r["runs"] != r["runs"]:
+            return ""
+        s = str(int(r["runs"]))
+        col = r.get("collapsed")
+        if isinstance(col, str) and col and not col.startswith("0 "):
+            s += f" ({col} collapsed)"
+        return s
+
+    def dataset(r) -> str:
+        used, paper = r.get("dataset"), r.get("paper_dataset")
+        used = used if isinstance(used, str) and used else ""
+        if isinstance(paper, str) and paper and paper != used:
+            return f"{used} (paper: {paper})" if used else f"(paper: {paper})"
+        return used
+
+    def reasons(r) -> str:
+        s = r["reasons"] if isinstance(r.get("reasons"), str) else ""
+        same = r.get("same_as")
+        if isinstance(same, str) and same:
+            s += ("; " if s else "") + f"same predictions as {same}: one measurement shown again"
+        return s
 
     rows = [{"verdict": r["verdict"], "paper": r["paper"], "claim": r["claim"], "model": r["model"],
              "metric": metric(r), "claimed": claimed(r), "measured [95 % interval]": measured(r),
-             "runs": "" if not r["runs"] or r["runs"] != r["runs"] else str(int(r["runs"])),
-             "difference": diff(r),
-             "profile · dataset": " · ".join(str(x) for x in (r["profile"], r["dataset"]) if isinstance(x, str) and x),
-             "reason": r["reason"] if isinstance(r["reason"], str) else ""}
+             "runs": runs(r), "difference": diff(r),
+             "profile · dataset": " · ".join(x for x in (r["profile"] if isinstance(r["profile"], str) else "",
+                                                         dataset(r)) if x),
+             "reasons": reasons(r)}
             for _, r in df.iterrows()]
     return pd.DataFrame(rows, columns=["verdict", "paper", "claim", "model", "metric", "claimed",
                                        "measured [95 % interval]", "runs", "difference", "profile · dataset",
-                                       "reason"])
+                                       "reasons"])
 
 
 def table_html(disp: pd.DataFrame, css_class: str, uuid: str = "claims") -> str:

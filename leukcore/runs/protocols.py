@@ -114,14 +114,18 @@ def setting_paths(doc: dict) -> tuple[list[str], set[str]]:
     """(the setting paths a protocol must annotate in ``sources``, every path it may annotate).
 
     Required: each key of ``train`` and ``split``, ``image_size``, ``preprocess`` and
-    ``center_crop`` when set, ``pretrained`` when set, ``models.<m>`` for each model or
-    classifier, ``classifiers.<c>`` for the classifier a listed experiment's route fits on top,
-    ``model_kw.<m>.<k>`` for each model option set, and ``grid.<k>`` for each grid dimension other
-    than model / classifier. Also allowed: the defaults a protocol relies on (``train.augment`` ...)
-    and ``model_kw.<m>``.
+    ``center_crop`` when set, ``pretrained.<m>`` for each model the ``pretrained`` mapping sets
+    true (one each: a paper may state the weights of one model and not of another),
+    ``models.<m>`` for each model or classifier, ``classifiers.<c>`` for the classifier a listed
+    experiment's route fits on top, ``model_kw.<m>.<k>`` for each model option set, and
+    ``grid.<k>`` for each grid dimension other than model / classifier. Also allowed: the defaults
+    a protocol relies on (``train.augment`` ...), ``model_kw.<m>`` and ``pretrained.<m>`` for a
+    model set false.
     """
     req = [f"train.{k}" for k in doc.get("train", {})] + [f"split.{k}" for k in doc.get("split", {})]
-    req += [k for k in ("image_size", "preprocess", "center_crop", "pretrained") if doc.get(k) not in (None, False)]
+    req += [k for k in ("image_size", "preprocess", "center_crop") if doc.get(k) not in (None, False)]
+    pretrained = doc.get("pretrained") or {}
+    req += [f"pretrained.{m}" for m, on in pretrained.items() if on]
     models, classifiers, kws = _models_of(doc)
     req += [f"models.{m}" for m in sorted(models)] + [f"classifiers.{c}" for c in sorted(classifiers)]
     req += [f"model_kw.{m}.{k}" for m in sorted(kws) for k in sorted(kws[m])]
@@ -129,6 +133,7 @@ def setting_paths(doc: dict) -> tuple[list[str], set[str]]:
         req += [f"grid.{k}" for k in (doc.get(key) or {}) if k not in ("id", "model", "classifier")]
     req = list(dict.fromkeys(req))
     allowed = set(req) | {f"train.{k}" for k in TRAIN_DEFAULT_KEYS} | {f"model_kw.{m}" for m in models}
+    allowed |= {f"pretrained.{m}" for m in pretrained}
     return req, allowed
 
 

@@ -21,8 +21,8 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "load_records", lambda *a, **k: [])
     written = {p.name for p in report.build_pages(tmp_path)}
     for name in ("verdict_legend.md", "verdict_rule.md", "profiles.md", "datasets.md", "summary_table.md",
-                 "summary_counts.md", "claims_vs_measured.png", "consistency.md", "evidence.md",
-                 "rerun_dscnet_kaur2023.md", "claims.csv", "performance.md"):
+                 "summary_counts.md", "claims_vs_measured.png", "consistency.md", "consistency_kinds.md", "evidence.md",
+                 "rerun_dscnet_kaur2023.md", "claims.csv", "records_manifest.md", "claims.manifest.sha256"):
         assert name in written
     assert len(pd.read_csv(tmp_path / "claims.csv")) == len(load_claims())
     rule = (tmp_path / "verdict_rule.md").read_text()
@@ -31,6 +31,23 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     body = table[table.index("<tbody>"):table.index("</tbody>")]
     assert body.count("<tr>") == len(load_claims())  # one body row per claim
     assert "leukcore reproduce --paper dscnet_kaur2023 --profile paper" in (tmp_path / "rerun_dscnet_kaur2023.md").read_text()
+
+
+def test_consistency_fragments_show_the_kind(tmp_path, monkeypatch):
+    """The consistency page's tables carry the kind; the kinds list gives each kind's count."""
+    from leukcore.evaluation.consistency import KINDS, check_claims
+
+    findings = check_claims()
+    shown = report.findings_shown(findings)
+    assert list(shown.columns)[:2] == ["kind", "severity"] and len(shown) == len(findings)
+    assert shown.claim_ids.iloc[0] == ", ".join(findings.claim_ids.iloc[0])
+    kinds = report.kinds_markdown().splitlines()
+    assert [line.split("**")[1] for line in kinds] == list(KINDS)
+    n = {k: int((findings.kind == k).sum()) for k in KINDS}
+    assert kinds[0] == f"- **impossible** (error, {n['impossible']} findings): no reading makes the printed numbers all true."
+    assert "(warning," in kinds[-1]
+    html = report.consistency_html("dscnet_vijayalakshmi")
+    assert "split with more" not in html and "holds more images than the 6512" in html and ">impossible<" in html
 
 
 def test_grad_cam_says_why_when_the_weights_are_elsewhere(tmp_path, capsys):

@@ -29,7 +29,7 @@ class AggregateRoute(Route):
         settings = {"aggregate_of": {r["experiment"]: r["settings_hash"] for r in parts},
                     "profile": run.profile.settings()}
         ds = dict(first["dataset"])
-        ds["fingerprint"] = settings_hash({"fps": sorted(r["dataset"]["fingerprint"] for r in parts)})[:16]
+        ds["fingerprint"] = self.pooled_fingerprint(r["dataset"]["fingerprint"] for r in parts)
         rec = {"status": "complete", "paper": run.paper, "experiment": run.experiment.id, "profile": run.profile.name,
                "seed": run.seed, "spec": run.experiment.spec(), "settings": settings,
                "settings_hash": settings_hash(settings), "dataset": ds, "class_names": first["class_names"],

@@ -80,6 +80,14 @@ class Route:
         """The experiments whose records a pooling route (``trains = False``) pools."""
         return []
 
+    @staticmethod
+    def pooled_fingerprint(fingerprints) -> str:
+        """The data fingerprint of a record that pools others: the settings hash of their sorted
+        data fingerprints."""
+        from ..records import settings_hash
+
+        return settings_hash({"fps": sorted(fingerprints)})
+
     def fit_fold(self, exp, inputs: FoldInputs) -> FoldOutput:
         """Train on ``inputs.train`` (validating on ``inputs.val``) and predict ``inputs.test``."""
         raise NotImplementedError(f"route {self.name!r} trains nothing")
