@@ -161,7 +161,7 @@ def test_packer_drops_images_before_records_over_the_limit(tmp_path, monkeypatch
     res, fig = tmp_path / "r", tmp_path / "fig"
     (res / "p").mkdir(parents=True)
     (fig / "p").mkdir(parents=True)
-    (res / "p" / "a.json").write_text("{}")
+    (res / "p" / "a.json").write_text('{"status": "running"}')
     import numpy as np
 
     (fig / "p" / "a.png").write_bytes(np.random.default_rng(0).bytes(50_000))  # incompressible
@@ -171,7 +171,7 @@ def test_packer_drops_images_before_records_over_the_limit(tmp_path, monkeypatch
     back = G.collect(tmp_path / "out", tmp_path / "home-r", tmp_path / "home-fig")
     assert (tmp_path / "home-fig" / "p" / "a.png").read_bytes() == (fig / "p" / "a.png").read_bytes()
     assert (tmp_path / "home-r" / "p" / "a.json").is_file() and not (tmp_path / "home-r" / "figures").exists()
-    assert back["bad"] == ["p/a.json: status None"]
+    assert back["bad"] == ["p/a.json: status 'running'"]  # collect checks what it unpacked
     monkeypatch.setattr(G, "MAX_RETURN_BYTES", 20_000)
     with tarfile.open(packer.write("s")) as t:
         assert t.getnames() == ["p/a.json"]

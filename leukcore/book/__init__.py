@@ -7,9 +7,12 @@
 - :mod:`.figures`           forest plots, summary figure, ROC, calibration, error galleries and the one
                             Grad-CAM writer (``leukcore figures gradcam``; the GPU lease calls it too)
 - :mod:`.findings`          the prose: Jinja templates whose numbers are references filled from records
+- :mod:`.evidence`          a paper page's evidence, rendered by one call from its notebook
 - :mod:`.audit_conclusions` each audit's conclusion, rendered from its summary record
 - :mod:`.performance`       the performance page, rendered from the benchmark records
-- :mod:`.pages`             the generated fragments under ``book/_generated/`` (``leukcore book pages``)
+- :mod:`.pages`             the generated fragments under ``book/_generated/`` (``leukcore book pages``) and
+                            the helpers a page's notebook uses
+- :mod:`.manifest`          the records a build read, one hash over them
 - :mod:`.runner`            papermill: notebooks executed into the book's run pages (``leukcore reproduce``)
 - :mod:`.citation`          the citation page (CITATION.cff, BibTeX, licences)
 """

@@ -565,7 +565,8 @@ def test_summary_figures_load(walker, book_html):
 
 @pytest.mark.parametrize("paper_id", PAPER_IDS)
 def test_chapter_code_is_hidden_and_figures_load(browser, book_server, book_html, paper_id):
-    """A paper chapter opens without code: every hide-input cell's source and the parameters
+    """A paper chapter opens without code: every hide-input cell's source (the evidence is one call,
+    leukcore.book.evidence.show_evidence, with the paper's own sections before it) and the parameters
     cell are folded behind a toggle, no source of a remove-input cell ships, and its figures
     (forest plot, ROC, calibration...) are loaded images."""
     page = _chapter(book_html, paper_id)
@@ -596,7 +597,7 @@ def test_chapter_code_is_hidden_and_figures_load(browser, book_server, book_html
     finally:
         view.close()
     assert opened, f"{page}: opening a hidden cell's toggle did not show its code"
-    assert len(state["hidden"]) >= 5, f"{page}: only {len(state['hidden'])} hide-input cells"
+    assert len(state["hidden"]) >= 1, f"{page}: no hide-input cell (the evidence is one)"
     assert not any(c["shown"] for c in state["hidden"]), f"{page}: code shown by default"
     assert all(c["toggle"] for c in state["hidden"]), f"{page}: a hidden cell has no toggle"
     # the parameters cell and the cell papermill injects after it

@@ -247,7 +247,7 @@ def test_the_check_catches_a_planted_literal(tmp_path):
     tmpl = tmp_path / "book" / "findings" / "landing.md.j2"
     tmpl.write_text(tmpl.read_text().replace("classifies\n", "classifies 97.6 %,\n", 1))
     nb = tmp_path / "notebooks" / "dscnet_kaur2023.py"
-    nb.write_text(nb.read_text().replace("# ## The evidence\n", "# ## The evidence\n#\n# DSCNet gains 9.0 pp.\n", 1))
+    nb.write_text(nb.read_text().replace("# ## What we found\n", "# ## What we found\n#\n# DSCNet gains 9.0 pp.\n", 1))
     assert F.check_prose(tmp_path) == {"book/intro.md": ["99.5 %"],
                                        "book/findings/landing.md.j2": ["97.6 %"],
                                        "notebooks/dscnet_kaur2023.py": ["9.0 pp"]}
