@@ -846,6 +846,11 @@ def prose_sources(root: Path = PROJECT_ROOT) -> dict[str, str]:
         out[os.path.relpath(p, root)] = p.read_text(encoding="utf-8")
     for p in sorted((root / "notebooks").glob("*.py")):
         out[os.path.relpath(p, root)] = "\n\n".join(_markdown_cells(p.read_text(encoding="utf-8")))
+    if Path(root).resolve() == PROJECT_ROOT.resolve():  # the declared conclusions' words are prose too
+        from ..conclusions import list_conclusions
+
+        for c in list_conclusions():
+            out[f"leukcore/conclusions ({c.id})"] = "\n".join([c.claim, c.test, *c.sentences.values()])
     return out
 
 
