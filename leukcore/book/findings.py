@@ -279,6 +279,12 @@ def consistency(paper: str | None = None, kind: str | None = None) -> int:
     return consistency_counts(kind=kind, paper=paper)
 
 
+def consistency_papers(kind: str = "impossible") -> int:
+    """How many papers have at least one consistency finding of that kind."""
+    f = _audit_findings()
+    return int(f[f["kind"] == kind]["paper"].nunique())
+
+
 @lru_cache(maxsize=None)
 def _references() -> dict:
     return yaml.safe_load((TEMPLATE_DIR / "references.yaml").read_text(encoding="utf-8"))
@@ -727,7 +733,7 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
-    env.globals.update(finding=finding, consistency=consistency, cite=cite, per_run_text=per_run_text, m=m, ci=ci, m_seed=m_seed, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
+    env.globals.update(finding=finding, consistency=consistency, consistency_papers=consistency_papers, cite=cite, per_run_text=per_run_text, m=m, ci=ci, m_seed=m_seed, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
                        audit=audit, audit_profile=audit_profile, audit_errors=audit_errors,
                        audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
