@@ -278,6 +278,12 @@ def consistency(paper: str | None = None, kind: str | None = None) -> int:
     return consistency_counts(kind=kind, paper=paper)
 
 
+def consistency_papers(kind: str = "impossible") -> int:
+    """How many papers have at least one consistency finding of that kind."""
+    f = _consistency_findings()
+    return int(f[f["kind"] == kind]["paper"].nunique())
+
+
 @lru_cache(maxsize=None)
 def _references() -> dict:
     return yaml.safe_load((TEMPLATE_DIR / "references.yaml").read_text(encoding="utf-8"))
@@ -311,8 +317,8 @@ def references_markdown() -> str:
     return "\n".join(f"- **{v['short']}**: {v['full']}" for v in _references().values()) + "\n"
 
 
-def consistency_papers(severity: str = "error") -> int:
-    """How many papers have at least one finding of that severity."""
+def consistency_error_papers(severity: str = "error") -> int:
+    """How many papers have at least one consistency finding of that severity."""
     f = _consistency_findings()
     return int(f[f["severity"] == severity]["paper"].nunique())
 
@@ -727,9 +733,9 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
-    env.globals.update(finding=finding, consistency=consistency, cite=cite, per_run_text=per_run_text, m=m, ci=ci, m_seed=m_seed, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
+    env.globals.update(finding=finding, consistency=consistency, consistency_papers=consistency_papers, cite=cite, per_run_text=per_run_text, m=m, ci=ci, m_seed=m_seed, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
                        audit=audit, audit_profile=audit_profile, consistency_errors=consistency_errors,
-                       consistency_papers=consistency_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
+                       consistency_error_papers=consistency_error_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
                        verdict_sentence=verdict_sentence, badge_row=badge_row, identical_predictions=identical_predictions,
@@ -846,6 +852,11 @@ def prose_sources(root: Path = PROJECT_ROOT) -> dict[str, str]:
         out[os.path.relpath(p, root)] = p.read_text(encoding="utf-8")
     for p in sorted((root / "notebooks").glob("*.py")):
         out[os.path.relpath(p, root)] = "\n\n".join(_markdown_cells(p.read_text(encoding="utf-8")))
+    if Path(root).resolve() == PROJECT_ROOT.resolve():  # the declared conclusions' words are prose too
+        from ..conclusions import list_conclusions
+
+        for c in list_conclusions():
+            out[f"leukcore/conclusions ({c.id})"] = "\n".join([c.claim, c.test, *c.sentences.values()])
     return out
 
 

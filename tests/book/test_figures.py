@@ -243,3 +243,16 @@ def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
 
     with Image.open(out) as im:
         assert im.mode == "P" and im.size[0] > 200
+
+
+def test_forest_never_plots_a_collapsed_reduced_run():
+    import pandas as pd
+
+    base = {"paper": "p", "model": "m", "unit": "fraction", "claimed": 0.9, "measured": 0.3, "low": 0.28,
+            "high": 0.32, "verdict": "indicative", "runs": 1}
+    df = pd.DataFrame([{**base, "claim": "cpu-collapsed", "profile": "cpu", "collapsed": "1 of 1"},
+                       {**base, "claim": "cpu-fine", "profile": "cpu", "collapsed": "0 of 1"},
+                       {**base, "claim": "paper-collapsed", "profile": "paper", "collapsed": "1 of 3",
+                        "verdict": "failed to train"}])
+    kept = set(F.forest_data(df)["claim"])
+    assert kept == {"cpu-fine", "paper-collapsed"}

@@ -79,7 +79,7 @@ def test_consistency_counts_match_check_claims():
     assert F.consistency_errors() == int((f["severity"] == "error").sum())
     assert F.consistency_errors("logmh_haque2024", "f1_outside_pr") == int(
         ((f["paper"] == "logmh_haque2024") & (f["rule"] == "f1_outside_pr") & (f["severity"] == "error")).sum())
-    assert F.consistency_papers() == f[f["severity"] == "error"]["paper"].nunique()
+    assert F.consistency_error_papers() == f[f["severity"] == "error"]["paper"].nunique()
 
 
 @pytest.mark.parametrize("ref, name", [

@@ -474,3 +474,15 @@ def test_identical_predictions_are_one_measurement_shown_again(tmp_path):
     assert sorted(v for v in same.values() if v) == ["dscnet-kl-aug", "dscnet-kl-aug"] or \
         sorted(v for v in same.values() if v) == ["dscnet-mce-aug", "dscnet-mce-aug"]
     assert same["alexnet-kl-aug-accuracy"] == ""
+
+
+def test_no_interval_outside_its_quantitys_range_over_the_committed_records():
+    df = V.claims_table("all")
+    frac = df[df["unit"] == "fraction"]
+    for col in ("measured", "low", "high", "low_weighted", "high_weighted"):
+        v = frac[col].dropna()
+        assert ((v >= 0) & (v <= 1)).all(), col
+    both = frac.dropna(subset=["low", "high"])
+    assert (both["low"] <= both["measured"] + 1e-12).all() and (both["measured"] <= both["high"] + 1e-12).all()
+    exact = df[df["metric"].isin(V.EXACT_METRICS)]
+    assert exact["low"].isna().all() and exact["high"].isna().all()  # no interval on an exact count
