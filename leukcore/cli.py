@@ -5,6 +5,7 @@
     leukcore experiments --paper ID --profile P
     leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
     leukcore claims [--paper ID|all] [--format csv|json|md] [--consistency]
+    leukcore findings [--format json|md] [--page P]   (our conclusions, each a declared test with its status)
     leukcore records verify [--paper ID|audits]  (every record checked; exit 1 on an error)
     leukcore book pages                 (the generated pages the book includes; `make book` runs it)
     leukcore figures gradcam --record R

@@ -188,7 +188,7 @@ def test_landing_page_states_the_five_findings_with_their_numbers():
     assert len(findings) == 5
     colour = _json("results/audits/audit/shortcut_colour.json")["results"]["hist"]["accuracy"]["point"]
     assert F.pct(colour) in text
-    assert f"{F.consistency_errors()} places" in text
+    assert f"find {F.consistency(kind='impossible')} places" in text
     assert F.pct(F.audit("external_pbc", "ranges.benign_fraction.min")) in text  # finding 3, from the audit records
     assert text.count("{doc}`") >= 5  # each finding links to the section that shows it
 
