@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.leukcore-installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_FAST := -m "not slow and not book"
 
-.PHONY: venv book test test-fast test-nb test-slow test-book bench reproduce-smoke reproduce-cpu clean
+.PHONY: venv book test test-fast test-nb test-slow test-book verify bench reproduce-smoke reproduce-cpu clean
 
 venv: $(STAMP)
 
@@ -25,12 +25,18 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-## make test: the CI suite (unit tests, nbval over the notebooks at the smoke profile, book + browser checks)
+## make test: the CI suite (every committed record verified, unit tests, nbval over the notebooks at the smoke
+## profile, book + browser checks)
 test: $(STAMP)
+	$(MAKE) verify
 	$(BIN)/python -m pytest $(PYTEST_FAST) tests
 	$(BIN)/python -m pytest --nbval-lax notebooks/*.ipynb
 	$(MAKE) book
 	$(BIN)/python -m pytest -m book tests/book
+
+## make verify: every committed record against itself, its predictions, settings, data and commit
+verify: $(STAMP)
+	$(BIN)/leukcore records verify
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_FAST) tests

@@ -5,6 +5,8 @@
     leukcore experiments --paper ID --profile P
     leukcore reproduce [--paper ID|all] [--profile P] [--data-root DIR] [--device D] ...
     leukcore claims [--paper ID|all] [--format csv|json|md] [--consistency]
+    leukcore findings [--format json|md] [--page P]   (our conclusions, each a declared test with its status)
+    leukcore records verify [--paper ID|audits]  (every record checked; exit 1 on an error)
     leukcore book pages                 (the generated pages the book includes; `make book` runs it)
     leukcore figures gradcam --record R
     leukcore audits run [--audit ID[,ID...]] [--seeds 0,1,2] [--profile audit] ...
@@ -58,7 +60,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_experiments(args: argparse.Namespace) -> int:
-    from .runs.experiments import list_experiments, list_papers
+    from .runs.protocols import list_experiments, list_papers
 
     papers = list_papers() if args.paper == "all" else [args.paper]
     for paper in papers:
@@ -113,7 +115,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
-    """The claims table (or, with --consistency, the consistency audit's findings) to standard output."""
+    """The claims table (or, with --consistency, the consistency checks' findings) to standard output."""
     paper = None if args.paper == "all" else args.paper
     if args.consistency:
         from .evaluation.consistency import consistency_findings
@@ -130,6 +132,34 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(df.to_markdown(index=False) + "\n")
     return 0
+
+
+def _cmd_findings(args: argparse.Namespace) -> int:
+    """Our own conclusions, each a declared test with the status its records give it."""
+    from .book.findings import findings_table
+
+    rows = findings_table(page=args.page)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(rows, indent=1, default=str) + "\n")
+        return 0
+    import pandas as pd
+
+    df = pd.DataFrame([{"id": r["id"], "page": r["page"], "status": r["status"], "statement": r["statement"],
+                        "runs per side": " / ".join(map(str, r["runs_per_side"])), "test": r["test"]["quantity"],
+                        "records": len(r["records"])} for r in rows])
+    sys.stdout.write(df.to_markdown(index=False) + "\n")
+    return 0
+
+
+def _cmd_records_verify(args: argparse.Namespace) -> int:
+    """Check every record against itself and its surroundings; one line per problem, exit 1 on an error."""
+    from .verify import verify_records
+
+    rep = verify_records(args.paper, root=args.results_dir, data_root=args.data_root)
+    for p in rep.problems:
+        print(p.line())
+    print(rep.summary())
+    return 1 if rep.errors else 0
 
 
 def _cmd_book_pages(args: argparse.Namespace) -> int:
@@ -157,7 +187,7 @@ def _cmd_ray_plan(args: argparse.Namespace) -> int:
 
 def _cmd_ray_bench(args: argparse.Namespace) -> int:
     """The smoke grid's wall time, executor local vs Ray, written as JSON."""
-    from .bench import bench_ray_vs_local
+    from .bench.grid import bench_ray_vs_local
 
     print(json.dumps(bench_ray_vs_local(args.paper, args.profile, num_cpus=args.num_cpus, out=args.out,
                                         keep_dir=args.keep_dir), indent=1))
@@ -239,12 +269,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let paper-profile runs use uncommitted code; its diff is stored beside each record")
     r.set_defaults(func=_cmd_reproduce)
 
-    c = sub.add_parser("claims", help="every ledger claim beside our measurement, verdict and reason")
+    from .evaluation.verdicts import COLUMN_DICTIONARY
+
+    columns = "\n".join(f"  {k:18s} {v}" for k, v in COLUMN_DICTIONARY.items())
+    c = sub.add_parser("claims", help="every ledger claim beside our measurement, verdict and reasons",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="columns of the claims table (--format csv|json|md):\n" + columns)
     c.add_argument("--paper", default="all", help="paper id or 'all'")
     c.add_argument("--format", default="md", choices=["csv", "json", "md"])
     c.add_argument("--consistency", action="store_true",
-                   help="print the consistency audit's findings (rule, paper, claims, printed, implication, severity)")
+                   help="print the consistency checks' findings (rule, paper, claims, printed, implication, "
+                        "severity, kind, label); kind: impossible (no reading makes the printed numbers all "
+                        "true), disagrees (two places print different values for one quantity), mislabelled "
+                        "(a number under a wrong name), typo (a digit left out or two swapped, intended value "
+                        "evident), implausible (true only under an unstated reading: a warning)")
     c.set_defaults(func=_cmd_claims)
+
+    fi = sub.add_parser("findings", help="our own conclusions, each a declared test with its status "
+                                         "(supported / inconclusive / not supported) computed from the records")
+    fi.add_argument("--format", default="md", choices=["json", "md"])
+    fi.add_argument("--page", default=None, help="only the conclusions of one page (landing, audits, a paper id)")
+    fi.set_defaults(func=_cmd_findings)
+
+    rc = sub.add_parser("records", help="the run records under results/: verify")
+    rcsub = rc.add_subparsers(dest="records_command", required=True)
+    rv = rcsub.add_parser("verify", help="check every record against itself, its predictions, settings, data and "
+                                         "commit; one line per problem, exit 1 on any error")
+    rv.add_argument("--paper", default=None, help="one paper id, or 'audits' (default: every record)")
+    rv.add_argument("--results-dir", default=None, help="default: results/")
+    rv.add_argument("--data-root", default=None, help="where the datasets are (default: the usual search)")
+    rv.set_defaults(func=_cmd_records_verify)
 
     au = sub.add_parser("audits", help="the audits beyond the papers (leukcore.audits): run, summarise")
     asub = au.add_subparsers(dest="audits_command", required=True)
@@ -263,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     asu.set_defaults(func=_cmd_audits_summarise)
 
     try:
-        from .bench import register_cli
+        from .bench.cli import register_cli
     except ImportError:
         register_cli = None
     if register_cli is not None:

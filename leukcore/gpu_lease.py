@@ -1,35 +1,28 @@
 """One lease of a lent GPU, turned into as many complete, provenanced records as it allows.
 
 A lent GPU machine comes for about 15 minutes, start included, at most 10 minutes a command, with
-a 64 MiB working tree going there and at most 8 files of 16 MiB coming back.  This module is the
-one prepared command for it (``leukcore gpu ...``, driven by ``tools/gpu_lease.sh``):
+a 64 MiB working tree going there and at most 8 files of 16 MiB coming back.  This module plans
+and executes that one prepared command (``leukcore gpu ...``, driven by ``tools/gpu_lease.sh``);
+what it drives lives where it belongs: the dataset travels in parts (:mod:`leukcore.data.transport`),
+the runs are the study's (:mod:`leukcore.runs`, fold by fold for cross-validated experiments,
+:mod:`leukcore.runs.folds`), provenance is the records' (:func:`leukcore.runs.records.machine_environment`),
+the grid throughput is the benchmark's (:mod:`leukcore.bench.grid`) and the Grad-CAM images are the
+book's (:func:`leukcore.book.figures.gradcam_png`, written where the paper pages read them).
 
-* ``pack`` / ``unpack`` / ``check-data``: the Taleqani originals (about 76 MB, more than one call
-  carries) travel as numbered parts with a manifest (file list, SHA-256 of each file, the
-  dataset fingerprint :func:`leukcore.data.fingerprint`); the device accumulates parts in a
-  fixed folder outside the repository across back-to-back calls, and nothing trains until the
-  assembled folder matches the manifest and the dataset's ``SHA256SUMS`` (else the refusal names
-  the missing parts).
+* ``pack`` / ``unpack`` / ``check-data``: the Taleqani originals as numbered parts with a manifest;
+  the device accumulates parts in a fixed folder outside the repository across back-to-back calls,
+  and nothing trains until the assembled folder matches the manifest.
 * ``run``: within a time budget, the pending work in a fixed order -- (a) Vijayalakshmi's three
-  models for seeds 0, 1, 2; (b) the audits at the ``audit`` profile, 3 seeds (when that profile
-  exists); (c) XIncept's seven experiments fold by fold (fold 0 of all seven, then fold 1, ...);
-  (d) Kaur's remaining experiments, seed 0 -- skipping what already has a complete record and
-  what would not finish in the time left, and packing records, predictions and small Grad-CAM
-  images into one ``tar.gz`` per stage after every finished run (rewritten atomically, so a run
-  stopped at any point keeps all finished results).
-* ``grid``: several experiments at once on one GPU (processes, each with its share of the CPU
-  cores, all on the same GPU; each process loads its own data) against one at a time: images/s of
-  the whole grid, and a check that both give records identical in key and equal in metrics. The
-  result is the ``grid`` block of the GPU benchmark record.
-* ``collect``: unpack what came back into ``results/`` and check every record.
-
-Cross-validated experiments run one fold at a time (:mod:`leukcore.runs.experiments`): :func:`run_fold` writes
-``<paper>/<profile>/folds/<run>.fold<k>.json`` (with its predictions), keyed like a whole-run
-record (same settings hash, dataset fingerprint, seed); :func:`pool_folds` builds the usual
-record ``<paper>/<profile>/<run>.json`` from all ``k`` fold records (out-of-fold predictions in fold
-order, metrics and intervals recomputed; the same record :func:`~leukcore.runs.experiments.run_experiment`
-writes, up to wall time) and, while folds are missing, a ``status: "partial"`` record
-``folds/<run>.partial.json`` of the folds done.
+  models for seeds 0, 1, 2; (b) the audits at the ``audit`` profile, 3 seeds; (c) XIncept's seven
+  experiments fold by fold (fold 0 of all seven, then fold 1, ...); (d) Kaur's remaining
+  experiments, seed 0 -- skipping what already has a complete record and what would not finish in
+  the time left, and packing records, predictions and Grad-CAM images into one ``tar.gz`` per stage
+  after every finished run (rewritten atomically, so a run stopped at any point keeps all finished
+  results).
+* ``grid``: the grid block of the GPU benchmark record (:func:`leukcore.bench.grid.grid_bench`).
+* ``pool``: the records of cross-validated experiments pooled from their fold records.
+* ``collect``: unpack what came back into ``results/`` (and the Grad-CAM images into
+  ``book/figures/``) and check every record.
 """
 from __future__ import annotations
 
@@ -47,11 +40,13 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from . import data as D
+from .data.transport import check_dataset, manifest_path, pack_dataset, safe_members, unpack_parts
 from .files import PROJECT_ROOT, atomic_write_bytes, atomic_write_text
-from .runs.experiments import find_fold_record, n_folds, pool_folds, run_fold
+from .runs.folds import find_fold_record, pool_folds, run_fold
+from .runs.protocols import n_folds
+from .runs.records import machine_environment, tree_changes
+from .runs.routes import get_route
 
 #: Where the device assembles the carried dataset (outside the repository copy, which is re-sent).
 DEVICE_DATA = "/tmp/leukcore-data"
@@ -66,103 +61,15 @@ STAGE_PAPERS = {"vijayalakshmi": "dscnet_vijayalakshmi", "xincept": "xincept_kha
 DEFAULT_ITEM_S = {"smoke": 15.0, "cpu": 300.0, "paper": 120.0, "audit": 120.0}
 #: Estimates are multiplied by this before they are compared with the time left.
 SAFETY = 1.25
+#: Where a packed stage keeps the Grad-CAM images (``collect`` puts them in the book's figures folder).
+FIGURES_ARC = "figures"
 
 
 def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-# ============================================================================ provenance
-
-
-def tree_changes(cwd: Path = PROJECT_ROOT) -> str | None:
-    """``git status --porcelain`` of the checkout ("" when clean), or None outside git."""
-    try:
-        r = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return r.stdout if r.returncode == 0 else None
-
-
-def gpu_driver_version() -> str | None:
-    """The NVIDIA driver version (``nvidia-smi``, else NVML), or None without one."""
-    from .runs.records import nvidia_driver
-
-    v = nvidia_driver()
-    if v:
-        return v
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        v = pynvml.nvmlSystemGetDriverVersion()
-        return v.decode() if isinstance(v, bytes) else str(v)
-    except Exception:  # noqa: BLE001 - optional
-        return None
-
-
-def environment(device: str) -> dict:
-    """What ran: commit, tree state, device (GPU, driver), library versions."""
-    from .runs.records import device_description, git_commit, library_versions
-
-    return {"commit": git_commit(), "tree_changes": tree_changes(), "device": device_description(device),
-            "driver": gpu_driver_version() if device.startswith("cuda") else None,
-            "versions": library_versions(), "cpu_count": os.cpu_count()}
-
-
-# ============================================================================ data that travels
-
-
-def _manifest_path(folder: Path) -> Path:
-    return Path(folder) / "manifest.json"
-
-
-def pack_dataset(data_root: str | os.PathLike, out: str | os.PathLike = PACK_DIR, *, dataset: str = "taleqani-all",
-                 variant: str = "original", part_mib: float = 38.0) -> dict:
-    """Write ``dataset``'s images as numbered uncompressed tar parts of at most ``part_mib`` MiB, and a manifest.
-
-    The manifest lists every file (path under the data root, SHA-256, size, part), the dataset
-    fingerprint of the loaded table and the SHA-256 of the dataset's ``SHA256SUMS`` (shipped in part 1).
-    """
-    table = D.load_dataset(dataset, data_root, variant=variant, verbose=False)
-    root = Path(table.attrs["root"])
-    files = [(f"{dataset}/{Path(p).relative_to(root).as_posix()}", Path(p)) for p in sorted(table["path"])]
-    sums = root / "SHA256SUMS"
-    extra = [(f"{dataset}/SHA256SUMS", sums)] if sums.is_file() else []
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob(f"{dataset}.part*.tar"):
-        old.unlink()
-    limit = int(part_mib * 2**20)
-    parts: list[list[tuple[str, Path]]] = [[]]
-    size = 0
-    for rel, p in extra + files:
-        n = p.stat().st_size + 1024  # tar header and padding
-        if parts[-1] and size + n > limit:
-            parts.append([])
-            size = 0
-        parts[-1].append((rel, p))
-        size += n
-    entries = []
-    for i, part in enumerate(parts, 1):
-        name = f"{dataset}.part{i}of{len(parts)}.tar"
-        tmp = out / f".{name}.tmp"
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            for rel, p in part:
-                info = tar.gettarinfo(str(p), arcname=rel)
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = 0
-                with open(p, "rb") as fh:
-                    tar.addfile(info, fh)
-        os.replace(tmp, out / name)
-        for rel, p in part:
-            entries.append({"path": rel, "sha256": D.sha256_file(p), "bytes": p.stat().st_size, "part": name})
-    manifest = {"dataset": dataset, "variant": variant, "fingerprint": D.fingerprint(table),
-                "n_images": int(len(table)), "parts": [f"{dataset}.part{i}of{len(parts)}.tar" for i in range(1, len(parts) + 1)],
-                "sha256sums": D.sha256_file(sums) if sums.is_file() else None, "files": entries}
-    atomic_write_text(_manifest_path(out), json.dumps(manifest, indent=1) + "\n")
-    return manifest
+# ============================================================================ what a call carries
 
 
 def travel_sizes(pack: Path, manifest: dict, root: Path = PROJECT_ROOT) -> list[tuple[str, float]]:
@@ -172,89 +79,13 @@ def travel_sizes(pack: Path, manifest: dict, root: Path = PROJECT_ROOT) -> list[
                        capture_output=True, text=True)
     tree = sum((root / f).stat().st_size for f in r.stdout.split("\0") if f and (root / f).is_file())
     whl = sum(p.stat().st_size for p in (root / ".whl").glob("*.whl")) if (root / ".whl").is_dir() else 0
-    man = _manifest_path(pack).stat().st_size
+    man = manifest_path(pack).stat().st_size
     out = []
     for i, name in enumerate(manifest["parts"], 1):
         extra = whl if i == len(manifest["parts"]) else 0
         out.append((f"call {i} ({name}{' + .whl' if extra else ''})",
                     (tree + man + (pack / name).stat().st_size + extra) / 2**20))
     return out
-
-
-def _safe_members(tar: tarfile.TarFile):
-    for m in tar.getmembers():
-        p = Path(m.name)
-        if p.is_absolute() or ".." in p.parts or not (m.isfile() or m.isdir()):
-            raise ValueError(f"{tar.name}: unsafe member {m.name!r}")
-        yield m
-
-
-def unpack_parts(src: str | os.PathLike = PACK_DIR, dest: str | os.PathLike = DEVICE_DATA) -> dict:
-    """Extract the parts present in ``src`` into ``dest`` (kept across calls), with the manifest.
-
-    Returns ``{"have": [...], "missing": [...]}`` (parts, by the manifest's names).
-    """
-    src, dest = Path(src), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    if _manifest_path(src).is_file():
-        shutil.copyfile(_manifest_path(src), _manifest_path(dest))
-    if not _manifest_path(dest).is_file():
-        raise D.DataError(f"no manifest.json in {src} or {dest}: carry {PACK_DIR}/manifest.json "
-                          f"(made by `leukcore gpu pack`)")
-    manifest = json.loads(_manifest_path(dest).read_text())
-    done = dest / ".parts"
-    done.mkdir(exist_ok=True)
-    for name in manifest["parts"]:
-        p = src / name
-        if p.is_file():
-            with tarfile.open(p) as tar:
-                tar.extractall(dest, members=list(_safe_members(tar)), filter="data")
-            (done / name).write_text("ok\n")
-    have = [n for n in manifest["parts"] if (done / n).is_file()]
-    return {"have": have, "missing": [n for n in manifest["parts"] if n not in have]}
-
-
-def check_dataset(root: str | os.PathLike = DEVICE_DATA) -> dict:
-    """Refuse (:class:`~leukcore.data.DataError`) unless ``root`` holds the manifest's complete dataset.
-
-    Checks: every part unpacked, every file's SHA-256, the lines of ``SHA256SUMS`` for the variant,
-    and the fingerprint of the table :func:`leukcore.data.load_dataset` loads from ``root``.
-    """
-    root = Path(root)
-    mp = _manifest_path(root)
-    if not mp.is_file():
-        raise D.DataError(f"{root}: no manifest.json; run `leukcore gpu unpack` with the carried parts first")
-    m = json.loads(mp.read_text())
-    missing_parts = [n for n in m["parts"] if not (root / ".parts" / n).is_file()]
-    bad = []
-    for f in m["files"]:
-        p = root / f["path"]
-        if not p.is_file() or p.stat().st_size != f["bytes"] or D.sha256_file(p) != f["sha256"]:
-            bad.append(f)
-    if missing_parts or bad:
-        parts = sorted(set(missing_parts) | {f["part"] for f in bad})
-        raise D.DataError(f"{root}: dataset {m['dataset']} incomplete: {len(bad)} of {len(m['files'])} files missing "
-                          f"or different; carry and unpack the part(s) {', '.join(parts)} (made by `leukcore gpu pack`)")
-    ds_dir = root / m["dataset"]
-    sums = ds_dir / "SHA256SUMS"
-    if m.get("sha256sums"):
-        if not sums.is_file() or D.sha256_file(sums) != m["sha256sums"]:
-            raise D.DataError(f"{sums}: missing or not the SHA256SUMS the manifest names")
-        prefix = {"original": "./Original/", "segmented": "./Segmented/"}.get(m["variant"], "./")
-        want = {}
-        for line in sums.read_text().splitlines():
-            h, _, rel = line.partition("  ")
-            if rel.startswith(prefix):
-                want[f"{m['dataset']}/{rel[2:]}"] = h
-        have = {f["path"]: f["sha256"] for f in m["files"] if not f["path"].endswith("SHA256SUMS")}
-        if want != have:
-            diff = sorted(set(want) ^ set(have)) or sorted(k for k in want if want[k] != have.get(k))
-            raise D.DataError(f"{root}: the assembled files disagree with {sums} ({len(diff)} paths, e.g. {diff[:3]})")
-    table = D.load_dataset(m["dataset"], root, variant=m["variant"], verbose=False)
-    fp = D.fingerprint(table)
-    if fp != m["fingerprint"]:
-        raise D.DataError(f"{root}: dataset fingerprint {fp} is not the manifest's {m['fingerprint']}")
-    return {"dataset": m["dataset"], "variant": m["variant"], "fingerprint": fp, "n_images": int(len(table))}
 
 
 # ============================================================================ work items
@@ -309,7 +140,7 @@ def estimate_seconds(item: Item, profile: str, results_dir=None) -> float:
         return prior
     if profile == "paper":
         from .runs.distributed import experiment_gpu_seconds
-        from .runs.experiments import get_experiment
+        from .runs.protocols import get_experiment
 
         s, _ = experiment_gpu_seconds(item.paper, get_experiment(item.paper, item.experiment))
         return s / n_folds(item.paper, item.experiment, profile)
@@ -352,7 +183,8 @@ def _audit_items(profile: str, seeds, *, results_dir, data_root) -> tuple[list[I
 def plan(profile: str = "paper", *, stages=STAGES, seeds=(0, 1, 2), results_dir=None, data_root=None,
          max_folds: int | None = None) -> tuple[list[Item], list[str]]:
     """The pending items of a lease in order, each with its estimate, and notes on what is left out."""
-    from .runs.experiments import find_record, list_experiments
+    from .runs.experiments import find_record
+    from .runs.protocols import list_experiments
 
     items: list[Item] = []
     notes: list[str] = []
@@ -377,7 +209,7 @@ def plan(profile: str = "paper", *, stages=STAGES, seeds=(0, 1, 2), results_dir=
             if _missing_module("xgboost"):
                 notes.append("xincept: xincept-xgboost skipped (xgboost is not installed here: carry the xgboost-cpu "
                              "wheel, see README)")
-                exps = [e for e in exps if e.classifier != "xgboost" and e.route != "fusion"]
+                exps = [e for e in exps if get_route(e.route).classifier(e) != "xgboost"]
             pending = [e for e in exps
                        if find_record(paper, e.id, profile, results_dir=results_dir, seed=0, data_root=data_root) is None]
             total = max((n_folds(paper, e.id, profile) for e in pending), default=0)
@@ -427,110 +259,58 @@ def execute(item: dict, profile: str, *, data_root=None, device: str = "auto", r
             "accuracy": (recs[0].get("metrics") or {}).get("accuracy")}
 
 
-# ============================================================================ Grad-CAM images
-
-
-def collapsed(rec: dict) -> bool:
-    """True when a record's predictions all fall in one class (its Grad-CAM would show nothing useful)."""
-    from .runs.records import read_predictions
-
-    p = read_predictions(rec)
-    prob = p[[c for c in p.columns if c.startswith("p_")]].to_numpy()
-    return len(np.unique(prob.argmax(1))) < 2
-
-
-def gradcam_png(rec: dict, out: str | os.PathLike, *, n: int = 4, weights=None, data_root=None) -> Path | None:
-    """A small PNG of Grad-CAM maps of a CNN run's fold-0 model on its first ``n`` test images.
-
-    None (and nothing written) when the run is not a CNN, its weights are absent (not kept for
-    models over 30 M parameters), or its predictions collapse to one class.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
-
-    from .runs.experiments import new_model, experiment_data, final_weights_path, get_experiment
-    from .runs.profiles import get_profile
-    from .runs.records import read_predictions
-    from .engine.explain import grad_cam
-
-    exp = get_experiment(rec["paper"], rec["experiment"])
-    if exp.route != "cnn" or collapsed(rec):
-        return None
-    weights = Path(weights) if weights is not None else final_weights_path(rec)
-    if not weights.is_file():
-        return None
-    model, _ = new_model(exp.model, len(rec["class_names"]), {**rec["settings"], "pretrained": False},
-                          **rec["settings"].get("model_kw", {}))
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    ed = experiment_data(rec["paper"], exp, get_profile(rec["profile"]), data_root, seed=rec["seed"])
-    ids = [i for i in read_predictions(rec)["id"] if i in set(ed.table["id"])][:n]
-    t = ed.table.set_index("id", drop=False).loc[ids].reset_index(drop=True)
-    x, _ = D.load_images(t, rec["settings"]["image_size"])
-    cams = grad_cam(model, x)
-    fig, axes = plt.subplots(1, len(x), figsize=(1.6 * len(x), 1.9), squeeze=False)
-    for j in range(len(x)):
-        axes[0, j].imshow(x[j])
-        axes[0, j].imshow(cams[j], cmap="jet", alpha=0.45)
-        axes[0, j].set_title(t["class_name"].iloc[j], fontsize=7)
-        axes[0, j].axis("off")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=60)
-    plt.close(fig)
-    atomic_write_bytes(out, buf.getvalue())
-    return Path(out)
-
-
-def gradcam_path(rec: dict) -> Path:
-    """``<paper>/<profile>/gradcam/<run>.png`` beside the record."""
-    return Path(rec["_path"]).parent / "gradcam" / f"{Path(rec['_path']).stem}.png"
-
-
 # ============================================================================ packing
 
 
 class Packer:
     """One ``<stage>.tar.gz`` per stage under ``out``, rewritten atomically after each finished item.
 
-    Paths inside are relative to the results folder, so ``tar xzf <stage>.tar.gz -C results`` (or
-    :func:`collect`) puts them in place. A tar over the return limit is rewritten without its
-    Grad-CAM images, then without its newest files.
+    Records and predictions go in under their path relative to the results folder, Grad-CAM images
+    under ``figures/`` and their path relative to the figures folder, so :func:`collect` puts each
+    in place. A tar over the return limit is rewritten without its Grad-CAM images, then without
+    its newest files.
     """
 
-    def __init__(self, out: str | os.PathLike, results_dir: str | os.PathLike):
+    def __init__(self, out: str | os.PathLike, results_dir: str | os.PathLike, figures_dir: str | os.PathLike):
         self.out = Path(out)
-        self.root = Path(results_dir)
-        self.files: dict[str, list[str]] = {}
+        self.roots = {"": Path(results_dir).resolve(), FIGURES_ARC: Path(figures_dir).resolve()}
+        self.files: dict[str, list[tuple[str, Path]]] = {}
         self.out.mkdir(parents=True, exist_ok=True)
+
+    def _arcname(self, path: Path) -> str:
+        path = Path(path).resolve()
+        for prefix, root in self.roots.items():
+            if path.is_relative_to(root):
+                rel = path.relative_to(root).as_posix()
+                return f"{prefix}/{rel}" if prefix else rel
+        raise ValueError(f"{path} is neither under the results folder nor the figures folder")
 
     def add(self, stage: str, paths) -> Path:
         lst = self.files.setdefault(stage, [])
         for p in paths:
-            rel = Path(p).resolve().relative_to(self.root.resolve()).as_posix()
-            if rel not in lst:
-                lst.append(rel)
+            entry = (self._arcname(p), Path(p))
+            if entry[0] not in [a for a, _ in lst]:
+                lst.append(entry)
         return self.write(stage)
 
-    def _blob(self, rels) -> bytes:
+    @staticmethod
+    def _blob(entries) -> bytes:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for rel in rels:
-                if (self.root / rel).is_file():
-                    tar.add(self.root / rel, arcname=rel)
+            for arc, path in entries:
+                if path.is_file():
+                    tar.add(path, arcname=arc)
         return buf.getvalue()
 
     def write(self, stage: str) -> Path:
-        rels = list(self.files[stage])
-        blob = self._blob(rels)
+        entries = list(self.files[stage])
+        blob = self._blob(entries)
         if len(blob) > MAX_RETURN_BYTES:
-            rels = [r for r in rels if not r.endswith(".png")]
-            blob = self._blob(rels)
-        while len(blob) > MAX_RETURN_BYTES and rels:
-            rels.pop()
-            blob = self._blob(rels)
+            entries = [e for e in entries if not e[0].endswith(".png")]
+            blob = self._blob(entries)
+        while len(blob) > MAX_RETURN_BYTES and entries:
+            entries.pop()
+            blob = self._blob(entries)
             _log(f"pack: {stage}.tar.gz over {MAX_RETURN_BYTES} bytes; newest files left out")
         path = self.out / f"{stage}.tar.gz"
         atomic_write_bytes(path, blob)
@@ -540,22 +320,15 @@ class Packer:
 # ============================================================================ the lease
 
 
-def _init_worker(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
-        with contextlib.suppress(Exception):
-            import cv2
-
-            cv2.setNumThreads(int(threads))
-
-
 def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper", device: str = "auto",
               data_root=None, results_dir=None, stages=STAGES, seeds=(0, 1, 2), workers: int = 1,
               gradcam: bool = True, max_folds: int | None = None, reserve_s: float = 15.0,
-              allow_dirty: bool = False, require_data: bool | None = None) -> dict:
+              allow_dirty: bool = False, require_data: bool | None = None, figures_dir=None) -> dict:
     """Run the pending items in order within ``budget_s`` seconds; pack as it goes; return the summary.
+
+    After a CNN run (fold 0 of a cross-validated one) its Grad-CAM image is drawn by the book's one
+    writer (:func:`leukcore.book.figures.gradcam_png`) into ``figures_dir`` (default the book's
+    figures folder, where the paper pages read it) and packed with the stage.
 
     ``workers > 1`` runs that many items at once (processes sharing the GPU, each with
     ``cpu_count // workers`` threads); items start in plan order, each only if its estimate
@@ -584,18 +357,21 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
         data_check = check_dataset(data_root)
         _log(f"data: {data_check['dataset']} ({data_check['variant']}) {data_check['n_images']} images, "
              f"fingerprint {data_check['fingerprint']} matches the manifest")
-    from .runs.experiments import resolve_device
+    from .engine import resolve_device
 
-    dev = resolve_device(device)
+    dev = str(resolve_device(device))
     summary = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "profile": profile, "budget_s": budget_s,
-               "workers": workers, "environment": environment(dev), "data": data_check, "items": [], "notes": []}
+               "workers": workers, "environment": machine_environment(dev), "data": data_check, "items": [], "notes": []}
     items, notes = plan(profile, stages=stages, seeds=seeds, results_dir=res, data_root=data_root, max_folds=max_folds)
     summary["notes"] = notes
     for n in notes:
         _log(n)
     _log(f"plan: {len(items)} pending items, {sum(i.estimate_s for i in items):.0f} s estimated "
          f"(budget {budget_s:.0f} s, {workers} worker(s))")
-    packer = Packer(out, res)
+    from .book.figures import FIGURES_DIR
+
+    figures = Path(figures_dir) if figures_dir is not None else FIGURES_DIR
+    packer = Packer(out, res, figures)
 
     def save_summary():
         summary["elapsed_s"] = round(time.monotonic() - t0, 1)
@@ -623,7 +399,7 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
                     _log(f"pooling {it.label} failed: {type(e).__name__}: {e}")
             if gradcam and it.kind != "audit" and it.fold in (None, 0):
                 try:
-                    png = _gradcam_for(result["record"], data_root)
+                    png = _gradcam_for(result["record"], figures, data_root)
                 except Exception as e:  # noqa: BLE001 - an image is not worth losing a record
                     png = None
                     _log(f"Grad-CAM of {it.label} failed: {type(e).__name__}: {e}")
@@ -660,11 +436,10 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
                 finished(it, None, f"{type(e).__name__}: {e}")
     else:
         import concurrent.futures as cf
-        import multiprocessing as mp
 
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                    initargs=(threads,)) as pool:
+        from .bench.grid import worker_pool
+
+        with worker_pool(workers) as pool:
             queue = list(items)
             running: dict = {}
             while queue or running:
@@ -693,18 +468,21 @@ def run_lease(budget_s: float, out: str | os.PathLike, *, profile: str = "paper"
     return summary
 
 
-def _gradcam_for(record_file: str, data_root) -> Path | None:
-    """Grad-CAM PNG of a finished run; a fold record (fold 0) uses the run's fold-0 weights and is
-    drawn beside the pooled record's place (``<paper>/<profile>/gradcam/<run>.png``)."""
-    from .runs.experiments import final_weights_path
+def _gradcam_for(record_file: str, figures_dir: Path, data_root) -> Path | None:
+    """The book's Grad-CAM image of a finished run (None when it has none: no CNN, no weights, no
+    training), at its place under ``figures_dir``; a fold record (fold 0) uses the run's fold-0
+    weights, kept where the whole run keeps them."""
+    from .book.figures import FIGURES_DIR, gradcam_figure_path, gradcam_png
     from .runs.records import read_record
+    from .runs.routes import final_weights_path
 
     rec = read_record(record_file)
+    out = Path(figures_dir) / gradcam_figure_path(rec).relative_to(FIGURES_DIR)
+    weights = None
     if "fold" in rec:
         pooled = Path(record_file).parent.parent / f"{Path(record_file).stem.rsplit('.fold', 1)[0]}.json"
-        ref = {**rec, "_path": str(pooled)}
-        return gradcam_png(rec, gradcam_path(ref), weights=final_weights_path(ref), data_root=data_root)
-    return gradcam_png(rec, gradcam_path(rec), data_root=data_root)
+        weights = final_weights_path({**rec, "_path": str(pooled)})
+    return gradcam_png(record_file, out, weights=weights, data_root=data_root)
 
 
 def _grid_speedup(bench_record: Path) -> float | None:
@@ -714,143 +492,32 @@ def _grid_speedup(bench_record: Path) -> float | None:
     return None
 
 
-# ============================================================================ grid throughput
-
-
-def _train_images(rec: dict) -> int:
-    """Training images a record's run went through: sum over folds of epochs run x training images."""
-    epochs = int(rec["settings"]["train"].get("epochs", 1))
-    hist = rec.get("history") or []
-    total = 0
-    for i, f in enumerate(rec["split"].get("folds") or []):
-        h = hist[i] if i < len(hist) else None
-        total += (len(h) if isinstance(h, list) and h else epochs) * int(f.get("train", 0))
-    return total
-
-
-def _grid_task(task: tuple, profile: str, kw: dict) -> str:
-    from .runs.experiments import run_experiment
-
-    paper, exp, seed = task
-    return run_experiment(paper, exp, profile, seed=seed, **kw)["_path"]
-
-
-def run_concurrent(tasks: list[tuple[str, str, int]], profile: str, *, workers: int, results_dir, data_root=None,
-                   device: str = "auto", overrides: dict | None = None) -> tuple[list[dict], float]:
-    """Run ``(paper, experiment, seed)`` tasks in ``workers`` spawned processes (1: one at a time, one
-    process with every core); return their records (in task order) and the wall time."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    from .runs.records import read_record
-
-    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
-    kw = dict(results_dir=str(results_dir), data_root=data_root, device=device, overrides=overrides)
-    t0 = time.perf_counter()
-    with cf.ProcessPoolExecutor(max(workers, 1), mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                initargs=(threads,)) as pool:
-        paths = list(pool.map(_grid_task, tasks, [profile] * len(tasks), [kw] * len(tasks)))
-    wall = time.perf_counter() - t0
-    return [read_record(p) for p in paths], wall
-
-
-def _metric_diff(a: dict, b: dict) -> float:
-    """Largest absolute difference between two records' scalar metrics (nested dicts flattened)."""
-    def flat(d, pre=""):
-        out = {}
-        for k, v in d.items():
-            if isinstance(v, dict):
-                out.update(flat(v, f"{pre}{k}."))
-            elif isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None:
-                out[pre + k] = float(v)
-        return out
-    fa, fb = flat(a["metrics"]), flat(b["metrics"])
-    if set(fa) != set(fb):
-        return float("inf")
-    return max((abs(fa[k] - fb[k]) for k in fa), default=0.0)
-
-
-def _warm_image_cache(tasks, profile: str, data_root, overrides) -> None:
-    """Decode each task's images once into the on-disk image cache before anything is timed."""
-    from .runs.experiments import experiment_images, experiment_settings, experiment_data, get_experiment
-    from .runs.profiles import get_profile
-
-    seen = set()
-    for paper, exp_id, seed in tasks:
-        exp, prof = get_experiment(paper, exp_id), get_profile(profile)
-        st = experiment_settings(paper, exp, prof, overrides)
-        ed = experiment_data(paper, exp, prof, data_root, seed=seed)
-        key = (D.fingerprint(ed.table), st["image_size"], str(st.get("preprocess")))
-        if key not in seen:
-            seen.add(key)
-            experiment_images(ed.table, st, "raise")
-
-
-def grid_bench(tasks: list[tuple[str, str, int]], profile: str, *, workers: int, scratch, data_root=None,
-               device: str = "auto", epochs: int | None = None) -> dict:
-    """Images/s of a grid run one at a time and ``workers`` at once, and whether the records agree.
-
-    Both runs write into scratch folders (``epochs`` overrides the protocol's, so their keys are
-    not the study's). Returns the ``grid`` block of the GPU benchmark record.
-    """
-    from .runs.records import record_key
-
-    overrides = {"train": {"epochs": int(epochs)}} if epochs else None
-    scratch = Path(scratch)
-    _warm_image_cache(tasks, profile, data_root, overrides)  # neither timing pays the first decode
-    seq, t_seq = run_concurrent(tasks, profile, workers=1, results_dir=scratch / "sequential", data_root=data_root,
-                                device=device, overrides=overrides)
-    con, t_con = run_concurrent(tasks, profile, workers=workers, results_dir=scratch / "concurrent",
-                                data_root=data_root, device=device, overrides=overrides)
-    images = sum(_train_images(r) for r in seq)
-    same_keys = [record_key(a) == record_key(b) for a, b in zip(seq, con)]
-    diffs = [_metric_diff(a, b) for a, b in zip(seq, con)]
-    from .runs.experiments import resolve_device
-    from .runs.records import device_description
-
-    dev = resolve_device(device)
-    return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "device": device_description(dev),
-            "driver": gpu_driver_version() if dev.startswith("cuda") else None, "profile": profile,
-            "epochs": epochs, "experiments": [f"{p}/{e} seed {s}" for p, e, s in tasks], "workers": workers,
-            "threads_per_worker": max(1, (os.cpu_count() or 1) // workers), "train_images": images,
-            "sequential": {"wall_s": round(t_seq, 2), "images_per_s": round(images / t_seq, 1)},
-            "concurrent": {"wall_s": round(t_con, 2), "images_per_s": round(images / t_con, 1)},
-            "speedup": round(t_seq / t_con, 3), "identical_keys": all(same_keys),
-            "max_abs_metric_diff": max(diffs, default=0.0),
-            "data": "each process loads its own copy of the images (decoded-image cache on disk shared)",
-            "note": ("wall time includes process start and data loading; on CUDA, cuDNN's non-deterministic "
-                     "kernels can make metrics differ slightly between the two runs")}
-
-
-def write_grid_block(block: dict, bench_path: str | os.PathLike) -> Path:
-    """Put ``block`` as ``grid`` into the GPU benchmark record at ``bench_path`` (created if absent)."""
-    p = Path(bench_path)
-    try:
-        rec = json.loads(p.read_text())
-    except (OSError, ValueError):
-        rec = {}
-    rec["grid"] = block
-    atomic_write_text(p, json.dumps(rec, indent=1, default=str) + "\n")
-    return p
-
-
 # ============================================================================ back home
 
 
-def collect(src: str | os.PathLike, results: str | os.PathLike | None = None) -> dict:
-    """Unpack the returned ``*.tar.gz`` into ``results`` and check every record in them.
+def collect(src: str | os.PathLike, results: str | os.PathLike | None = None, figures: str | os.PathLike | None = None
+            ) -> dict:
+    """Unpack the returned ``*.tar.gz`` into ``results`` (their ``figures/`` into ``figures``,
+    default the book's figures folder) and check every record in them.
 
     ``bench_gpu.json`` (when it came back) becomes ``<results>/bench/gpu.json``. Returns
     ``{"records": [...], "bad": [...]}``; a record is bad when it is not complete or its
     predictions are missing or differ from their hash.
     """
+    from .book.figures import FIGURES_DIR
     from .runs.records import read_predictions, read_record, results_dir
 
     src, res = Path(src), results_dir(results)
+    fig = Path(figures) if figures is not None else FIGURES_DIR
     records, bad = [], []
     for t in sorted(src.glob("*.tar.gz")):
         with tarfile.open(t) as tar:
-            members = list(_safe_members(tar))
+            members = list(safe_members(tar))
+            images = [m for m in members if m.name.startswith(FIGURES_ARC + "/")]
+            for m in images:
+                m.name = m.name[len(FIGURES_ARC) + 1:]
+            tar.extractall(fig, members=images, filter="data")
+            members = [m for m in members if m not in images]
             tar.extractall(res, members=members, filter="data")
         for m in members:
             if m.name.endswith(".json"):
@@ -879,7 +546,7 @@ def _cmd(args: argparse.Namespace) -> int:
         m = pack_dataset(args.data_root, args.out, variant=args.variant, part_mib=args.part_mib)
         for name in m["parts"]:
             print(f"{Path(args.out) / name}: {(Path(args.out) / name).stat().st_size / 2**20:.1f} MiB")
-        print(f"{_manifest_path(Path(args.out))}: {m['n_images']} images, fingerprint {m['fingerprint']}")
+        print(f"{manifest_path(Path(args.out))}: {m['n_images']} images, fingerprint {m['fingerprint']}")
         ok = True
         for line, mib in travel_sizes(Path(args.out), m):
             ok &= mib <= 64
@@ -913,6 +580,8 @@ def _cmd(args: argparse.Namespace) -> int:
         for t in args.experiments.split(","):
             paper, _, exp = t.partition("/")
             tasks.append((paper, exp, 0))
+        from .bench.grid import grid_bench, write_grid_block
+
         block = grid_bench(tasks, args.profile, workers=args.workers, scratch=args.scratch, data_root=args.data_root,
                            device=args.device, epochs=args.epochs)
         print(json.dumps(block, indent=1))
@@ -920,7 +589,7 @@ def _cmd(args: argparse.Namespace) -> int:
             print(f"grid block written to {write_grid_block(block, args.bench_out)}")
         return 0 if block["identical_keys"] else 1
     if c == "pool":
-        from .runs.experiments import list_experiments
+        from .runs.protocols import list_experiments
 
         for e in list_experiments(args.paper, args.profile):
             r = pool_folds(args.paper, e.id, args.profile, results_dir=args.results_dir, data_root=args.data_root)

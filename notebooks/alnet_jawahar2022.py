@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,67 +24,11 @@ from leukcore.book.findings import show
 
 show("alnet_jawahar2022")
 
-# %% [markdown]
-# ## The evidence
-#
-# This notebook reruns the paper `alnet_jawahar2022` with `leukcore` at the chosen profile and puts every
-# number the paper claims beside the number we measured. Rerun it with
-# `leukcore reproduce --paper alnet_jawahar2022 --profile cpu` or with papermill
-# (`papermill notebooks/alnet_jawahar2022.ipynb out.ipynb -p profile cpu`).
-
-# %% [markdown]
-# ```{include} ../_generated/rerun_alnet_jawahar2022.md
-# ```
-
 # %% tags=["parameters", "hide-cell"]
-profile = "smoke"  # smoke | cpu | paper
-data_root = None  # folder holding the datasets (None: LEUKCORE_DATA, ./data, ../shared/data)
-device = "auto"  # auto | cpu | cuda
-seed = 0
-seeds = None  # e.g. [0, 1, 2]: train and record every experiment once per seed (None: `seed` alone)
-output_dir = None  # results folder (None: the project's results/)
-force = False  # retrain even when a complete record with the same key exists
-train_missing = True  # False: render existing records only; experiments without one show as "not run"
+# papermill's parameters (what each means: leukcore.book.evidence.PARAMETERS), then this paper's own knobs
+profile, data_root, device, seed, seeds = "smoke", None, "auto", 0, None
+output_dir, force, train_missing = None, False, True
 alnet_dropout = 0.2  # Table 2 dropout (the text also says 30 %)
-
-# %% tags=["hide-input"]
-# %matplotlib inline
-import matplotlib.pyplot as plt
-from IPython.display import HTML, Markdown, display
-
-from leukcore.runs import experiments as X
-from leukcore.book import pages as R
-
-paper = "alnet_jawahar2022"
-R.notebook_setup()
-display(Markdown(R.paper_intro(paper)))
-
-# %% [markdown]
-# ## Protocol and our deviations
-#
-# From the paper's protocol file (`leukcore/protocols/alnet_jawahar2022.yaml`); nothing here is typed in.
-
-# %% tags=["hide-input"]
-display(HTML(R.df_to_html(R.protocol_table(paper), "protocol-table", escape=True)))
-display(HTML(R.df_to_html(R.deviations_table(paper), "deviations-table", escape=True)))
-
-# %% [markdown]
-# ## Data
-
-# %% tags=["remove-input"]
-datasets = R.experiment_datasets(paper, profile, data_root=data_root, seed=seed)
-for data in datasets:
-    display(Markdown(R.data_banner(data, profile)))
-
-# %% tags=["nbval-check-output", "hide-input"]
-# NBVAL_CHECK_OUTPUT
-for data in datasets:
-    print(R.data_summary_text(data))
-
-# %% tags=["hide-input"]
-for data in datasets:
-    fig = R.example_images(data.table, n_per_class=4)
-    plt.show()
 
 # %% [markdown]
 # ## ALNet's layer table
@@ -94,94 +38,15 @@ for data in datasets:
 
 # %% tags=["nbval-check-output", "hide-input"]
 # NBVAL_CHECK_OUTPUT
-print(R.model_param_line("alnet", num_classes=2, input_size=224))
+from leukcore.book import pages
 
-# %% [markdown]
-# ## Experiments
-#
-# Every experiment of the paper's claims tables, at this profile. A complete record with the
-# same key (paper, experiment, profile, data fingerprint, seed, settings) is reused, not rerun.
+print(pages.model_param_line("alnet", num_classes=2, input_size=224))
 
 # %% tags=["hide-input"]
-records = X.run_paper(paper, profile, data_root=data_root, device=device, seed=seed, seeds=seeds,
-                      results_dir=output_dir, force=force, progress=False,
-                      train_missing=train_missing, overrides={"models": {"alnet": {"dropout": alnet_dropout}}})
-display(HTML(R.df_to_html(R.records_table(records), "records-table", escape=True)))
+# %matplotlib inline
+# The evidence every paper page shows, in one call: protocol, data, runs, figures, claims, consistency
+from leukcore.book.evidence import show_evidence
 
-# %% [markdown]
-# ## Figures
-#
-# Learning curves (loss on the left axis, accuracy on the right), confusion matrices (rows: the
-# true class, with counts and row percentages) and ROC curves whose areas are the AUCs of the
-# tables (two classes: the positive class' curve; more: the macro mean of the one-vs-rest
-# curves, as the legend says). A run whose predictions collapse to one class did not train: its
-# panel says so, and it is left out of the reliability diagrams, Grad-CAM and the gallery below.
-
-# %% tags=["hide-input"]
-from leukcore.book import figures as F
-
-fig = F.plot_learning_curves(records)
-plt.show()
-
-# %% tags=["hide-input"]
-fig = F.plot_confusion_matrices(records)
-plt.show()
-
-# %% tags=["hide-input"]
-fig = F.plot_roc(records)
-plt.show()
-
-# %% [markdown]
-# ### Calibration
-#
-# Reliability diagrams of the runs that trained: the accuracy of the test images in each
-# confidence bin against the confidence the model gave them, and the expected calibration error
-# (ECE; 0 for a model whose confidence is its accuracy).
-
-# %% tags=["hide-input"]
-fig = F.plot_reliability(records)
-plt.show()
-
-# %% [markdown]
-# ### Where the model looks (Grad-CAM)
-#
-# Grad-CAM maps of a run that trained, on test images, with the true and the predicted class
-# above each (red: an error). Trained weights are not committed: where they are absent, the page
-# shows the image rendered on the machine that held them (`leukcore figures gradcam`).
-
-# %% tags=["hide-input"]
-fig = F.show_grad_cam(F.gradcam_record(records), data_root=data_root)
-plt.show()
-
-# %% [markdown]
-# ### Misclassified cells
-#
-# The test images the most accurate run that trained got wrong with the most confidence, with
-# their true and predicted classes.
-
-# %% tags=["hide-input"]
-fig = F.plot_misclassified(F.best_trained_record(records), data_root=data_root)
-plt.show()
-
-# %% [markdown]
-# ## Claimed vs measured
-#
-# Every claim of this paper in the ledger (`leukcore/ledger/alnet_jawahar2022.yaml`), beside our
-# real-data measurement for its experiment (from `results/`), with the verdict rule of the
-# methods page: firm verdicts first. The forest plot shows the same numbers; the table sorts,
-# searches and filters in the page. Runs on synthetic data never count.
-
-# %% tags=["hide-input"]
-from leukcore.book import tables as T
-
-fig = F.plot_forest(F.claims_frame(paper), title="claimed (diamond) and measured 95 % interval per claim")
-plt.show()
-display(HTML(T.claims_html(paper)))
-
-# %% [markdown]
-# ## What the paper's own numbers say
-#
-# The consistency audit of this paper's claims (`leukcore.evaluation.consistency`).
-
-# %% tags=["hide-input"]
-display(HTML(R.audit_html(paper)))
+records = show_evidence("alnet_jawahar2022", profile, data_root=data_root, device=device, seed=seed, seeds=seeds,
+                        output_dir=output_dir, force=force, train_missing=train_missing,
+                        overrides={"models": {"alnet": {"dropout": alnet_dropout}}})

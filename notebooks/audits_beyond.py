@@ -44,15 +44,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from leukcore import audits as A
-from leukcore.book import pages as R
+from leukcore import audits
+from leukcore.book import pages
 from leukcore.book.audit_conclusions import audit_cards, show_conclusion
 from leukcore.runs.profiles import get_profile
 from leukcore.runs.records import provenance_label
 
-R.notebook_setup()
+pages.notebook_setup()
 run = run_missing or force or profile in ("smoke", "cpu")
-seed_list = tuple(seeds) if seeds is not None else (A.default_seeds(profile) if profile == "audit" else (seed,))
+seed_list = tuple(seeds) if seeds is not None else (audits.default_seeds(profile) if profile == "audit" else (seed,))
 display(Markdown(f"Profile `{profile}`: {get_profile(profile).description}"))
 records = {}
 
@@ -60,19 +60,19 @@ records = {}
 def show(audit_id):
     """Read (or, when asked, run) one audit; show its banner, headline, table, figure and conclusion."""
     if run:
-        rec = A.get_or_run_audit(audit_id, profile, force=force, data_root=data_root, seeds=seed_list,
+        rec = audits.get_or_run_audit(audit_id, profile, force=force, data_root=data_root, seeds=seed_list,
                                  seed=seed, results_dir=output_dir, device=device)
     else:
-        rec = A.load_summary(audit_id, profile, output_dir)
+        rec = audits.load_summary(audit_id, profile, output_dir)
     if rec is None:
         display(Markdown(f"**Not run yet at the `{profile}` profile**: `leukcore audits run --audit {audit_id} "
                          f"--profile {profile}` makes its records."))
         return None
     records[audit_id] = rec
-    display(Markdown(A.data_banner(rec)))
+    display(Markdown(audits.data_banner(rec)))
     display(Markdown(f"**{rec['headline']}**"))
-    display(HTML(R.df_to_html(A.audit_table(rec), "records-table", escape=True)))
-    A.plot_audit(rec)
+    display(HTML(pages.df_to_html(audits.audit_table(rec), "records-table", escape=True)))
+    audits.plot_audit(rec)
     plt.show()
     show_conclusion(audit_id)
     return rec
@@ -92,7 +92,7 @@ def show(audit_id):
 # training only in the second half of its epochs. The numbers below come from the records.
 
 # %% tags=["hide-input"]
-mc = A.model_choice(output_dir, profile)
+mc = audits.model_choice(output_dir, profile)
 lines = []
 if mc.get("dscnet_cpu_s"):
     lines.append(f"- One DSCNet training at {mc['dscnet_image_size']} px on this CPU "
@@ -119,7 +119,7 @@ display(Markdown("\n".join(lines) or "No audit records yet."))
 # otherwise inconclusive, with each seed's value shown, or not supported).
 
 # %% tags=["hide-input"]
-display(HTML(audit_cards(A.list_audits(), profile)))
+display(HTML(audit_cards(audits.list_audits(), profile)))
 
 # %% [markdown]
 # ## 1. Colour alone
@@ -155,7 +155,7 @@ rec = show("shortcut_colour")
 # test images, without retraining (rows `original@...`); what it loses there is what it relied on.
 
 # %% tags=["hide-input"]
-fig = A.plot_variant_examples(data_root=data_root)
+fig = audits.plot_variant_examples(data_root=data_root)
 plt.show()
 
 # %% tags=["hide-input"]
@@ -173,7 +173,7 @@ rec = show("shortcut_cnn")
 # pixels, and the audit CNN. The crops below are what they see, side by side by class.
 
 # %% tags=["hide-input"]
-fig = A.plot_corner_crops(data_root=data_root)
+fig = audits.plot_corner_crops(data_root=data_root)
 plt.show()
 
 # %% tags=["hide-input"]
@@ -215,10 +215,10 @@ rec = show("segmented")
 
 # %% tags=["hide-input"]
 rec = show("segmented_artefacts")
-ff = A.find_arm_record("segmented_artefacts", "foreground_fraction", profile, seed=seed_list[0],
-                       results_dir=output_dir) if rec is not None else None
+ff = audits.find_arm_record("segmented_artefacts", "foreground_fraction", profile, seed=seed_list[0],
+                            results_dir=output_dir) if rec is not None else None
 if ff is not None:
-    fig = A.plot_foreground_fractions(ff)
+    fig = audits.plot_foreground_fractions(ff)
     plt.show()
 
 # %% [markdown]
@@ -232,7 +232,7 @@ if ff is not None:
 # same images (those whose copy is not nearly empty) and the same split of each seed.
 
 # %% tags=["hide-input"]
-fig = A.plot_regions(data_root=data_root)
+fig = audits.plot_regions(data_root=data_root)
 if fig is not None:
     plt.show()
 
@@ -344,7 +344,7 @@ summary = pd.DataFrame([{"audit": a, "finding": r["headline"], "status": r["stat
                          "seeds": ", ".join(map(str, r.get("seeds", [r.get("seed")]))),
                          "profile · dataset": provenance_label(r), "wall time (min)": round((r.get("wall_time_s") or 0) / 60, 1)}
                         for a, r in records.items()])
-display(HTML(R.df_to_html(summary, "records-table", escape=True)))
+display(HTML(pages.df_to_html(summary, "records-table", escape=True)))
 if len(summary):
     display(Markdown(f"All audits together: {summary['wall time (min)'].sum():.0f} minutes of compute "
                      f"at the `{profile}` profile."))

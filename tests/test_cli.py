@@ -43,9 +43,11 @@ def test_cli_claims_prints_the_table(capsys):
     from io import StringIO
 
     df = pd.read_csv(StringIO(capsys.readouterr().out))
-    assert list(df.columns[:17]) == ["paper", "claim", "model", "experiment", "metric", "averaging", "class", "epoch",
-                                     "claimed", "measured", "low", "high", "runs", "profile", "dataset", "verdict",
-                                     "reason"]
+    from leukcore.evaluation.verdicts import COLUMNS
+
+    assert list(df.columns) == list(COLUMNS)
+    for col in ("reasons", "collapsed", "same_as", "dataset", "paper_dataset", "note"):
+        assert col in df.columns
     assert df.set_index("claim").loc["alnet-params", "verdict"] == "reproduced"
 
 

@@ -24,7 +24,7 @@ Each row is one fault, the behaviour the program guarantees, and the test that c
 2a   training killed (SIGKILL) mid-epoch         resume=True continues from the last checkpoint; identical     test_sigkill_mid_epoch_then_resume_...
                                                  weights, history and test probabilities (CPU)
 2b   crash between write and rename              old record and its predictions intact, no temporary files     test_record_write_is_atomic
-2c   incomplete run / checkpoint without record  load_records() skips it; claims_vs_measured says "not run"   test_incomplete_run_is_never_complete
+2c   incomplete run / checkpoint without record  load_records() skips it; claims_table says "not run"     test_incomplete_run_is_never_complete
      / half-written record                       (records passed by hand are filtered too)           test_incomplete_record_passed_explicitly_...
 3    same seed twice (smoke, CPU)                identical metrics, intervals, history and predictions         test_same_seed_same_smoke_results
 4a   torch.load anywhere in the package          always weights_only=True (np.load: allow_pickle=False)        test_every_torch_load_is_weights_only
@@ -262,7 +262,7 @@ def test_non_utf8_file_name(tmp_path):
 
 def _unknown_name_cases():
     from leukcore.transforms import list_presets, make_augment
-    from leukcore.runs.experiments import get_experiment, list_experiments, list_papers
+    from leukcore.runs.protocols import get_experiment, list_experiments, list_papers
     from leukcore.engine import list_classifiers, make_classifier
     from leukcore.losses import list_losses, make_loss
     from leukcore.models import create_model, list_models
@@ -544,39 +544,44 @@ def test_record_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_incomplete_run_is_never_complete(tmp_path, monkeypatch, smoke_pair):
-    from leukcore.runs.records import load_records, read_predictions, write_record
-    from leukcore.book.pages import claims_vs_measured
+    from leukcore.runs.records import RecordError, load_records, read_predictions, write_record
+    from leukcore.evaluation.verdicts import claims_table
 
     monkeypatch.setenv("LEUKCORE_RESULTS", str(tmp_path))
     real = {k: v for k, v in smoke_pair[1].items() if k != "_path"}  # a real smoke record (complete)
     preds = read_predictions(smoke_pair[1])
     mine = lambda df: df[df["experiment"] == EXPERIMENT]  # noqa: E731
-    assert len(mine(claims_vs_measured(PAPER))) >= 1
-    # a checkpoint without a record, a half-written (invalid) record, a record still running
+    assert len(mine(claims_table(PAPER))) >= 1
+    # a checkpoint without a record, a record still running (told apart by its status)
     ck = tmp_path / PAPER / "smoke" / "checkpoints" / EXPERIMENT / "fold0" / "last.pt"
     ck.parent.mkdir(parents=True)
     ck.write_bytes(b"checkpoint of an interrupted run")
-    (tmp_path / PAPER / "smoke" / "vgg16.json").write_text('{"status": "complete", "paper": "dscnet_vij')
     write_record({**real, "status": "running"}, predictions=preds, root=tmp_path)
     assert load_records(PAPER) == []
     assert [r["status"] for r in load_records(PAPER, complete_only=False)] == ["running"]
-    assert set(mine(claims_vs_measured(PAPER))["verdict"]) == {"not run"}
-    assert set(claims_vs_measured(PAPER).query("experiment == 'vgg16'")["verdict"]) == {"not run"}
+    assert set(mine(claims_table(PAPER))["verdict"]) == {"not run"}
+    assert set(claims_table(PAPER).query("experiment == 'vgg16'")["verdict"]) == {"not run"}
+    # a damaged record (writes are atomic: never a half-written one) is not taken for a missing run
+    bad = tmp_path / PAPER / "smoke" / "vgg16.json"
+    bad.write_text('{"status": "complete", "paper": "dscnet_vij')
+    with pytest.raises(RecordError, match=r"vgg16\.json: not a valid run record .*delete it and rerun"):
+        claims_table(PAPER)
+    bad.unlink()
     # control: the same record, complete, is rendered (with its provenance)
     write_record(real, predictions=preds, root=tmp_path)
-    df = mine(claims_vs_measured(PAPER))
+    df = mine(claims_table(PAPER))
     rendered = df[(df["verdict"] != "not run") & df["metric"].isin(["accuracy", "sensitivity", "precision", "f1"])]
     assert len(rendered) and set(rendered["profile"]) == {"smoke"} and rendered["measured"].notna().all()
 
 
 def test_incomplete_record_passed_explicitly_is_not_rendered(tmp_path, smoke_pair):
     from leukcore.runs.records import load_records, read_predictions, write_record
-    from leukcore.book.pages import claims_vs_measured
+    from leukcore.evaluation.verdicts import claims_table
 
     real = {k: v for k, v in smoke_pair[1].items() if k != "_path"}
     write_record({**real, "status": "running"}, predictions=read_predictions(smoke_pair[1]), root=tmp_path)
     recs = load_records(PAPER, root=tmp_path, complete_only=False)
-    df = claims_vs_measured(PAPER, records=recs)
+    df = claims_table(PAPER, records=recs)
     assert set(df[df["experiment"] == EXPERIMENT]["verdict"]) == {"not run"}
 
 
@@ -762,7 +767,7 @@ def test_no_absolute_paths_in_notebooks_pages_or_records(skip_run, smoke_pair):
     notebooks = sorted((PROJECT / "notebooks").glob("*.ipynb"))
     assert notebooks, "no notebooks found under notebooks/"
     hits = [h for nb in notebooks for h in _absolute_paths_in(nb)]
-    assert not hits, "absolute machine paths in committed notebooks (scrub with leukcore.runner.scrub_paths):\n" + \
+    assert not hits, "absolute machine paths in committed notebooks (scrub with leukcore.book.runner.scrub_paths):\n" + \
         "\n".join(hits)
     # run records and predictions carry ids relative to the dataset root, never the machine's paths
     for rec in (skip_run[1], smoke_pair[1]):

@@ -1,7 +1,6 @@
-"""The prepared GPU lease (leukcore.gpu_lease), tested on the CPU at the smoke profile."""
+"""The prepared GPU lease (leukcore.gpu_lease) and what it drives (the dataset carried in parts,
+runs fold by fold), tested on the CPU at the smoke profile."""
 from __future__ import annotations
-
-import re
 
 import hashlib
 import json
@@ -12,8 +11,10 @@ import pytest
 
 from leukcore import data as D
 from leukcore import gpu_lease as G
-from leukcore.bench import grid_markdown
-from leukcore.runs.experiments import find_record, fold_record_path, list_experiments, run_experiment
+from leukcore.data import transport
+from leukcore.runs.experiments import find_record, run_experiment
+from leukcore.runs.folds import fold_record_path, pool_folds, run_fold
+from leukcore.runs.protocols import list_experiments, n_folds
 from leukcore.runs.records import read_predictions, read_record, record_key, record_path
 
 
@@ -34,7 +35,7 @@ def _fake_taleqani(root: Path) -> Path:
 
 def test_data_parts_assemble_only_when_complete(tmp_path):
     ds = _fake_taleqani(tmp_path / "src")
-    m = G.pack_dataset(tmp_path / "src", tmp_path / "pack", part_mib=0.02)
+    m = transport.pack_dataset(tmp_path / "src", tmp_path / "pack", part_mib=0.02)
     table = D.load_dataset("taleqani-all", tmp_path / "src", variant="original", verbose=False)
     assert m["fingerprint"] == D.fingerprint(table) and m["n_images"] == len(table) == 12
     assert len(m["parts"]) >= 2 and {f["part"] for f in m["files"]} == set(m["parts"])
@@ -46,24 +47,24 @@ def test_data_parts_assemble_only_when_complete(tmp_path):
     for f in ("manifest.json", first):
         (carry1 / f).write_bytes((tmp_path / "pack" / f).read_bytes())
     dest = tmp_path / "device"
-    r = G.unpack_parts(carry1, dest)
+    r = transport.unpack_parts(carry1, dest)
     assert r == {"have": [first], "missing": rest}
     with pytest.raises(D.DataError, match=rest[-1]):
-        G.check_dataset(dest)
+        transport.check_dataset(dest)
     # call 2 carries the other parts: the assembled dataset is the packed one
     carry2 = tmp_path / "carry2"
     carry2.mkdir()
     for f in rest:
         (carry2 / f).write_bytes((tmp_path / "pack" / f).read_bytes())
-    assert G.unpack_parts(carry2, dest)["missing"] == []
-    ok = G.check_dataset(dest)
+    assert transport.unpack_parts(carry2, dest)["missing"] == []
+    ok = transport.check_dataset(dest)
     assert ok["fingerprint"] == m["fingerprint"] and ok["n_images"] == 12
     # one changed image: refused, naming its part
     victim = next(f for f in m["files"] if f["path"].endswith(".jpg"))
     p = dest / victim["path"]
     p.write_bytes(p.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(D.DataError, match=victim["part"]):
-        G.check_dataset(dest)
+        transport.check_dataset(dest)
     assert ds.is_dir()
 
 
@@ -71,14 +72,14 @@ def test_fold_records_pool_into_the_whole_runs_record(tmp_path):
     """Folds run one at a time and pooled give the record run_experiment writes (CPU: bit-identical)."""
     paper, exp = "xincept_khan2024", "cnn_lstm"
     res = tmp_path / "folds"
-    assert G.n_folds(paper, exp, "smoke") == 2
-    f0 = G.run_fold(paper, exp, "smoke", 0, device="cpu", results_dir=res)
+    assert n_folds(paper, exp, "smoke") == 2
+    f0 = run_fold(paper, exp, "smoke", 0, device="cpu", results_dir=res)
     assert f0["fold"] == 0 and Path(f0["_path"]) == fold_record_path(paper, "smoke", exp, 0, res)
-    part = G.pool_folds(paper, exp, "smoke", results_dir=res)
+    part = pool_folds(paper, exp, "smoke", results_dir=res)
     assert part["status"] == "partial" and part["folds_done"] == 1 and "/folds/" in part["_path"]
     assert find_record(paper, exp, "smoke", results_dir=res) is None  # a partial pool is no result
-    G.run_fold(paper, exp, "smoke", 1, device="cpu", results_dir=res)
-    pooled = G.pool_folds(paper, exp, "smoke", results_dir=res)
+    run_fold(paper, exp, "smoke", 1, device="cpu", results_dir=res)
+    pooled = pool_folds(paper, exp, "smoke", results_dir=res)
     assert pooled["status"] == "complete" and pooled["pooled_from_folds"] == [0, 1]
     assert not list((res / paper / "smoke" / "folds").glob("*.partial*"))
     whole = run_experiment(paper, exp, "smoke", device="cpu", results_dir=tmp_path / "whole")
@@ -88,7 +89,7 @@ def test_fold_records_pool_into_the_whole_runs_record(tmp_path):
     assert pooled["split"] == whole["split"]
     assert find_record(paper, exp, "smoke", results_dir=res)["_path"] == pooled["_path"]
     with pytest.raises(ValueError, match="valid 0..1"):
-        G.run_fold(paper, exp, "smoke", 2, device="cpu", results_dir=res)
+        run_fold(paper, exp, "smoke", 2, device="cpu", results_dir=res)
 
 
 def test_plan_orders_stages_and_folds(tmp_path):
@@ -132,7 +133,7 @@ def test_lease_within_budget_packs_complete_records(tmp_path, monkeypatch):
 
     monkeypatch.setattr(G, "plan", small_plan)
     s = G.run_lease(600, out, profile="smoke", device="cpu", results_dir=res, stages=("vijayalakshmi",),
-                    seeds=(0, 1), data_root=str(tmp_path / "none"))
+                    seeds=(0, 1), data_root=str(tmp_path / "none"), figures_dir=tmp_path / "figures")
     status = [(r["experiment"], r["seed"], r["status"]) for r in s["items"]]
     assert status == [("dscnet", 0, "done"), ("dscnet", 1, "done"), ("vgg16", 0, "skipped")]
     assert "10000" in s["items"][2]["why"] or "12500" in s["items"][2]["why"]
@@ -142,7 +143,7 @@ def test_lease_within_budget_packs_complete_records(tmp_path, monkeypatch):
         names = t.getnames()
     assert "dscnet_vijayalakshmi/smoke/dscnet.json" in names and "dscnet_vijayalakshmi/smoke/dscnet.seed1.json" in names
     assert not any("checkpoints" in n for n in names)
-    back = G.collect(out, tmp_path / "scratch")
+    back = G.collect(out, tmp_path / "scratch", tmp_path / "figures-home")
     assert back["bad"] == [] and sorted(back["records"]) == ["dscnet_vijayalakshmi/smoke/dscnet.json",
                                                              "dscnet_vijayalakshmi/smoke/dscnet.seed1.json"]
     for seed in (0, 1):
@@ -157,44 +158,25 @@ def test_lease_within_budget_packs_complete_records(tmp_path, monkeypatch):
 
 
 def test_packer_drops_images_before_records_over_the_limit(tmp_path, monkeypatch):
-    res = tmp_path / "r"
+    res, fig = tmp_path / "r", tmp_path / "fig"
     (res / "p").mkdir(parents=True)
-    (res / "p" / "a.json").write_text("{}")
+    (fig / "p").mkdir(parents=True)
+    (res / "p" / "a.json").write_text('{"status": "running"}')
     import numpy as np
 
-    (res / "p" / "a.png").write_bytes(np.random.default_rng(0).bytes(50_000))  # incompressible
+    (fig / "p" / "a.png").write_bytes(np.random.default_rng(0).bytes(50_000))  # incompressible
+    packer = G.Packer(tmp_path / "out", res, fig)
+    with tarfile.open(packer.add("s", [res / "p" / "a.json", fig / "p" / "a.png"])) as t:
+        assert t.getnames() == ["p/a.json", "figures/p/a.png"]  # records by results path, images under figures/
+    back = G.collect(tmp_path / "out", tmp_path / "home-r", tmp_path / "home-fig")
+    assert (tmp_path / "home-fig" / "p" / "a.png").read_bytes() == (fig / "p" / "a.png").read_bytes()
+    assert (tmp_path / "home-r" / "p" / "a.json").is_file() and not (tmp_path / "home-r" / "figures").exists()
+    assert back["bad"] == ["p/a.json: status 'running'"]  # collect checks what it unpacked
     monkeypatch.setattr(G, "MAX_RETURN_BYTES", 20_000)
-    path = G.Packer(tmp_path / "out", res).add("s", [res / "p" / "a.json", res / "p" / "a.png"])
-    with tarfile.open(path) as t:
+    with tarfile.open(packer.write("s")) as t:
         assert t.getnames() == ["p/a.json"]
-
-
-def test_grid_markdown():
-    assert "Not measured yet" in grid_markdown(None)
-    md = grid_markdown({"experiments": ["p/a seed 0", "p/b seed 0"], "profile": "paper", "epochs": 10,
-                        "device": "NVIDIA H200", "workers": 4, "threads_per_worker": 4,
-                        "sequential": {"wall_s": 100.0, "images_per_s": 520.0},
-                        "concurrent": {"wall_s": 40.0, "images_per_s": 1300.0}, "speedup": 2.5,
-                        "identical_keys": True, "max_abs_metric_diff": 0.0, "note": "n"})
-    md = re.sub(r" +", " ", md)  # a markdown table's cell padding is not its content
-    assert "| one at a time (1 process, every CPU core) | 100 | 520 |" in md
-    assert "| 4 at once (4 CPU threads each, same GPU) | 40 | 1300 |" in md
-    assert "**2.50x**" in md and "identical" in md
-
-
-@pytest.mark.slow
-def test_concurrent_grid_gives_the_sequential_records(tmp_path):
-    """Two experiments in two processes at once: same keys, same metrics as one at a time (CPU)."""
-    tasks = [("dscnet_vijayalakshmi", "dscnet", 0), ("dscnet_kaur2023", "dscnet-kl-noaug", 0)]
-    block = G.grid_bench(tasks, "smoke", workers=2, scratch=tmp_path, device="cpu",
-                         data_root=str(tmp_path / "none"))
-    assert block["identical_keys"] is True and block["max_abs_metric_diff"] == 0.0
-    seq = [read_record(p) for p in sorted((tmp_path / "sequential").rglob("*.json"))]
-    assert block["train_images"] == sum(G._train_images(r) for r in seq) > 0
-    assert block["sequential"]["images_per_s"] == pytest.approx(block["train_images"] / block["sequential"]["wall_s"],
-                                                                rel=0.01)
-    path = G.write_grid_block(block, tmp_path / "gpu.json")
-    assert json.loads(path.read_text())["grid"]["workers"] == 2
+    with pytest.raises(ValueError, match="neither under"):
+        packer.add("s", [tmp_path / "elsewhere.json"])
 
 
 def test_cuda_device_description_names_the_driver(monkeypatch):

@@ -37,7 +37,8 @@ if [ -n "$DATA" ] && [ "$(find "$DATA/taleqani-all/Original" -type f 2>/dev/null
     [ "$t" -gt 30 ] || { echo "no time left for $paper"; break; }
     timeout "$t" python3 - "$paper" "$DATA" "$RES" <<'PY' 2>&1 | tee -a "$OUT/paper.log" | grep -v Warning
 import sys, time
-from leukcore.experiments import list_experiments, get_or_run
+from leukcore.runs.experiments import get_or_run
+from leukcore.runs.protocols import list_experiments
 paper, data, res = sys.argv[1:]
 for e in list_experiments(paper, "paper"):
     t0 = time.perf_counter()

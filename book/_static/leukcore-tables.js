@@ -1,9 +1,10 @@
 /* Claims tables: sortable, searchable and filterable in the page, offline.
  *
  * Every table inside .claims-table or .summary-claims (escaped HTML written by
- * leukcore.tables) becomes a DataTable.  DataTables comes from the copy shipped with the book
- * (_static/datatables, itables' offline bundle), loaded relative to this script: no request
- * leaves the book.  Without JavaScript the plain table stays readable.
+ * leukcore.book.tables) becomes a DataTable.  DataTables comes from the installed itables, written
+ * into the build's _static/datatables by leukcore.book.assets as a classic script (a book opened
+ * from disk, file://, may not load module scripts), loaded relative to this script only on pages
+ * with a claims table: no request leaves the book.  Without JavaScript the plain table stays readable.
  */
 (function () {
   "use strict";
@@ -54,6 +55,16 @@
     wrapper.parentNode.insertBefore(bar, wrapper);
   }
 
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var el = document.createElement("script");
+      el.src = src;
+      el.onload = resolve;
+      el.onerror = function () { reject(new Error("could not load " + src)); };
+      document.head.appendChild(el);
+    });
+  }
+
   function init() {
     var tables = document.querySelectorAll(".claims-table table, .summary-claims table");
     if (!tables.length || !base) return;
@@ -61,7 +72,9 @@
     css.rel = "stylesheet";
     css.href = base + "datatables/dt_bundle.css";
     document.head.appendChild(css);
-    import(base + "datatables/dt_bundle.js").then(function (mod) {
+    loadScript(base + "datatables/dt_bundle.js").then(function () {
+      return window.leukcoreDataTables;
+    }).then(function (mod) {
       var DataTable = mod.default;
       tables.forEach(function (table) {
         if (table.classList.contains("dataTable")) return;

@@ -130,7 +130,7 @@ def evaluation_block(y: np.ndarray, prob: np.ndarray, names: list[str], index=No
     confusion matrix, per-image correctness and the test images' positions."""
     import warnings
 
-    from ..evaluation.metrics import compute_metrics, metric_at
+    from ..metrics import compute_metrics, metric_at
 
     pred = prob.argmax(1) if len(prob) else np.zeros(0, int)
     ok = pred == np.asarray(y)

@@ -404,7 +404,7 @@ def audit_data(dataset_id: str, profile: str | Profile, data_root=None, *, seed:
     synthetic. Unlabelled rows are dropped; ``cap`` applies the profile's ``max_per_class``
     (:func:`cap_per_class`). ``synthetic_fallback=False`` lets :class:`leukcore.data.DataError` through.
     """
-    from ..runs.experiments import ExperimentData
+    from ..runs.inputs import ExperimentData
 
     prof = audit_profile(profile)
     try:
@@ -491,14 +491,14 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> dict:
 
 
 def metric_ci(y, prob, metric: str, class_names, n_boot: int, seed: int) -> dict:
-    from ..evaluation.metrics import bootstrap_ci
+    from ..metrics import bootstrap_ci
 
     return bootstrap_ci(y, prob, metric, n=n_boot, seed=seed, class_names=class_names)
 
 
 def metric_block(y: np.ndarray, prob: np.ndarray, class_names: list[str], n_boot: int, seed: int) -> dict:
     """Accuracy and macro F1 with percentile bootstrap intervals, the confusion matrix and ``n``."""
-    from ..evaluation.metrics import compute_metrics
+    from ..metrics import compute_metrics
 
     with np.errstate(all="ignore"):
         import warnings

@@ -14,7 +14,7 @@ def stepwise_losses(model_fn: Callable[[], Any], x: np.ndarray, y: np.ndarray, l
                     batch_size: int = 32, lr: float = 1e-3, seed: int = 0) -> tuple[list[float], dict]:
     """Train ``model_fn()`` with ``loss`` on the CPU and return ``(per-step losses, final state dict)``.
 
-    The step of :func:`leukcore.train.fit` without its per-epoch bookkeeping: ``torch``
+    The step of :func:`leukcore.engine.fit` without its per-epoch bookkeeping: ``torch``
     seeded with ``seed`` before ``model_fn()`` (same initial weights and dropout masks for
     every loss), a ``torch.Generator(seed)`` permutation per epoch (same data order), inputs
     ``(u8 / 255 - mean) / std``, Adam (betas 0.9 / 0.999, eps 1e-7), deterministic algorithms,

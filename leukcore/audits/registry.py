@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..runs.records import code_snapshot, read_complete, read_record, record_path, settings_hash
+from ..runs.records import check_record, code_snapshot, read_complete, read_record, record_path, settings_hash
 from .base import (
     ARMS,
     PAPER,
@@ -90,13 +90,8 @@ def find_audit_record(audit_id: str, profile: str = "smoke", *, results_dir=None
         if any(find_arm_record(audit_id, a, profile, seed=seed, results_dir=results_dir, fingerprint=fp) is None
                for a in ARMS[audit_id]):
             return None
-        rec = None
         path = record_path(PAPER, profile, audit_id, results_dir)
-        if path.is_file():
-            try:
-                rec = read_record(path)
-            except ValueError:
-                rec = None
+        rec = read_record(path) if path.is_file() else None  # a damaged summary raises: it is not absent
         if rec is not None and seed in rec.get("seeds", []) and rec.get("settings_hash") == settings_hash(
                 audit_settings(audit_id, profile)) and rec.get("dataset", {}).get("fingerprint") == fp:
             rec["_path"] = str(path)
@@ -139,12 +134,7 @@ def load_summary(audit_id: str, profile: str = "audit", results_dir=None) -> dic
     path = record_path(PAPER, profile, audit_id, results_dir)
     if not path.is_file():
         return None
-    try:
-        rec = read_record(path)
-    except ValueError:
-        return None
-    rec["_path"] = str(path)
-    return rec
+    return check_record(read_record(path))  # a damaged record raises RecordError: it is not absent
 
 
 def summarise_all(profile: str = "audit", results_dir=None) -> dict[str, dict | None]:

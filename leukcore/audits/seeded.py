@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import data as D
 from ..runs.records import (
+    check_record,
     code_block,
     code_snapshot,
     current_code_state,
@@ -116,17 +117,16 @@ def get_or_run_arm(audit_id: str, arm: str, profile: str = "smoke", *, seed: int
 
 
 def arm_records(audit_id: str, profile: str, results_dir=None) -> dict[int, dict[str, dict]]:
-    """``{seed: {arm: record}}`` of the complete arm records on disk with the current settings hash."""
+    """``{seed: {arm: record}}`` of the complete arm records on disk with the current settings hash
+    (a damaged or self-contradicting one raises :class:`leukcore.runs.records.RecordError`)."""
     h = settings_hash(audit_settings(audit_id, profile))
     folder = results_root(results_dir) / PAPER / profile / audit_id
     out: dict[int, dict[str, dict]] = {}
     for p in sorted(folder.glob("*.seed*.json")) if folder.is_dir() else []:
-        try:
-            rec = read_record(p)
-        except ValueError:
-            continue
+        rec = read_record(p)  # a damaged record stops the summary (RecordError), never drops a seed
         if rec.get("status") != "complete" or rec.get("settings_hash") != h or rec.get("arm") not in ARMS[audit_id]:
             continue
+        check_record(rec)
         rec["_path"] = str(p)
         out.setdefault(int(rec["seed"]), {})[rec["arm"]] = rec
     return out
@@ -301,7 +301,7 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
             for k in EXTERNAL_METRICS:
                 vals = [by_seed[s][a]["results"][k] for s in seeds]
                 vals = [v["point"] if isinstance(v, dict) else v for v in vals]
-                row[k] = t_interval(vals, bounds=(0.0, 1.0))  # fractions, confidences and AUROCs lie in [0, 1]
+                row[k] = t_interval(vals, bounds=(0.0, 1.0))  # fractions, confidences, AUROCs
             row["predicted_counts"] = {c: int(sum(by_seed[s][a]["results"]["predicted_counts"][c] for s in seeds))
                                        for c in first[a]["results"]["predicted_counts"]}
             models[a] = row

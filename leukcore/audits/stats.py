@@ -57,7 +57,7 @@ def mcnemar_correct(correct_a, correct_b) -> dict:
 
     ``b`` = images A gets right and B wrong, ``c`` = the reverse.
     """
-    from ..evaluation.metrics import mcnemar
+    from ..metrics import mcnemar
 
     a = np.asarray(correct_a, dtype=int)
     b = np.asarray(correct_b, dtype=int)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..evaluation.verdicts import FIRM
 from ..files import PROJECT_ROOT
+from ..runs.profiles import PROFILE_RANK
 from ..runs.records import provenance_label, read_predictions
 
 FIGURES_DIR = PROJECT_ROOT / "book" / "figures"
@@ -33,7 +34,6 @@ VERDICT_COLOURS = {"reproduced": "#1a7f37", "lower": "#c2410c", "higher": "#7c3a
                    "not run": "#d1d5db"}
 # reading order of the claims table and the figures: firm results first, then the rest
 VERDICT_ORDER = {v: i for i, v in enumerate(FIRM + SOFT + FAILED + UNMEASURED)}
-PROFILE_ORDER = {"paper": 0, "cpu": 1, "smoke": 2}
 FRACTION_UNITS = ("percent", "fraction")
 
 
@@ -66,14 +66,22 @@ def _as_fractions(df: pd.DataFrame) -> pd.DataFrame:
 def sort_claims(df: pd.DataFrame) -> pd.DataFrame:
     """Firm verdicts first, then the others; within a verdict, paper-profile rows first."""
     key = pd.DataFrame({"v": df["verdict"].map(VERDICT_ORDER).fillna(len(VERDICT_ORDER)),
-                        "p": df["profile"].map(PROFILE_ORDER).fillna(len(PROFILE_ORDER)),
+                        "p": -df["profile"].map(PROFILE_RANK).fillna(-1),  # highest profile first
                         "paper": df["paper"].astype(str), "claim": df["claim"].astype(str)}, index=df.index)
     return df.loc[key.sort_values(["v", "p", "paper", "claim"], kind="stable").index].reset_index(drop=True)
 
 
+def collapsed_reduced(df: pd.DataFrame) -> pd.Series:
+    """Rows whose pooled runs include a collapsed run at a reduced profile: a fact about those
+    runs, not a measurement of the claim."""
+    col = df["collapsed"].fillna("").astype(str) if "collapsed" in df else pd.Series("", index=df.index)
+    return (df["profile"].fillna("") != "paper") & col.str.match(r"^[1-9]\d* of")
+
+
 def forest_data(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows a forest plot shows: claims on a 0..1 scale with a measurement, in reading order."""
-    d = df[df["unit"].isin(FRACTION_UNITS) & df["measured"].notna() & df["claimed"].notna()]
+    """The rows a forest plot shows: claims on a 0..1 scale with a measurement at their best
+    profile, in reading order; never a collapsed reduced-profile run."""
+    d = df[df["unit"].isin(FRACTION_UNITS) & df["measured"].notna() & df["claimed"].notna() & ~collapsed_reduced(df)]
     return sort_claims(d)
 
 
@@ -489,7 +497,8 @@ def plot_confusion_matrices(records: list[dict], max_panels: int = 8):
 def _record_images(rec: dict, ids: list[str], data_root=None) -> tuple[np.ndarray, pd.DataFrame]:
     """The test images of ``ids`` as the record's run saw them (same dataset, size)."""
     from ..data import load_images
-    from ..runs.experiments import experiment_data, get_experiment
+    from ..runs.inputs import experiment_data
+    from ..runs.protocols import get_experiment
     from ..runs.profiles import get_profile
 
     exp = get_experiment(rec["paper"], rec["experiment"])
@@ -506,39 +515,47 @@ def gradcam_figure_path(rec: dict) -> Path:
     return FIGURES_DIR / rec["paper"] / f"{rec['experiment']}_{rec['profile']}_gradcam.png"
 
 
+def _explained(rec: dict) -> bool:
+    """Whether a record's route keeps a CNN that Grad-CAM explains (:attr:`leukcore.runs.routes.Route.explained`)."""
+    from ..runs.protocols import get_experiment
+    from ..runs.routes import get_route
+
+    return get_route(get_experiment(rec["paper"], rec["experiment"]).route).explained
+
+
 def gradcam_record(records: list[dict]) -> dict | None:
     """The CNN record a page shows Grad-CAM for: one that trained, preferring one whose weights
     are here or whose image was committed, then the most accurate."""
-    from ..runs.experiments import get_experiment
-
-    cnn = [r for r in records if trained(r) and get_experiment(r["paper"], r["experiment"]).route == "cnn"]
+    cnn = [r for r in records if trained(r) and _explained(r)]
     if not cnn:
         return None
     return max(cnn, key=lambda r: (_weights_here(r) or gradcam_figure_path(r).is_file(), r["metrics"]["accuracy"]))
 
 
-def plot_grad_cam(rec: dict | None, n: int = 6, data_root=None):
+def plot_grad_cam(rec: dict | None, n: int = 6, data_root=None, weights=None):
     """Grad-CAM of a trained CNN record on test images, with true and predicted class per panel.
 
     None (with one printed line saying why) when the record did not train (one predicted class),
     is no CNN, or its weights are not on this machine.  Half the panels are correct predictions,
-    half errors (when there are any), chosen by confidence, so the figure shows both.
+    half errors (when there are any), chosen by confidence, so the figure shows both. ``weights``:
+    the model's weights file (default: where the record's run keeps them, :func:`final_weights_path`).
     """
     import matplotlib.pyplot as plt
     import torch
 
-    from ..runs.experiments import new_model, final_weights_path, get_experiment
+    from ..runs.protocols import get_experiment
+    from ..runs.routes import final_weights_path, new_model
     from ..engine.explain import grad_cam
 
     if rec is None:
         return None
-    if get_experiment(rec["paper"], rec["experiment"]).route != "cnn":
+    if not _explained(rec):
         return None
     if not trained(rec):
         print(f"Grad-CAM of {rec['experiment']} ({provenance_label(rec)}) is not shown: the model predicts one "
               f"class for every test image (it did not train), so its maps explain nothing.")
         return None
-    weights = final_weights_path(rec)
+    weights = Path(weights) if weights is not None else final_weights_path(rec)
     if not weights.is_file():
         print(f"Grad-CAM of {rec['experiment']} ({provenance_label(rec)}) is not shown: its trained weights are not "
               f"on the machine that rendered this page (weights are not committed; the run was made on "
@@ -597,7 +614,7 @@ def show_grad_cam(rec: dict | None, data_root=None):
 
 
 def _weights_here(rec: dict) -> bool:
-    from ..runs.experiments import final_weights_path
+    from ..runs.routes import final_weights_path
 
     return final_weights_path(rec).is_file()
 
@@ -660,8 +677,9 @@ def plot_misclassified(rec: dict | None, n: int = 12, data_root=None):
 
 
 def gradcam_png(record: str | os.PathLike, out: str | os.PathLike | None = None, *, data_root=None,
-                n: int = 6, dpi: int = 72) -> Path | None:
-    """Render a record's Grad-CAM to a PNG (default: :func:`gradcam_figure_path`); None when skipped."""
+                n: int = 6, dpi: int = 72, weights=None) -> Path | None:
+    """Render a record's Grad-CAM to a PNG (default: :func:`gradcam_figure_path`, where the paper page
+    reads it); None when skipped. The one Grad-CAM writer (the GPU lease calls it too)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -670,7 +688,7 @@ def gradcam_png(record: str | os.PathLike, out: str | os.PathLike | None = None,
     from ..runs.records import read_record
 
     rec = read_record(record)
-    fig = plot_grad_cam(rec, n=n, data_root=data_root)
+    fig = plot_grad_cam(rec, n=n, data_root=data_root, weights=weights)
     if fig is None:
         return None
     out = Path(out) if out else gradcam_figure_path(rec)

@@ -9,7 +9,7 @@ ledger, piped through a formatting filter, for example::
     {{ claim("dscnet_vijayalakshmi", "dscnet-accuracy") }}          a claimed value, as printed
     {{ audit("shortcut_colour", "hist.accuracy.point") | pct }}     an audit record's number
     {{ audit("shortcut_cnn", "effects.grey") | ppci }}              a paired difference over seeds
-    {{ audit_errors() }}                                            the consistency audit
+    {{ consistency_errors() }}                                      the consistency checks
 
 A reference that nothing fills raises :class:`MissingReference` naming it (the build fails; a
 blank is never printed).  ``build_pages`` writes ``book/_generated/landing.md``,
@@ -30,16 +30,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from ..evaluation.verdicts import COLUMNS as CLAIM_COLUMNS, FIRM
+from ..evaluation.verdicts import COLUMNS as CLAIM_COLUMNS, EXACT_METRICS, FIRM
 from ..files import PROJECT_ROOT
+from ..runs.profiles import best_profile
 from .labels import PAPER_DOCS, paper_name
+from .units import NBSP, format_value
 
 TEMPLATE_DIR = PROJECT_ROOT / "book" / "findings"
-PROFILE_ORDER = ("paper", "audit", "cpu", "smoke")  # best first
-_DATA_ABSENT = ("dataset not available here", "only a synthetic stand-in ran")  # verdicts' reasons
 MIN_RUNS = 3  # runs behind a firm verdict (project standard)
-EXACT_METRICS = ("params", "count")  # checked exactly from the model registry / the dataset on disk
-NBSP = "\u00a0"  # between a number and its unit
 
 
 class MissingReference(LookupError):
@@ -69,8 +67,9 @@ def _records_cached() -> tuple:
 def clear_cache() -> None:
     """Forget cached records and tables (after new runs were written, or in tests)."""
     _records_cached.cache_clear()
+    _pooled.cache_clear()
     _claims_cached.cache_clear()
-    _audit_findings.cache_clear()
+    _consistency_findings.cache_clear()
     from ..conclusions import clear_cache as clear_conclusions
 
     clear_conclusions()
@@ -87,8 +86,7 @@ def _records(paper: str, experiment: str | None = None, profile: str | None = No
 
 
 def _best_profile(recs: list[dict]) -> str | None:
-    profs = {r["profile"] for r in recs}
-    return next((p for p in PROFILE_ORDER if p in profs), None)
+    return best_profile({r["profile"] for r in recs})
 
 
 def _record(paper: str, experiment: str, profile: str | None = None) -> dict:
@@ -100,12 +98,6 @@ def _record(paper: str, experiment: str, profile: str | None = None) -> dict:
     prof = profile or _best_profile(recs)
     recs = sorted((r for r in recs if r["profile"] == prof), key=lambda r: r.get("seed", 0))
     return recs[0]
-
-
-def _runs_table(paper: str, experiment: str | None, profile: str | None) -> int:
-    if not experiment or not profile:
-        return 0
-    return len({r.get("seed", 0) for r in _records(paper, experiment, profile)})
 
 
 @lru_cache(maxsize=None)
@@ -132,10 +124,10 @@ def headline_claim(paper: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _audit_findings() -> pd.DataFrame:
-    from ..evaluation.consistency import audit_claims
+def _consistency_findings() -> pd.DataFrame:
+    from ..evaluation.consistency import check_claims
 
-    return audit_claims()
+    return check_claims()
 
 
 def _audit_record(audit_id: str, profile: str | None = None) -> dict:
@@ -151,38 +143,61 @@ def _audit_record(audit_id: str, profile: str | None = None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def m(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> float:
-    """A measured metric (dotted path, e.g. ``f1.weighted``) of the record :func:`_record` picks."""
-    from ..evaluation.metrics import metric_at
+@lru_cache(maxsize=None)
+def _pooled(paper: str, experiment: str, metric: str) -> dict:
+    from ..evaluation.verdicts import pooled_measure
 
-    rec = _record(paper, experiment, profile)
+    return pooled_measure(list(_records_cached()), paper, experiment, metric)
+
+
+def _pooled_or_missing(name: str, paper: str, experiment: str, metric: str) -> dict:
     try:
-        v = metric_at(rec["metrics"], metric)
-    except (ValueError, KeyError, TypeError):
-        raise _missing(f"m({paper!r}, {experiment!r}, {metric!r})", "the record has no such metric") from None
-    if not _finite(v):
-        raise _missing(f"m({paper!r}, {experiment!r}, {metric!r})", "the value is missing")
-    return float(v)
+        d = _pooled(paper, experiment, metric)
+    except (ValueError, KeyError):
+        raise _missing(name, "no such metric in the records") from None
+    if not d or not _finite(d.get("point")):
+        raise _missing(name, "no complete real-data record")
+    return d
 
 
-def ci(paper: str, experiment: str, metric: str = "accuracy", profile: str | None = None) -> tuple[float, float]:
-    """The 95 % interval the record stores for ``metric``."""
-    rec = _record(paper, experiment, profile)
-    iv = rec.get("intervals", {}).get(metric)
-    if not iv or not _finite(iv.get("low")) or not _finite(iv.get("high")):
-        raise _missing(f"ci({paper!r}, {experiment!r}, {metric!r})", "the record has no interval for it")
-    return float(iv["low"]), float(iv["high"])
+def m(paper: str, experiment: str, metric: str = "accuracy") -> float:
+    """A measured metric (dotted path, e.g. ``f1.weighted``) pooled over the experiment's runs at its
+    best profile, exactly as the claims table pools it (so it always goes with :func:`runs` and :func:`ci`)."""
+    return float(_pooled_or_missing(f"m({paper!r}, {experiment!r}, {metric!r})", paper, experiment, metric)["point"])
+
+
+def ci(paper: str, experiment: str, metric: str = "accuracy") -> tuple[float, float]:
+    """The 95 % interval of :func:`m`: two-level bootstrap over the runs and their test images."""
+    d = _pooled_or_missing(f"ci({paper!r}, {experiment!r}, {metric!r})", paper, experiment, metric)
+    if not _finite(d.get("low")) or not _finite(d.get("high")):
+        raise _missing(f"ci({paper!r}, {experiment!r}, {metric!r})", "no interval")
+    return float(d["low"]), float(d["high"])
+
+
+def runs(paper: str, experiment: str, metric: str = "accuracy") -> int:
+    """The runs :func:`m` pools (seeds times folds)."""
+    return int(_pooled_or_missing(f"runs({paper!r}, {experiment!r})", paper, experiment, metric)["runs"])
 
 
 def prof(paper: str, experiment: str) -> str:
-    """The profile of the record the prose cites."""
-    return _record(paper, experiment)["profile"]
+    """The profile of the runs :func:`m` pools."""
+    return str(_pooled_or_missing(f"prof({paper!r}, {experiment!r})", paper, experiment, "accuracy")["profile"])
 
 
-def runs(paper: str, experiment: str, profile: str | None = None) -> int:
-    """Independent runs (seeds) at the cited profile."""
-    rec = _record(paper, experiment, profile)
-    return _runs_table(paper, experiment, rec["profile"])
+def m_seed(paper: str, experiment: str, seed: int, metric: str = "accuracy") -> float:
+    """One run's metric (the record of ``seed`` at the best profile): for a sentence about that seed only."""
+    from ..metrics import metric_at
+
+    name = f"m_seed({paper!r}, {experiment!r}, {seed}, {metric!r})"
+    recs = _records(paper, experiment)
+    best = _best_profile(recs)
+    rec = next((r for r in recs if r["profile"] == best and int(r.get("seed") or 0) == int(seed)), None)
+    if rec is None:
+        raise _missing(name, "no record of that seed")
+    try:
+        return float(metric_at(rec["metrics"], metric))
+    except (ValueError, KeyError, TypeError):
+        raise _missing(name, "the record has no such metric") from None
 
 
 def claim_row(paper: str, claim_id: str) -> dict:
@@ -243,9 +258,9 @@ def audit_profile(audit_id: str) -> str:
     return _audit_record(audit_id)["profile"]
 
 
-def audit_errors(paper: str | None = None, rule: str | None = None, severity: str = "error") -> int:
-    """How many findings of the consistency audit (``leukcore.evaluation.consistency.audit_claims``) match."""
-    f = _audit_findings()
+def consistency_errors(paper: str | None = None, rule: str | None = None, severity: str = "error") -> int:
+    """How many findings of the consistency checks (``leukcore.evaluation.consistency.check_claims``) match."""
+    f = _consistency_findings()
     if paper:
         f = f[f["paper"] == paper]
     if rule:
@@ -255,9 +270,56 @@ def audit_errors(paper: str | None = None, rule: str | None = None, severity: st
     return int(len(f))
 
 
-def audit_papers(severity: str = "error") -> int:
-    """How many papers have at least one finding of that severity."""
-    f = _audit_findings()
+def consistency(paper: str | None = None, kind: str | None = None) -> int:
+    """How many consistency findings of that kind (impossible, disagrees, mislabelled, typo,
+    implausible) the checks report (of one paper)."""
+    from ..evaluation.consistency import consistency_counts
+
+    return consistency_counts(kind=kind, paper=paper)
+
+
+def consistency_papers(kind: str = "impossible") -> int:
+    """How many papers have at least one consistency finding of that kind."""
+    f = _consistency_findings()
+    return int(f[f["kind"] == kind]["paper"].nunique())
+
+
+@lru_cache(maxsize=None)
+def _references() -> dict:
+    return yaml.safe_load((TEMPLATE_DIR / "references.yaml").read_text(encoding="utf-8"))
+
+
+def cite(key: str) -> str:
+    """The short citation of a domain statement's source (``book/findings/references.yaml``)."""
+    refs = _references()
+    if key not in refs:
+        raise _missing(f"cite({key!r})", f"no such reference in references.yaml; known: {', '.join(refs)}")
+    return refs[key]["short"]
+
+
+def conclusions_markdown() -> str:
+    """The rule that grades our own conclusions, and every declared conclusion with its status (the methods page)."""
+    from ..conclusions import RULE_TEXT, list_conclusions
+    from .labels import status_badge
+
+    rows = findings_table()
+    lines = [RULE_TEXT, "", f"The {len(list_conclusions())} conclusions this book draws, as `leukcore findings` lists "
+             "them (runs on each side; the records each reads are in `leukcore findings --format json`):", ""]
+    for r in rows:
+        runs = " / ".join(map(str, r["runs_per_side"])) if any(r["runs_per_side"]) else "arithmetic"
+        lines.append(f"- `{r['id']}` ({r['page']}): {r['claim']}. *Test*: {r['test']['quantity']}; runs: {runs}. "
+                     f"{status_badge(r['status'])} ({r['why']})")
+    return "\n".join(lines) + "\n"
+
+
+def references_markdown() -> str:
+    """Every source the prose cites, in full (the methods page)."""
+    return "\n".join(f"- **{v['short']}**: {v['full']}" for v in _references().values()) + "\n"
+
+
+def consistency_error_papers(severity: str = "error") -> int:
+    """How many papers have at least one consistency finding of that severity."""
+    f = _consistency_findings()
     return int(f[f["severity"] == severity]["paper"].nunique())
 
 
@@ -395,6 +457,18 @@ def ppinterval(t: Any, digits: int = 1) -> str:
     return f"[{pp(t[0], digits)}, {pp(t[1], digits)}]"
 
 
+def effect(e: Any, digits: int = 1, sign: int = 1) -> str:
+    """A conclusion's effect (``e`` of a sentence: mean, low, high) in percentage points with its interval
+    over runs, ``+1.3 pp [+0.3 pp, +2.3 pp]``; the mean alone with fewer than two runs. ``sign=-1`` negates."""
+    if not isinstance(e, dict) or not _finite(e.get("mean")):
+        raise _missing("effect", f"not an effect: {e!r}"[:200])
+    s = pp(sign * e["mean"], digits)
+    if _finite(e.get("low")) and _finite(e.get("high")):
+        lo, hi = sorted((sign * e["low"], sign * e["high"]))
+        s += f" [{pp(lo, digits)}, {pp(hi, digits)}]"
+    return s
+
+
 def pctci(d: Any, digits: int = 1) -> str:
     """A mean over seeds (``{"mean", "low", "high"}``) as a percentage with its interval: ``98.9 % [98.7 %, 99.1 %]``."""
     d = _seed_stat(d, "pctci")
@@ -423,10 +497,12 @@ def plural(n: Any, word: str) -> str:
     return _plural(int(_need(n, "plural")), word)
 
 
-def _printed(printed: Any, unit: str) -> str:
+def _printed(printed: Any, unit: str | None = None) -> str:
+    """A claim as printed (the table's ``printed`` holds the unit), with a no-break space before ``%``."""
     if printed is None or (isinstance(printed, float) and math.isnan(printed)):
         raise _missing("claim", "no printed value")
-    return f"{printed}{NBSP}%" if unit == "percent" else str(printed)
+    text = str(printed)
+    return text[:-2] + f"{NBSP}%" if text.endswith(" %") else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,24 +520,47 @@ def _effect_text(v: float, unit: str) -> str:
     if unit == "pp":
         return pp(v)
     if unit == "fraction":
-        return f"{v:.3f}"
+        return format_value(v, unit)
     if unit == "percent":
         return pct(v)
     return num(v)
 
 
 def per_run_text(cid: str) -> str:
-    """Each run's value of a conclusion, by side (``DSCNet: seed 0 96.7 %, seed 1 94.0 %``), or
-    each run's effect when it has no sides."""
+    """Each run's value of a conclusion, by side (``DSCNet 96.7 % s0, 94.0 % s1; Darknet-53 99.5 % s0``),
+    or each run's effect when it has no sides."""
     from ..conclusions import evaluate
 
     r = evaluate(cid)
     unit = r.conclusion.unit
     fmt = (lambda x: pct(x)) if unit in ("pp", "percent") else (lambda x: _effect_text(x, unit))
     if r.evidence.sides:
-        return "; ".join(f"{name}: " + ", ".join(f"seed {s} {fmt(v)}" for s, v in sorted(d.items()))
+        return "; ".join(f"{name} " + ", ".join(f"{fmt(v)} s{s}" for s, v in sorted(d.items()))
                          for name, d in r.evidence.sides.items())
-    return ", ".join(f"seed {s} {_effect_text(v, unit)}" for s, v in sorted(r.judgement.per_run.items()))
+    return ", ".join(f"{_effect_text(v, unit)} s{s}" for s, v in sorted(r.judgement.per_run.items()))
+
+
+def statement(cid: str) -> str:
+    """A declared conclusion's sentence for the status its records give it (plain Markdown, no badge)."""
+    from ..conclusions import evaluate
+
+    r = evaluate(cid)
+    j = r.judgement
+    effect = {"mean": j.mean, "low": j.low, "high": j.high, "per_run": j.per_run, "runs": j.runs}
+    try:
+        return environment().from_string(r.conclusion.sentences[r.status]).render(
+            e=effect, v=r.evidence.values, sides=r.evidence.sides).strip()
+    except MissingReference as err:
+        raise MissingReference(f"finding {cid!r}: {err}") from None
+
+
+def findings_table(page: str | None = None) -> list[dict]:
+    """Every declared conclusion (of one page): id, page, statement (as the book prints it), status, why,
+    runs per side, the test, the effect and each run's value, the records read (``leukcore findings``)."""
+    from ..conclusions import evaluate, list_conclusions
+
+    clear_cache()
+    return [{**evaluate(c.id).as_dict(), "statement": statement(c.id)} for c in list_conclusions(page)]
 
 
 def finding(cid: str, per_run: bool | None = None) -> str:
@@ -473,31 +572,35 @@ def finding(cid: str, per_run: bool | None = None) -> str:
 
     r = evaluate(cid)
     j = r.judgement
-    effect = {"mean": j.mean, "low": j.low, "high": j.high, "per_run": j.per_run, "runs": j.runs}
-    try:
-        text = environment().from_string(r.conclusion.sentences[r.status]).render(
-            e=effect, v=r.evidence.values, sides=r.evidence.sides).strip()
-    except MissingReference as err:
-        raise MissingReference(f"finding {cid!r}: {err}") from None
+    text = statement(cid)
     show = (r.status == INCONCLUSIVE) if per_run is None else per_run
     if show and (r.evidence.sides or j.per_run):
-        text += f" (per run: {per_run_text(cid)}.)"
+        text += f" (per seed: {per_run_text(cid)}.)"
     return f"{text} {status_badge(r.status)}"
 
 
-def _fmt_value(v: float, unit: str) -> str:
-    return pct(v, 1) if unit == "percent" else f"{_need(v, 'value'):.3f}"
+def is_percent(row: dict) -> bool:
+    """Whether the paper printed this claim in percent (the table holds fractions either way)."""
+    return str(row.get("printed") or "").rstrip().endswith("%")
+
+
+def _fmt_value(v: float, row: dict) -> str:
+    if row.get("unit") == "fraction":
+        unit = "percent" if is_percent(row) else "fraction"
+        return format_value(_need(v, "value"), unit, digits=1) + (f"{NBSP}%" if unit == "percent" else "")
+    return num(v)
 
 
 def measurement_text(row: dict) -> str:
-    """``96.7 % [95.9 %, 97.6 %] (profile paper, 1 run)``, or why there is none."""
+    """``95.4 % [93.4 %, 97.1 %] (profile paper, 2 runs)``: the pooled number of the runs it names, or why there is none."""
     if not _finite(row.get("measured")):
         return "no measurement"
-    s = _fmt_value(row["measured"], row["unit"])
+    s = _fmt_value(row["measured"], row)
     if _finite(row.get("low")) and _finite(row.get("high")) and row["low"] != row["high"]:
-        f = (lambda x: pct(x, 1)) if row["unit"] == "percent" else (lambda x: f"{x:.3f}")
-        s += f" [{f(row['low'])}, {f(row['high'])}]"
+        s += f" [{_fmt_value(row['low'], row)}, {_fmt_value(row['high'], row)}]"
     n = int(row.get("runs") or 0)
+    if not n:
+        return s + " (counted exactly)"
     return s + f" (profile `{row['profile']}`, {_plural(n, 'run')})"
 
 
@@ -505,71 +608,65 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
+def _reasons(row: dict) -> list[str]:
+    from ..evaluation.verdicts import reasons_of
+
+    return reasons_of(row)
+
+
+def _remedies(row: dict, commands: bool) -> list[str]:
+    """What would lift each of the row's reasons (none for a reason no run can lift)."""
+    from ..evaluation import verdicts as V
+
+    paper = row["paper"]
+    pds = row.get("paper_dataset") or "the paper's dataset"
+    cmd = f" (`leukcore reproduce --paper {paper} --profile paper --device cuda --seeds 0,1,2`)" if commands else ""
+    data = (f" (`leukcore reproduce --paper {paper} --profile paper --data-root DIR`, on a GPU)" if commands else "")
+    out = {V.R_NO_DATA: f"the paper's data (`{pds}`) downloaded{data}",
+           V.R_NOT_YET: f"a run at the paper's profile{cmd}",
+           V.R_SUBSTITUTE: f"the paper's own data (`{pds}`)",
+           V.R_IMAGENET: "the ImageNet weights the protocol needs (a machine with internet access)",
+           V.R_REDUCED: f"{MIN_RUNS} seeds at the paper's profile on a GPU{cmd}",
+           V.R_FEW_RUNS: f"{MIN_RUNS} runs{cmd}"}
+    got = []
+    for r in _reasons(row):
+        text = out.get(r)
+        if r == V.R_FEW_RUNS and V.R_REDUCED in _reasons(row):
+            continue  # said with the profile
+        if text and text not in got:
+            got.append(text)
+    return got
+
+
 def verdict_sentence(row: dict, short: bool = False) -> str:
-    """One sentence: why this is the verdict, and what would make it firmer (``short``: without commands)."""
-    if short:
-        return _short_sentence(row)
-    paper, v, reason = row["paper"], row["verdict"], str(row.get("reason") or "")
-    ds = row.get("dataset") or "the paper's dataset"
+    """Every reason behind the row's verdict, then what would make it firmer (``short``: without commands)."""
+    v = row["verdict"]
+    reasons = _reasons(row)
     n = int(row.get("runs") or 0)
-    cmd = f"`leukcore reproduce --paper {paper} --profile paper --device cuda`"
-    if v == "failed to train":
-        return (f"Failed to train: {reason}; its numbers are shown, not compared with the claim "
-                f"(a run that did not learn says nothing about the paper's model).")
-    if v == "not comparable":
-        if "ImageNet" in reason:
-            return (f"Not comparable: the paper fine-tuned ImageNet weights, which this offline machine lacks, so "
-                    f"the model trained from scratch; with the weights, {MIN_RUNS} seeds at the paper profile "
-                    f"({cmd}) would give a verdict.")
-        return f"Not comparable: {reason}."
-    if v == "not run":
-        if reason in _DATA_ABSENT:
-            return (f"Nothing to compare yet: the paper's data (`{ds}`) are not on this machine; download them "
-                    f"and run `leukcore reproduce --paper {paper} --profile paper --data-root DIR` "
-                    f"(on a GPU) for a verdict.")
-        return f"No measurement comparable with this claim yet ({reason or 'no record'})."
-    if v == "indicative":
-        if "ImageNet" in reason:
-            return (f"Indicative only: the model starts from ImageNet weights, which this offline machine lacks, "
-                    f"so we measure the pipeline, not the claim; with the weights, {MIN_RUNS} seeds at the paper "
-                    f"profile ({cmd}) would give a firm verdict.")
-        if "substitute" in reason:
-            stand_in = reason.split("(", 1)[-1].rstrip(")") if "(" in reason else "another dataset"
-            return (f"Indicative: measured at the paper's settings but on a stand-in (`{stand_in}`), from "
-                    f"{_plural(n, 'run')}; the paper's own data (`{ds}`) and {MIN_RUNS} seeds would make it "
-                    f"a verdict.")
-        if "fewer than" in reason:
-            return (f"Indicative: measured at the paper's profile on its own data, but from {_plural(n, 'run')}; "
-                    f"{MIN_RUNS} seeds on a GPU ({cmd} with `--seeds 0,1,2`) would make it a firm verdict.")
-        return (f"Indicative: measured only at the reduced `{row.get('profile')}` profile; a paper-profile GPU run "
-                f"({cmd}) would make it comparable.")
-    if v in FIRM:
+    if v in FIRM and row.get("metric") not in EXACT_METRICS:
         side = {"reproduced": "contains", "lower": "lies wholly below", "higher": "lies wholly above"}[v]
         return f"Our interval over {_plural(n, 'run')} {side} the claimed value; more seeds would only narrow it."
-    return f"{v.capitalize()}: {reason}." if reason else f"{v.capitalize()}."
-
-
-def _short_sentence(row: dict) -> str:
-    v, reason, ds = row["verdict"], str(row.get("reason") or ""), row.get("dataset") or "the paper's dataset"
-    n = int(row.get("runs") or 0)
+    if v in FIRM or v == "differs":
+        return "Counted exactly, as the paper counted." if v == "reproduced" else \
+            "Counted exactly, as the paper counted: the numbers differ."
+    head = f"{v.capitalize()}: " + "; ".join(reasons) + "." if reasons else f"{v.capitalize()}."
     if v == "failed to train":
-        return f"Failed to train ({reason}): shown, not compared."
-    if v == "not comparable":
-        return (f"Not comparable ({reason}): we measure the pipeline, not the claim.")
-    if v == "not run":
-        return (f"The paper's data (`{ds}`) are not on this machine; downloading them would give a verdict."
-                if reason in _DATA_ABSENT else f"No comparable measurement yet ({reason or 'no record'}).")
-    if v == "indicative":
-        if "ImageNet" in reason:
-            return "Needs ImageNet weights, which this offline machine lacks: we measure the pipeline, not the claim."
-        if "substitute" in reason:
-            return (f"Measured on a stand-in from {_plural(n, 'run')}; the paper's data (`{ds}`) and "
-                    f"{MIN_RUNS} seeds would make it a verdict.")
-        if "fewer than" in reason:
-            return (f"Paper's settings and data, but {_plural(n, 'run')}; {MIN_RUNS} seeds on a GPU would make it "
-                    f"firm.")
-        return f"Reduced `{row.get('profile')}` profile only; a paper-profile GPU run would make it comparable."
-    return verdict_sentence(row)
+        head += " Its numbers are shown, not compared with the claim (a run that did not learn says nothing of " \
+                "the paper's model)."
+    fixes = _remedies(row, commands=not short)
+    if fixes:
+        head += " A verdict needs " + ", and ".join(fixes) + "."
+    elif v == "not comparable":
+        head += " No run here can make it comparable: both numbers are shown."
+    return head
+
+
+def badge_row(paper: str) -> str:
+    """A paper's verdicts as a row of badges with counts (the top of its page)."""
+    c = _claims(paper)["verdict"].value_counts()
+    order = [k for k in ("reproduced", "lower", "higher", "differs", "indicative", "failed to train",
+                         "not comparable", "not run") if k in c]
+    return " ".join(f"{badge(k)}&nbsp;{int(c[k])}" for k in order)
 
 
 def paper_card(paper: str) -> str:
@@ -582,11 +679,14 @@ def paper_card(paper: str) -> str:
              ":link-type: doc",
              "",
              f"**Claim** ({r['source'].split(';')[0]}): {r['model']} {r['metric']} **{claimed_txt}**"
-             f" on `{r['dataset']}`",
+             f" on `{r['paper_dataset']}`",
              "",
-             f"**Ours**: {measurement_text(r)}",
+             f"**Ours**: {measurement_text(r)}" + (f" on `{r['dataset']}`" if r.get("dataset") and
+                                                    r["dataset"] != r["paper_dataset"] else ""),
              "",
              f"**Verdict**: {badge(r['verdict'])}",
+             "",
+             f"**All claims**: {badge_row(paper)}",
              "",
              verdict_sentence(r, short=True),
              ":::"]
@@ -633,14 +733,14 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=False)
-    env.globals.update(finding=finding, per_run_text=per_run_text, m=m, ci=ci, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
-                       audit=audit, audit_profile=audit_profile, audit_errors=audit_errors,
-                       audit_papers=audit_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
+    env.globals.update(finding=finding, consistency=consistency, consistency_papers=consistency_papers, cite=cite, per_run_text=per_run_text, m=m, ci=ci, m_seed=m_seed, prof=prof, runs=runs, claim=claim, claimed=claimed, claim_row=claim_row,
+                       audit=audit, audit_profile=audit_profile, consistency_errors=consistency_errors,
+                       consistency_error_papers=consistency_error_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
-                       verdict_sentence=verdict_sentence, identical_predictions=identical_predictions,
+                       verdict_sentence=verdict_sentence, badge_row=badge_row, identical_predictions=identical_predictions,
                        params=params, results_table=results_table, excludes_zero=excludes_zero, MIN_RUNS=MIN_RUNS, n_papers=len(PAPER_DOCS), abs=abs, min=min, max=max)
-    env.filters.update(pct=pct, pp=pp, interval=interval, ppinterval=ppinterval, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
+    env.filters.update(pct=pct, pp=pp, interval=interval, ppinterval=ppinterval, effect=effect, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
     return env
 
 
@@ -674,10 +774,10 @@ def paper_findings(paper: str) -> str:
 
 
 def show(paper: str) -> None:
-    """Display a paper's "What we found" in a notebook (its first code cell, input removed)."""
+    """Display a paper's verdict badges and its "What we found" in a notebook (its first code cell, input removed)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(paper_findings(paper)))
+    display(Markdown(f"**Verdicts on this paper's claims**: {badge_row(paper)}\n\n" + paper_findings(paper)))
 
 
 def build(out: Path) -> list[Path]:
@@ -752,6 +852,11 @@ def prose_sources(root: Path = PROJECT_ROOT) -> dict[str, str]:
         out[os.path.relpath(p, root)] = p.read_text(encoding="utf-8")
     for p in sorted((root / "notebooks").glob("*.py")):
         out[os.path.relpath(p, root)] = "\n\n".join(_markdown_cells(p.read_text(encoding="utf-8")))
+    if Path(root).resolve() == PROJECT_ROOT.resolve():  # the declared conclusions' words are prose too
+        from ..conclusions import list_conclusions
+
+        for c in list_conclusions():
+            out[f"leukcore/conclusions ({c.id})"] = "\n".join([c.claim, c.test, *c.sentences.values()])
     return out
 
 
@@ -773,3 +878,40 @@ def _markdown_cells(text: str) -> list[str]:
 def check_prose(root: Path = PROJECT_ROOT) -> dict[str, list[str]]:
     """``{file: [literal, ...]}`` for every prose file that holds a typed-in measurement (empty: clean)."""
     return {name: hits for name, text in prose_sources(root).items() if (hits := scan_prose(text))}
+
+
+# --------------------------------------------------------------------------------------------
+# The check that a number printed beside "N runs" is the pool of those N runs
+# --------------------------------------------------------------------------------------------
+
+#: ``96.7 % [95.9 %, 97.6 %] (profile paper, 2 runs)`` / ``0.775 [0.688, 0.850] (profile cpu, 1 run)``
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_PCT = r"\s?%"
+RUNS_CLAIM = re.compile(
+    rf"{_NUM}(?P<p1>{_PCT})?\s\[{_NUM}(?:{_PCT})?,\s{_NUM}(?:{_PCT})?\]\s*"
+    rf"(?:\(profile\s`?(?P<profile>\w+)`?,\s|from\s|over\s)(?P<n>\d+)\s(?:runs?|seeds?)\b")
+
+
+def pooled_runs_problems(text: str, table: pd.DataFrame | None = None) -> list[str]:
+    """Every ``value [low, high] ... N runs`` in ``text`` (a page as plain text) whose numbers are not
+    the pool of N runs of some claims-table row or pooled experiment (at the printed precision).
+
+    ``table``: the claims table (default: the whole ledger against the committed records)."""
+    df = _claims("all") if table is None else table
+    rows = df[df["measured"].notna() & df["low"].notna()]
+    problems = []
+    for mt in RUNS_CLAIM.finditer(text.replace(NBSP, " ")):
+        x, lo, hi, n = float(mt.group(1)), float(mt.group(3)), float(mt.group(4)), int(mt.group("n"))
+        pct_shown = mt.group("p1") is not None
+        digits = len(mt.group(1).split(".")[1]) if "." in mt.group(1) else 0
+        scale = 100.0 if pct_shown else 1.0
+        tol = 0.5 * 10 ** -digits + 1e-9
+
+        def close(a, b):
+            return abs(scale * float(a) - b) <= tol
+
+        ok = any(int(r["runs"]) == n and close(r["measured"], x) and close(r["low"], lo) and close(r["high"], hi)
+                 for _, r in rows.iterrows())
+        if not ok:
+            problems.append(f"{mt.group(0)!r}: no claim pooled over {n} runs has these numbers")
+    return problems

@@ -7,8 +7,6 @@ writes the generated fragments that the book's prose pages include (``book/_gene
 from __future__ import annotations
 
 import html
-import json
-import math
 import os
 from pathlib import Path
 
@@ -30,22 +28,6 @@ FRACTION_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1",
 # --------------------------------------------------------------------------------------------
 
 
-def _fmt(v, unit: str | None = None) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
-    if isinstance(v, list):
-        return html.escape(json.dumps(v))
-    if unit == "percent":
-        return f"{v:.2f} %"
-    if unit == "fraction":
-        return f"{v:.3f}"
-    if unit == "params":
-        return f"{int(v):,}"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return html.escape(str(v))
-
-
 def df_to_html(df: pd.DataFrame, css_class: str, escape: bool = False) -> str:
     """A table as HTML inside ``<div class=css_class>`` (cells may hold badge HTML)."""
     return f'<div class="{css_class}">\n' + df.to_html(index=False, escape=escape, border=0, na_rep="—") + "\n</div>"
@@ -60,7 +42,7 @@ def protocol_table(paper: str) -> pd.DataFrame:
     """The paper's protocol (from its protocol file): ``setting``, ``value`` and ``source``, which
     says whether the paper states the setting (``stated: <where>``) or we chose it (``chosen: <why>``),
     from the protocol's ``sources`` block."""
-    from ..runs.experiments import list_experiments, load_protocol, setting_paths, setting_source
+    from ..runs.protocols import list_experiments, load_protocol, setting_paths, setting_source
 
     p = load_protocol(paper)
     src = lambda *paths: "; ".join(dict.fromkeys(x for x in (setting_source(paper, q) for q in paths) if x))  # noqa: E731
@@ -92,8 +74,11 @@ def protocol_table(paper: str) -> pd.DataFrame:
             label = {"grid": "grid", "models": "model", "classifiers": "classifier", "model_kw": "model option"}[kind]
             rows.append((f"{label} {name}", _grid_value(p, name) if kind == "grid" else
                          (_kw_value(p, name) if kind == "model_kw" else name), src(path)))
-    if p.get("pretrained"):
-        rows.append(("ImageNet weights (paper)", ", ".join(m for m, v in p["pretrained"].items() if v), src("pretrained")))
+    by_source: dict[str, list[str]] = {}  # one row per source: the paper may state one model's weights, not another's
+    for m, on in (p.get("pretrained") or {}).items():
+        if on:
+            by_source.setdefault(src(f"pretrained.{m}"), []).append(m)
+    rows += [("ImageNet weights (paper)", ", ".join(ms), s) for s, ms in by_source.items()]
     exps = list_experiments(paper)
     rows.append(("experiments", f"{len(exps)}: " + ", ".join(e.id for e in exps), ""))
     return pd.DataFrame(rows, columns=["setting", "value", "source"])
@@ -120,148 +105,14 @@ def deviations_table(paper: str, profile: str = "paper") -> pd.DataFrame:
     """Our deviations and interpretations at ``profile``, one row each, with the experiments each
     applies to: the protocol's templates filled from each experiment's settings (the lines its
     records carry, less the model's own interpretation lines)."""
-    from ..runs.experiments import protocol_deviations
+    from ..runs.deviations import protocol_deviations
 
     return protocol_deviations(paper, profile)
 
 
 # --------------------------------------------------------------------------------------------
-# Claims vs measured
-# --------------------------------------------------------------------------------------------
-
-
-def claims_vs_measured(paper: str | None = None, records: list[dict] | None = None) -> pd.DataFrame:
-    """Every claim of the ledger (or one paper) beside our measurement: :func:`leukcore.evaluation.verdicts.claims_table`
-    (the one table the book, the CLI and the findings read)."""
-    from ..evaluation.verdicts import claims_table
-
-    return claims_table(paper or "all", records=records)
-
-
-def _num(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def _claim_value(v, unit: str) -> str:
-    """A claimed or measured value as the claim's unit prints it (fractions of percent claims as %)."""
-    if not _num(v) or isinstance(v, (list, dict)):
-        return "—" if not isinstance(v, (list, dict)) else html.escape(json.dumps(v))
-    if unit == "percent":
-        return f"{100 * float(v):.2f}"
-    if unit == "fraction":
-        return f"{float(v):.3f}"
-    if unit in ("params", "count"):
-        return f"{int(round(float(v))):,}"
-    return f"{float(v):.4g}"
-
-
-def claims_table_html(df: pd.DataFrame, css_class: str = "claims-table") -> str:
-    """The claims table as HTML: claimed, ours with its interval, runs, a difference for firm
-    verdicts only, the verdict badge and its reason (all text escaped)."""
-    from ..evaluation.verdicts import FIRM
-
-    def ours(r):
-        if not _num(r["measured"]):
-            if _num(r.get("low")) and _num(r.get("high")):
-                return f"{_claim_value(r['low'], r['unit'])}–{_claim_value(r['high'], r['unit'])}"
-            return "—"
-        s = _claim_value(r["measured"], r["unit"])
-        if _num(r["low"]) and _num(r["high"]) and r["high"] != r["low"]:
-            s += f" [{_claim_value(r['low'], r['unit'])}, {_claim_value(r['high'], r['unit'])}]"
-        if _num(r.get("measured_weighted")):
-            s += (f"<br>weighted: {_claim_value(r['measured_weighted'], r['unit'])} "
-                  f"[{_claim_value(r['low_weighted'], r['unit'])}, {_claim_value(r['high_weighted'], r['unit'])}]")
-        if isinstance(r.get("profile"), str) and r["profile"]:
-            s += f'<br><span class="provenance">{html.escape(r["profile"])} profile</span>'
-        return s
-
-    def diff(r):
-        d = r["difference"]
-        if r["verdict"] not in FIRM or not _num(d):
-            return "—"
-        if r["unit"] == "percent":
-            return f"{100 * d:+.2f} pp"
-        return f"{d:+.3f}" if r["unit"] == "fraction" else f"{d:+,.0f}"
-
-    def what(r):
-        s = html.escape(str(r["metric"]))
-        extra = [str(r[k]) for k in ("class", "averaging") if isinstance(r.get(k), str) and r[k]]
-        if _num(r.get("epoch")):
-            extra.append(f"epoch {int(r['epoch'])}")
-        pm = r.get("printed_metric")
-        if isinstance(pm, str) and pm and pm != r["metric"]:
-            extra.append(f"printed as {pm}")
-        return s + (f" ({html.escape(', '.join(extra))})" if extra else "")
-
-    out = pd.DataFrame({
-        "claim": [html.escape(str(c)) for c in df["claim"]],
-        "model": [html.escape(str(m)) if isinstance(m, str) else "—" for m in df["model"]],
-        "metric": [what(r) for _, r in df.iterrows()],
-        "claimed": [html.escape(str(p)) + (" %" if u == "percent" else "") for p, u in zip(df["printed"], df["unit"])],
-        "ours [95 % CI]": [ours(r) for _, r in df.iterrows()],
-        "runs": [str(int(n)) if n else "—" for n in df["runs"]],
-        "difference": [diff(r) for _, r in df.iterrows()],
-        "verdict": [verdict_badge(v) for v in df["verdict"]],
-        "reason": [html.escape(str(x)) if isinstance(x, str) else "" for x in df["reason"]],
-    })
-    if "paper" in df and df["paper"].nunique() > 1:
-        out.insert(0, "paper", [html.escape(str(p)) for p in df["paper"]])
-    return df_to_html(out, css_class)
-
-
-def plot_claims_vs_measured(df: pd.DataFrame, ax=None):
-    """Claimed vs measured (fractions), with intervals, coloured by verdict."""
-    import matplotlib.pyplot as plt
-
-    colours = {"reproduced": "#1a7f37", "lower": "#c2410c", "higher": "#7c3aed", "indicative": "#6b7280",
-               "failed to train": "#b91c1c", "not comparable": "#a16207", "not run": "#d1d5db"}
-    d = df[df["unit"].isin(["percent", "fraction"]) & df["measured"].notna()].copy()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
-    from ..evaluation.claims import load_claims
-
-    c01 = dict(zip(load_claims()["id"] + load_claims()["paper"], load_claims()["value01"]))
-    d["claimed01"] = [c01.get(i + p) for i, p in zip(d["claim"], d["paper"])]
-    for v, g in d.groupby("verdict"):
-        yerr = None
-        if g["low"].notna().all():
-            yerr = np.vstack([g["measured"] - g["low"], g["high"] - g["measured"]]).clip(0)
-        ax.errorbar(g["claimed01"], g["measured"], yerr=yerr, fmt="o", ms=4, color=colours.get(v, "k"),
-                    ecolor=colours.get(v, "k"), alpha=0.8, label=f"{v} ({len(g)})")
-    lo = min(0.0, float(d["measured"].min()) if len(d) else 0.0)
-    ax.plot([lo, 1], [lo, 1], "k--", lw=0.8)
-    ax.set_xlabel("claimed")
-    ax.set_ylabel("measured (95 % CI)")
-    ax.set_title(f"{len(d)} claims with a measurement; {len(df) - len(d)} without")
-    if len(d):
-        ax.legend(loc="lower right", fontsize=8)
-    return ax
-
-
-# --------------------------------------------------------------------------------------------
 # Figures from records
 # --------------------------------------------------------------------------------------------
-
-
-def plot_learning_curves(records: list[dict], max_panels: int = 12):
-    """Learning curves with labelled axes (:func:`leukcore.book.figures.plot_learning_curves`)."""
-    from .figures import plot_learning_curves
-
-    return plot_learning_curves(records, max_panels)
-
-
-def plot_confusion_matrices(records: list[dict], max_panels: int = 8):
-    """Confusion matrices with class names (:func:`leukcore.book.figures.plot_confusion_matrices`)."""
-    from .figures import plot_confusion_matrices
-
-    return plot_confusion_matrices(records, max_panels)
-
-
-def plot_roc(records: list[dict], max_curves: int = 10):
-    """ROC curves whose areas are the tables' AUCs (:func:`leukcore.book.figures.plot_roc`)."""
-    from .figures import plot_roc
-
-    return plot_roc(records, max_curves)
 
 
 def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, seed: int = 0):
@@ -288,13 +139,6 @@ def example_images(table: pd.DataFrame, n_per_class: int = 4, size: int = 96, se
     return fig
 
 
-def plot_grad_cam(rec: dict, n: int = 6, data_root=None):
-    """Grad-CAM of a record that trained (:func:`leukcore.book.figures.plot_grad_cam`)."""
-    from .figures import plot_grad_cam
-
-    return plot_grad_cam(rec, n=n, data_root=data_root)
-
-
 def records_table(records: list[dict]) -> pd.DataFrame:
     """One row per record: experiment, accuracy with interval, macro F1, AUC, wall time, provenance."""
     rows = []
@@ -316,6 +160,32 @@ def records_table(records: list[dict]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def evidence_split(paper: str, records: list[dict]) -> tuple[list[dict], list[dict], str]:
+    """``(cited, reduced, profile)``: the runs a paper page shows as its evidence, those it folds below,
+    and the profile of the first.
+
+    "What we found" cites each experiment at its best profile on real data, so the evidence is the
+    committed real-data records of that profile (every seed), whatever profile the notebook was
+    executed at; the runs of lower profiles (among ``records`` and the committed ones) are folded
+    below. When nothing real is recorded, ``records`` (the executed run, e.g. a synthetic smoke run)
+    is the evidence.
+    """
+    from ..runs.profiles import PROFILE_RANK
+    from ..runs.records import load_records
+
+    real = [r for r in load_records(paper) if r.get("dataset", {}).get("id") != "synthetic"]
+    real += [r for r in records if r.get("dataset", {}).get("id") != "synthetic"
+             and r.get("_path") not in {x.get("_path") for x in real}]
+    if not real:
+        return list(records), [], (records[0]["profile"] if records else "")
+    best = max(PROFILE_RANK.get(r["profile"], -1) for r in real)
+    cited = sorted((r for r in real if PROFILE_RANK.get(r["profile"], -1) == best),
+                   key=lambda r: (r["experiment"], r.get("seed") or 0))
+    reduced = sorted((r for r in real if PROFILE_RANK.get(r["profile"], -1) < best),
+                     key=lambda r: (r["profile"], r["experiment"], r.get("seed") or 0))
+    return cited, reduced, cited[0]["profile"]
+
+
 def notebook_setup() -> None:
     """Quiet, reproducible notebook output: inline figures at a fixed size, no progress bars in logs."""
     import warnings
@@ -331,7 +201,7 @@ def notebook_setup() -> None:
 
 def paper_intro(paper: str) -> str:
     """The paper in two sentences and its citation (from the protocol file)."""
-    from ..runs.experiments import load_protocol
+    from ..runs.protocols import load_protocol
 
     p = load_protocol(paper)
     return f"**{p['title']}**  \n{p['citation']}\n\n{' '.join(p['summary'].split())}\n"
@@ -339,12 +209,14 @@ def paper_intro(paper: str) -> str:
 
 def experiment_datasets(paper: str, profile: str, *, data_root=None, seed: int = 0) -> list:
     """The dataset(s) the paper's experiments use at this profile (one per task), as ExperimentData."""
-    from ..runs.experiments import experiment_data, list_experiments
+    from ..runs.inputs import experiment_data
+    from ..runs.protocols import list_experiments
+    from ..runs.routes import get_route
     from ..runs.profiles import get_profile
 
     seen, out = set(), []
     for e in list_experiments(paper, profile):
-        if e.route == "aggregate" or e.task in seen:
+        if not get_route(e.route).trains or e.task in seen:
             continue
         seen.add(e.task)
         out.append(experiment_data(paper, e, get_profile(profile), data_root, seed=seed))
@@ -406,29 +278,36 @@ def model_param_line(name: str, num_classes: int, input_size: int | None = None)
     return f"{name}: {s['params_trainable']:,} trainable parameters at {s['input_size']}x{s['input_size']}"
 
 
-def best_cnn_record(records: list[dict]) -> dict | None:
-    """The CNN record with the highest accuracy whose final weights were kept (for Grad-CAM); when
-    no record's weights are on this machine, the most accurate CNN record (whose Grad-CAM then
-    says why it is not shown)."""
-    from ..runs.experiments import final_weights_path, get_experiment
-
-    cnn = [r for r in records if get_experiment(r["paper"], r["experiment"]).route == "cnn"]
-    kept = [r for r in cnn if final_weights_path(r).is_file()]
-    pool = kept or cnn
-    return max(pool, key=lambda r: r["metrics"]["accuracy"]) if pool else None
+#: the columns of a consistency finding the book shows, in this order (``label`` restates the
+#: implication in a few words and is left out)
+FINDING_SHOWN = ("kind", "severity", "rule", "claim_ids", "printed", "implication")
 
 
-def audit_html(paper: str) -> str:
-    """This paper's audit findings as an HTML table."""
-    from ..evaluation.consistency import audit_claims
-
-    f = audit_claims()
-    f = f[f["paper"] == paper].drop(columns=["paper"])
-    if f.empty:
-        return "<p>The audit found no inconsistency in this paper's claims.</p>"
-    f = f.copy()
+def findings_shown(findings: pd.DataFrame) -> pd.DataFrame:
+    """Consistency findings as the book shows them: :data:`FINDING_SHOWN`, claim ids joined by commas."""
+    f = findings.copy()
     f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
-    return df_to_html(f, "audit-table", escape=True)
+    return f[list(FINDING_SHOWN)]
+
+
+def kinds_markdown() -> str:
+    """The kinds of consistency finding (``leukcore.evaluation.consistency.KINDS``) as a list, each
+    with its severity, its meaning and how many findings of the ledger have it."""
+    from ..evaluation.consistency import KINDS, consistency_counts
+
+    return "\n".join(f"- **{kind}** ({severity}, {consistency_counts(kind)} findings): {meaning}."
+                     for kind, (severity, meaning) in KINDS.items()) + "\n"
+
+
+def consistency_html(paper: str) -> str:
+    """This paper's consistency findings as an HTML table."""
+    from ..evaluation.consistency import check_claims
+
+    f = check_claims()
+    f = f[f["paper"] == paper]
+    if f.empty:
+        return "<p>The consistency checks found no inconsistency in this paper's claims.</p>"
+    return df_to_html(findings_shown(f), "consistency-table", escape=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,8 +344,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
 
     from ..evaluation.claims import load_claims
     from ..data import DATASETS
-    from ..runs.experiments import list_experiments, list_papers
-    from ..evaluation.verdicts import VERDICTS, vocabulary_markdown
+    from ..runs.protocols import list_experiments, list_papers
+    from ..evaluation.verdicts import VERDICTS, claims_table, columns_markdown, vocabulary_markdown
+    from .findings import conclusions_markdown, references_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -478,6 +358,9 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
 
     put("verdict_legend.md", "\n".join(f"- {verdict_badge(k)} {html.escape(v)}" for k, v in VERDICTS.items()) + "\n")
     put("verdict_rule.md", vocabulary_markdown())  # the methods page states the vocabulary from the code
+    put("claims_columns.md", columns_markdown())  # the summary page's column dictionary, from the code
+    put("conclusion_rule.md", conclusions_markdown())
+    put("references.md", references_markdown())
     prof = pd.DataFrame([{k: ("paper's" if v is None else v) for k, v in p.settings().items()} for p in PROFILES.values()])
     put("profiles.md", _md_table(prof))
     ds = pd.DataFrame([{"id": d.id, "classes": ", ".join(d.classes), "published layout": d.layout.replace("*", "\\*"),
@@ -485,7 +368,7 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
     put("datasets.md", _md_table(ds))
 
     records = load_records()
-    df = claims_vs_measured(records=records)
+    df = claims_table("all", records=records)
     n_claims = len(load_claims())
     counts = df["verdict"].value_counts().to_dict()
     put("summary_counts.md", f"The ledger holds **{n_claims} claims** from {df['paper'].nunique()} papers. Verdicts: "
@@ -507,27 +390,31 @@ def build_pages(out: Path = GENERATED) -> list[Path]:
         exps = list_experiments(paper)
         put(f"experiments_{paper}.md", f"{len(exps)} experiments: " + ", ".join(f"`{e.id}`" for e in exps) + "\n")
 
-    from ..evaluation.consistency import audit_claims
+    from ..evaluation.consistency import KINDS, check_claims
 
-    findings = audit_claims()
+    findings = check_claims()
     if len(findings):
-        f = findings.copy()
-        f["claim_ids"] = f["claim_ids"].map(lambda ids: ", ".join(ids) if isinstance(ids, (list, tuple)) else str(ids))
         parts = []
-        for paper, g in f.groupby("paper", sort=True):
-            parts.append(f"## {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings.\n\n"
-                         + _md_table(g.drop(columns=["paper"])))
-        put("audit.md", "\n".join(parts))
+        for paper, g in findings.groupby("paper", sort=True):
+            per_kind = g["kind"].value_counts()
+            counts = ", ".join(f"{per_kind[k]} {k}" for k in KINDS if k in per_kind)
+            parts.append(f"### {PAPER_NAMES.get(paper, paper)}\n\n{len(g)} findings: {counts}.\n\n"
+                         + _md_table(findings_shown(g)))
+        put("consistency.md", "\n".join(parts))
     else:
-        put("audit.md", "The audit found no inconsistency.\n")
+        put("consistency.md", "The consistency checks found no inconsistency.\n")
+    put("consistency_kinds.md", kinds_markdown())
     put("evidence.md", evidence_markdown(df))
     put("environment.md", environment_markdown(records))
-    from ..bench import performance_markdown
+    from .performance import performance_markdown
 
     put("performance.md", performance_markdown())  # rendered from the benchmark records, never typed in
     from .findings import build as build_findings
 
     written += build_findings(out)  # landing page, reproducibility report, each paper's "What we found"
+    from .manifest import write_manifest
+
+    written += write_manifest(out)  # last: the commit and every record and predictions file read above
     return written
 
 
@@ -570,10 +457,10 @@ def evidence_markdown(df: pd.DataFrame) -> str:
             if exact.any():
                 parts.append(f"{int(exact.sum())} exact counts from the model registry or the dataset on disk")
             lines.append(f"- what we measured: {len(measured)} claims have a measurement: " + "; ".join(parts) + ".")
-        rest = g[~g["verdict"].isin(FIRM)]
-        for (v, reason), h in rest.groupby(["verdict", "reason"], sort=True):
-            lines.append(f"- {v}: {len(h)} claims, because: {reason or 'see the table'}.")
-        if (rest["reason"] == "dataset not available here").any():
+        rest = g[~g["verdict"].isin(FIRM)].fillna({"reasons": ""})
+        for (v, reasons), h in rest.groupby(["verdict", "reasons"], sort=True):
+            lines.append(f"- {v}: {len(h)} claims, because: {reasons or 'see the table'}.")
+        if rest["reasons"].str.startswith("dataset not available here").any():
             lines.append(f"- command once the data are downloaded: "
                          f"`leukcore reproduce --paper {paper} --profile paper --data-root DIR`.")
         lines.append("")

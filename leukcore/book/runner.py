@@ -26,7 +26,7 @@ EXTRA_NOTEBOOKS = {"audits_beyond": ("taleqani-all", "pbc-lymphocytes")}
 
 def list_notebooks() -> list[str]:
     """Every notebook ``reproduce`` can execute: one per paper, then the cross-paper audits."""
-    from ..runs.experiments import list_papers
+    from ..runs.protocols import list_papers
 
     return list_papers() + list(EXTRA_NOTEBOOKS)
 
@@ -119,8 +119,10 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
     """
     import papermill as pm
 
-    from ..runs.experiments import experiment_data, list_experiments
+    from ..runs.inputs import experiment_data
+    from ..runs.protocols import list_experiments
     from ..runs.records import load_records
+    from ..runs.routes import get_route
 
     get_profile(profile)
     src = NOTEBOOK_DIR / f"{paper}.ipynb"
@@ -138,7 +140,7 @@ def execute_notebook(paper: str, profile: str, *, data_root=None, device: str = 
             used, real = ["synthetic"], False
     else:
         datasets = {e.task: experiment_data(paper, e, get_profile(profile), data_root, seed=seed)
-                    for e in list_experiments(paper) if e.route != "aggregate"}
+                    for e in list_experiments(paper) if get_route(e.route).trains}
         used = [d.dataset_id for d in datasets.values()]
         real = all(d != "synthetic" for d in used)
     meta = {"profile": profile, "real_data": real, "datasets": sorted(set(used)), "seed": seed}
@@ -186,7 +188,7 @@ def reproduce(papers: list[str], profile: str, *, data_root=None, device: str = 
     """
     from tqdm.auto import tqdm
 
-    from ..runs.experiments import list_papers
+    from ..runs.protocols import list_papers
     from ..runs.grid import run_grid
 
     summary = ReproduceSummary()

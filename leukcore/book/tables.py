@@ -4,8 +4,9 @@ The table is plain HTML built by pandas' Styler with every cell escaped (the ver
 the only markup, made from an escaped verdict and a fixed class name), so it reads without
 JavaScript.  ``book/_static/leukcore-tables.js`` turns every ``.claims-table`` /
 ``.summary-claims`` table into a DataTable (sort, search, a filter per verdict, paper and
-profile) from the copy of DataTables shipped in ``book/_static/datatables`` (itables' offline
-bundle): no request leaves the book.  The verdict is the first column, so it stays in view.
+profile) with the installed itables' DataTables, which :mod:`leukcore.book.assets` writes into the
+build: no request leaves the book, opened from disk or served.  The verdict is the first column,
+so it stays in view.
 """
 from __future__ import annotations
 
@@ -15,68 +16,89 @@ from pathlib import Path
 
 import pandas as pd
 
-from .figures import FIRM, FRACTION_UNITS, claims_frame, sort_claims
-
-STATIC_DATATABLES = Path(__file__).resolve().parents[2] / "book" / "_static" / "datatables"
+from .figures import FIRM, claims_frame, sort_claims
+from .units import format_value
 
 
 def _slug(v: str) -> str:
     return re.sub(r"[^a-z0-9-]", "", str(v).lower().replace(" ", "-"))
 
 
-def _num(v, unit) -> str:
-    if v is None or v != v:
-        return ""
-    if unit == "percent":
-        return f"{100 * v:.2f}"
-    if unit == "fraction":
-        return f"{v:.3f}"
-    if unit == "params":
-        return f"{int(v):,}"
-    return f"{v:.4g}"
+def display_unit(r) -> str:
+    """``percent`` for a rate the paper printed in percent (the table holds fractions), else the row's unit."""
+    printed = r.get("printed")
+    return "percent" if isinstance(printed, str) and printed.rstrip().endswith("%") else r["unit"]
 
 
 def claims_display(df: pd.DataFrame) -> pd.DataFrame:
-    """The claims table as the reader sees it: verdict first, numbers formatted, difference
-    only for firm verdicts, firm paper-profile rows first."""
+    """The claims table as the reader sees it: verdict first, numbers formatted (in percent where
+    the paper printed percent), difference only for firm verdicts, firm paper-profile rows first;
+    every reason, the collapsed runs and a repeated measurement shown."""
     df = sort_claims(df)
 
     def measured(r) -> str:
-        s = _num(r["measured"], r["unit"])
+        u = display_unit(r)
+        s = format_value(r["measured"], u)
         if not s:
             return ""
-        lo, hi = _num(r["low"], r["unit"]), _num(r["high"], r["unit"])
+        lo, hi = format_value(r["low"], u), format_value(r["high"], u)
         if lo and hi and lo != hi:
             s += f" [{lo}, {hi}]"
-        return s + (" %" if r["unit"] == "percent" else "")
+        return s + (" %" if display_unit(r) == "percent" else "")
 
     def claimed(r) -> str:
         if isinstance(r.get("printed"), str) and r["printed"]:
-            return r["printed"] + (" %" if r["unit"] == "percent" and "%" not in r["printed"] else "")
-        s = _num(r["claimed"], r["unit"])
-        return s + (" %" if s and r["unit"] == "percent" else "")
+            return r["printed"]
+        return format_value(r["claimed"], r["unit"])
 
     def diff(r) -> str:
         d = r["difference"]
         if r["verdict"] not in FIRM or d is None or d != d:
             return ""
-        return f"{100 * d:+.2f} pp" if r["unit"] == "percent" else (f"{d:+.3f}" if r["unit"] in FRACTION_UNITS
-                                                                   else f"{d:+.4g}")
+        u = display_unit(r)
+        return format_value(d, u, signed=True) + (" pp" if u == "percent" else "")
 
     def metric(r) -> str:
-        extra = [str(x) for x in (r.get("averaging"), r.get("class")) if isinstance(x, str) and x]
+        extra = [str(x) for x in (r.get("averaging"), r.get("class")) if isinstance(x, str) and x
+                 and x not in ("overall", "exact", "none")]
+        pm = r.get("printed_metric")
+        if isinstance(pm, str) and pm and pm != r["metric"]:
+            extra.append(f"printed as {pm}")
         return str(r["metric"]) + (f" ({', '.join(extra)})" if extra else "")
+
+    def runs(r) -> str:
+        if not r["runs"] or r["runs"] != r["runs"]:
+            return ""
+        s = str(int(r["runs"]))
+        col = r.get("collapsed")
+        if isinstance(col, str) and col and not col.startswith("0 "):
+            s += f" ({col} collapsed)"
+        return s
+
+    def dataset(r) -> str:
+        used, paper = r.get("dataset"), r.get("paper_dataset")
+        used = used if isinstance(used, str) and used else ""
+        if isinstance(paper, str) and paper and paper != used:
+            return f"{used} (paper: {paper})" if used else f"(paper: {paper})"
+        return used
+
+    def reasons(r) -> str:
+        s = r["reasons"] if isinstance(r.get("reasons"), str) else ""
+        same = r.get("same_as")
+        if isinstance(same, str) and same:
+            s += ("; " if s else "") + f"same predictions as {same}: one measurement shown again"
+        return s
 
     rows = [{"verdict": r["verdict"], "paper": r["paper"], "claim": r["claim"], "model": r["model"],
              "metric": metric(r), "claimed": claimed(r), "measured [95 % interval]": measured(r),
-             "runs": "" if not r["runs"] or r["runs"] != r["runs"] else str(int(r["runs"])),
-             "difference": diff(r),
-             "profile · dataset": " · ".join(str(x) for x in (r["profile"], r["dataset"]) if isinstance(x, str) and x),
-             "reason": r["reason"] if isinstance(r["reason"], str) else ""}
+             "runs": runs(r), "difference": diff(r),
+             "profile · dataset": " · ".join(x for x in (r["profile"] if isinstance(r["profile"], str) else "",
+                                                         dataset(r)) if x),
+             "reasons": reasons(r)}
             for _, r in df.iterrows()]
     return pd.DataFrame(rows, columns=["verdict", "paper", "claim", "model", "metric", "claimed",
                                        "measured [95 % interval]", "runs", "difference", "profile · dataset",
-                                       "reason"])
+                                       "reasons"])
 
 
 def table_html(disp: pd.DataFrame, css_class: str, uuid: str = "claims") -> str:

@@ -32,7 +32,7 @@ def dig(node: Any, path: str) -> Any:
 def run_values(paper: str, experiment: str, metric: str = "accuracy", profile: str = "paper") -> tuple[dict, list]:
     """``({seed: value}, [record paths])``: one complete real-data record per seed of an
     experiment at a profile, with the settings hash of its lowest seed (as the claims table pools)."""
-    from ..evaluation.metrics import metric_at
+    from ..metrics import metric_at
     from ..evaluation.verdicts import pooled_records
     from ..runs.records import load_records
 
@@ -72,3 +72,22 @@ def paired(a: Mapping, b: Mapping) -> dict:
 def against(a: Mapping, reference: float) -> dict:
     """``{run: a[run] - reference}``: one side against a fixed value (a claim, chance, a threshold)."""
     return {k: float(v) - float(reference) for k, v in a.items()}
+
+
+def audit_summary(audit_id: str, profile: str = "audit") -> tuple[dict, str]:
+    """``(summary record, its path)`` of one audit (``results/audits/<profile>/<audit>.json``)."""
+    from ..runs.records import read_record, results_dir
+
+    path = results_dir() / "audits" / profile / f"{audit_id}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no summary of audit {audit_id!r} at {rel(path)}: run `leukcore audits run "
+                                f"--audit {audit_id} --profile {profile}`")
+    return read_record(path), rel(path)
+
+
+def printed_claim(paper: str, claim_id: str) -> str:
+    """A claim as the paper printed it, with a no-break space before a percent sign."""
+    from ..evaluation.claims import load_claims
+
+    row = load_claims(paper).set_index("id").loc[claim_id]
+    return f"{row['printed']}\u00a0%" if row["unit"] == "percent" else str(row["printed"])

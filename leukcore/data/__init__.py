@@ -12,13 +12,10 @@ This package is the public face: ``from leukcore import data as D; D.load_datase
 - :mod:`.splits`    stratified / grouped / k-fold splits, saved with file hashes
 - :mod:`.images`    decoding and the decoded-image cache, ``load_images``
 - :mod:`.verify`    ``leukcore data verify`` and ``leukcore data fetch``
+- :mod:`.transport` a dataset carried to another machine in numbered parts, checked there (a GPU lease)
 """
 from __future__ import annotations
 
-# Where the project lives and atomic writes belong to leukcore.files; re-exported here because the
-# modules of the runs / book layers still import them from leukcore.data (tools/rewrite_imports.py
-# rewrites those imports; drop these two lines once no caller uses the old path).
-from ..files import PROJECT_ROOT, atomic_write_bytes, atomic_write_text, atomic_write_with  # noqa: F401
 from .datasets import (data_root_candidates, find_duplicates, fingerprint, load_dataset, load_synthetic,
                        read_layout, resolve_root, sha256_file)
 from .errors import BadImageError, DataError

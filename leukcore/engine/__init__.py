@@ -23,7 +23,7 @@ from .features import CLASSIFIER_PARAMS, extract_features, list_classifiers, mak
 from .loop import fit, train_one_epoch
 from .losses import l2_penalty, list_losses, make_loss
 from .setup import (autocast, compiled, intra_op_threads, l2_term, make_optimizer, make_train_loss, model_norm_stats,
-                    resolve_device, runtime, use_amp)
+                    resolve_device, runtime, set_threads, use_amp)
 
 __all__ = [
     "AMP_MODES", "CHECKPOINT_FORMAT", "CHECKPOINT_NAME", "CLASSIFIER_PARAMS", "COMPILE_MODES", "DEVICES", "Evaluation",
@@ -31,5 +31,5 @@ __all__ = [
     "batches", "check_train_keys", "compiled", "evaluate", "extract_features", "fit", "intra_op_threads", "l2_penalty",
     "l2_term", "list_classifiers", "list_losses", "load_checkpoint", "make_classifier", "make_loss", "make_optimizer",
     "make_train_loss", "model_norm_stats", "nchw", "predict_proba", "probabilities", "resolve_device", "runtime",
-    "save_atomic", "take", "to_layout", "train_one_epoch", "unpack_split", "use_amp",
+    "save_atomic", "set_threads", "take", "to_layout", "train_one_epoch", "unpack_split", "use_amp",
 ]

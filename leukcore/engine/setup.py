@@ -130,17 +130,26 @@ def l2_term(model: nn.Module, lam: float) -> Optional[torch.Tensor]:
 
 
 
+def set_threads(n: Optional[int]) -> None:
+    """torch's intra-op threads and OpenCV's threads set to ``n`` (``None`` or 0: unchanged): the one
+    place the study sets thread counts (:func:`intra_op_threads` for a block, or a worker process's
+    initializer)."""
+    if n:
+        import cv2
+
+        if int(n) != torch.get_num_threads():
+            torch.set_num_threads(int(n))
+        cv2.setNumThreads(int(n))
+
+
 @contextlib.contextmanager
 def intra_op_threads(n: Optional[int]):
-    """torch's intra-op threads and OpenCV's threads set to ``n`` for a block, then restored
-    (``None`` or 0: unchanged). The one place the study sets thread counts."""
+    """torch's intra-op threads and OpenCV's threads set to ``n`` for a block (:func:`set_threads`),
+    then restored (``None`` or 0: unchanged)."""
     import cv2
 
     prev = torch.get_num_threads(), cv2.getNumThreads()
-    if n:
-        if int(n) != prev[0]:
-            torch.set_num_threads(int(n))
-        cv2.setNumThreads(int(n))
+    set_threads(n)
     try:
         yield
     finally:

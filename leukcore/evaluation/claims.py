@@ -41,7 +41,9 @@ Setting keys with a fixed meaning (used by :mod:`leukcore.evaluation.consistency
 ``statistic`` (the number is not the metric itself: ``improvement``, ``difference``,
 ``min_over_classes``, ``max_over_classes``), ``bound`` (``">"``/``"<"``: the paper prints an
 inequality), and the annotation keys :data:`ANNOTATION_KEYS` which link claims to each other
-(``sum_of``, ``difference_of``, ``total_ref``) or describe them (``labels`` of a confusion
+(``sum_of``, ``difference_of``, ``total_ref``, ``drawn_from``: on a count that is one part of a
+split, the id or ids of the counts in which the paper states the size of the data the split was
+taken from) or describe them (``labels`` of a confusion
 matrix, rows = actual, columns = predicted; ``eval_pool`` on class-count claims that give the
 composition of the set the evaluation was drawn from; ``balanced_eval`` when the paper states
 a class-balanced evaluation set; ``positive`` class; ``rounded_display`` when a matrix was
@@ -78,7 +80,7 @@ REQUIRED: tuple[str, ...] = (
 OPTIONAL: tuple[str, ...] = ("setting", "std", "averaging", "class", "note", "actual_metric", "actual_of")
 ANNOTATION_KEYS: frozenset[str] = frozenset({
     "sum_of", "difference_of", "total_ref", "labels", "eval_pool", "balanced_eval",
-    "positive", "rounded_display",
+    "positive", "rounded_display", "drawn_from",
 })
 COLUMNS: tuple[str, ...] = (
     "paper", "id", "model", "experiment", "dataset", "setting", "metric", "value", "unit",

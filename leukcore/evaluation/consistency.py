@@ -1,14 +1,34 @@
 """Arithmetic checks of the claims ledger: can the printed numbers all be true at once?
 
-:func:`audit_claims` runs every rule in :data:`RULES` over a claims table (by default the whole
+:func:`check_claims` runs every rule in :data:`RULES` over a claims table (by default the whole
 ledger, :func:`leukcore.evaluation.claims.load_claims`) and returns one row per finding with the columns
 ``rule``, ``paper``, ``claim_ids`` (list), ``printed`` (the printed values, short), ``implication``
-(one sentence) and ``severity``:
+(one sentence), ``severity``, ``kind`` and ``label`` (a short noun phrase naming what was found,
+e.g. "an F1 above what its precision and recall allow"; the same for every finding of one sort, so
+that :func:`consistency_examples` can name examples). ``kind`` says what sort of contradiction it is
+(:data:`KINDS`); each rule decides it from what it found, so one rule may give several kinds:
 
-* ``error``: the printed numbers cannot all be right, whatever the (unstated) conventions;
-* ``warning``: they can only be right under an unusual reading (an averaging convention the
-  paper does not state, a class composition of the test set far from the one it prints, an
-  undefined column), or the pattern is implausible rather than impossible.
+* ``impossible``: no reading makes the printed numbers all true (an F1 above what its precision
+  and recall allow, an accuracy its own weighted recall rules out, a confusion matrix that
+  reproduces none of the printed rates, a total that is not the sum of its parts, a split larger
+  than the data it was drawn from);
+* ``disagrees``: two places print different values for one quantity (text vs table, one sentence
+  printed twice with two values): at most one of them is right, but nothing says which;
+* ``mislabelled``: the paper names a number wrongly (the :func:`mislabelled` rule);
+* ``typo``: a slip whose intended value is evident. Recognised by :func:`_slip`: the printed
+  digits are those of the value the rule expects with one digit left out or two adjacent digits
+  swapped, where the expected value is recomputed from the paper's other numbers (a minimum over
+  classes, a difference, a sum, a mean over folds) or, for one quantity printed twice, is the
+  other printing when the one is the other with a digit left out (a digit is lost, not invented:
+  91.3 printed once for the 91.13 printed four times);
+* ``implausible``: the numbers can all be true, but only under a reading the paper does not state
+  (an averaging convention, a test-set class composition far from the printed one, rounded
+  matrix cells, an 'error' or 'total' that is not what the word says) or by an unlikely
+  coincidence (F-score equal to AUC in most rows).
+
+``severity`` follows from the kind (:data:`KINDS`): ``error`` (the printed numbers cannot all be
+right, whatever the unstated conventions) for every kind but ``implausible``, which is a
+``warning``.
 
 Rounding. A number printed with last digit in place ``u`` (``98.90`` -> ``u = 0.01``; see
 :func:`leukcore.evaluation.claims.resolution_of`) stands for any true value within ``+- u/2``; counts and
@@ -36,13 +56,23 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from itertools import product
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from .claims import ANNOTATION_KEYS, load_claims, resolution_of
+from .claims import ANNOTATION_KEYS, list_papers, load_claims, resolution_of
 
-FINDING_COLUMNS = ("rule", "paper", "claim_ids", "printed", "implication", "severity")
+FINDING_COLUMNS = ("rule", "paper", "claim_ids", "printed", "implication", "severity", "kind", "label")
+#: kind -> (severity, what it means); see the module docstring
+KINDS: dict[str, tuple[str, str]] = {
+    "impossible": ("error", "no reading makes the printed numbers all true"),
+    "disagrees": ("error", "two places print different values for one quantity"),
+    "mislabelled": ("error", "the paper names a number wrongly"),
+    "typo": ("error", "a slip whose intended value is evident (a digit left out or two digits swapped)"),
+    "implausible": ("warning", "true only under a reading the paper does not state, or by an unlikely coincidence"),
+}
+SEVERITIES = ("error", "warning")
 RATE_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1")
 POSITIVE_CLASSES = frozenset({"all", "leukemia", "malignant", "cancer", "all-cancer"})
 #: allowance for a test split whose class shares differ from the printed dataset composition
@@ -164,8 +194,9 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}f}".rstrip("0").rstrip(".") if abs(x) < 1e6 else f"{x:.0f}"
 
 
-def _finding(rule_name: str, recs, implication: str, severity: str,
+def _finding(rule_name: str, recs, implication: str, kind: str, label: str,
              printed: str | None = None) -> dict:
+    """One finding; its severity is the kind's (:data:`KINDS`)."""
     recs = list(recs)
     return {
         "rule": rule_name,
@@ -173,8 +204,44 @@ def _finding(rule_name: str, recs, implication: str, severity: str,
         "claim_ids": [r.id for r in recs],
         "printed": printed if printed is not None else "; ".join(_show(r) for r in recs),
         "implication": implication,
-        "severity": severity,
+        "severity": KINDS[kind][0],
+        "kind": kind,
+        "label": label,
     }
+
+
+def _decimals(printed: str) -> int:
+    """Digits after the decimal point of a printed number (``"7.41"`` -> 2, ``"10661"`` -> 0)."""
+    text = str(printed).strip()
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def _slip(printed: str, intended: str) -> str | None:
+    """How ``printed`` is a slip of ``intended``, or None: ``"a digit left out"`` when removing one
+    digit of ``intended`` gives ``printed`` (``"11.92"`` -> ``"11.2"``), ``"two digits swapped"``
+    when swapping two adjacent, different digits does (``"98.25"`` -> ``"98.52"``).
+
+    A single changed digit is not a slip: it cannot be told from a different number."""
+    p, q = str(printed).strip(), str(intended).strip()
+    for i, ch in enumerate(q):
+        if ch.isdigit() and q[:i] + q[i + 1:] == p:
+            return "a digit left out"
+    for i in range(len(q) - 1):
+        a, b = q[i], q[i + 1]
+        if a.isdigit() and b.isdigit() and a != b and q[:i] + b + a + q[i + 2:] == p:
+            return "two digits swapped"
+    return None
+
+
+def _recomputed_kind(printed: str, expected: float, decimals: int) -> tuple[str, str]:
+    """``("typo", sentence)`` when the printed number is a slip of the value recomputed from the
+    paper's other numbers (written with ``decimals`` digits after the point), else
+    ``("impossible", "")``."""
+    intended = f"{expected:.{decimals}f}"
+    how = _slip(printed, intended)
+    if how is None:
+        return "impossible", ""
+    return "typo", f" {printed} is evidently {intended} with {how} (a typo)."
 
 
 def _sources(r) -> set[str]:
@@ -210,6 +277,11 @@ _LONG = {"sensitivity": "recall (sensitivity)", "f1": "F1", "auc": "AUC", "train
          "error_rate": "error rate", "time_s": "time"}
 
 
+def _word(metric: str) -> str:
+    """A metric's name in a label: ``recall`` for sensitivity, else as in :data:`_LONG`."""
+    return "recall" if metric == "sensitivity" else _LONG.get(metric, metric)
+
+
 @rule("mislabelled")
 def mislabelled(recs) -> list[dict]:
     """A number printed under the wrong name (ledger field ``actual_metric``), checked against the
@@ -217,7 +289,7 @@ def mislabelled(recs) -> list[dict]:
 
     The finding says what the number is and where the paper prints it correctly; when the two
     printings differ beyond rounding, the mislabelled one is also a misprint and the finding says
-    so. **Error**: a reader taking the label at its word compares the wrong quantity.
+    so. Kind ``mislabelled`` (an error): a reader taking the label at its word compares the wrong quantity.
     """
     out = []
     by_id = {(r.paper, r.id): r for r in recs}
@@ -240,7 +312,8 @@ def mislabelled(recs) -> list[dict]:
                 text += f", and misprinted ({r.printed} for {ref.printed})"
         text += (f". A mislabelled number, not a second measurement of {said}: compare it with "
                  f"the {actual} it is.")
-        out.append(_finding("mislabelled", rows, text, "error"))
+        out.append(_finding("mislabelled", rows, text, "mislabelled",
+                            f"a {_word(r.actual_metric)} printed as {_word(r.metric)}"))
     return out
 
 
@@ -255,9 +328,9 @@ def f1_outside_pr(recs) -> list[dict]:
     the "F1 of the averaged P and R" convention. (3) The lower bound does NOT survive averaging:
     two classes with (P, R) = (1, 0.5) and (0.5, 1) have macro P = R = 0.75 but macro F1 = 0.667.
 
-    Rule. ``F1 > (P+R)/2`` beyond rounding is an **error** under any averaging, stated or not.
-    ``F1 < min(P, R)`` is an **error** for a single class (averaging ``binary`` or
-    ``per-class``, or a claim with a class) and a **warning** otherwise (possible only for an
+    Rule. ``F1 > (P+R)/2`` beyond rounding is ``impossible`` under any averaging, stated or not.
+    ``F1 < min(P, R)`` is ``impossible`` for a single class (averaging ``binary`` or
+    ``per-class``, or a claim with a class) and ``implausible`` otherwise (possible only for an
     average over classes whose P and R are unbalanced in opposite directions; for a binary task
     with unstated averaging, impossible if the numbers are the positive class's).
     """
@@ -277,14 +350,16 @@ def f1_outside_pr(recs) -> list[dict]:
                 out.append(_finding("f1_outside_pr", [p, rc, f],
                     f"F1 {f.printed} exceeds (P+R)/2 = {_fmt((p.value + rc.value) / 2, 3)}: impossible "
                     f"for a harmonic mean under any consistent averaging (per class, binary, macro, "
-                    f"weighted or micro).", "error", show))
+                    f"weighted or micro).", "impossible", "an F1 above what its precision and recall allow",
+                    show))
             elif _hi(f) < min(_lo(p), _lo(rc)) - EPS:
                 single = f.averaging in ("binary", "per-class") or f.cls is not None
                 task = f.setting.get("task")
                 if single:
                     out.append(_finding("f1_outside_pr", [p, rc, f],
                         f"F1 {f.printed} is below both P and R: impossible for a single class's "
-                        f"harmonic mean.", "error", show))
+                        f"harmonic mean.", "impossible", "an F1 below both its precision and recall",
+                        show))
                 else:
                     extra = (" (for a binary task: impossible if these are the positive class's "
                              "values, possible for a macro average over both classes)"
@@ -292,7 +367,9 @@ def f1_outside_pr(recs) -> list[dict]:
                     out.append(_finding("f1_outside_pr", [p, rc, f],
                         f"F1 {f.printed} is below both P and R: impossible for one class, possible "
                         f"only as an average over classes with opposite precision/recall imbalance"
-                        f"{extra}.", "warning", show))
+                        f"{extra}.", "implausible",
+                        "an F1 below both its precision and recall, possible only for an average over classes",
+                        show))
     return out
 
 
@@ -302,9 +379,9 @@ def accuracy_vs_weighted_recall(recs) -> list[dict]:
 
     ``sum_c (n_c/N) R_c = sum_c TP_c / N = A`` exactly, for any number of classes. A recall
     printed as weighted (or micro) that differs from an accuracy of the same model beyond
-    rounding is an **error**. When the paper states a class-balanced evaluation set
+    rounding is ``impossible``. When the paper states a class-balanced evaluation set
     (``setting.balanced_eval``: equal ``n_c``), macro recall equals accuracy as well, so every
-    averaged recall must match; a mismatch is then a **warning** (it rests on the stated balance).
+    averaged recall must match; a mismatch is then ``implausible`` (it rests on the stated balance).
     Accuracy claims pair with recall claims of the same model and dataset whose settings agree
     apart from ``split``, and whose splits agree or are unstated on one side
     (``val_accuracy`` counts as split ``validation``). One finding per recall claim.
@@ -338,7 +415,9 @@ def accuracy_vs_weighted_recall(recs) -> list[dict]:
                    "equals accuracy")
             out.append(_finding("accuracy_vs_weighted_recall", [rc] + bad,
                 f"{why}, so recall {rc.printed}% cannot coexist with accuracy "
-                f"{', '.join(b.printed for b in bad)}.", "error" if exact else "warning"))
+                f"{', '.join(b.printed for b in bad)}.",
+                *(("impossible", "an accuracy that its own weighted recall rules out") if exact else
+                  ("implausible", "an averaged recall other than the accuracy on a test set said to be balanced"))))
     return out
 
 
@@ -407,7 +486,7 @@ def confusion_matrix_recompute(recs) -> list[dict]:
     with the same ``fold``. A claim with ``fold: mean`` links to all folds' matrices and is
     compared with both the pooled matrix and the mean over folds. Every standard reading is
     tried (each class as positive, macro, weighted, micro, and F1 as the harmonic mean of macro
-    P and R); an **error** is reported for a row where a printed value matches no reading
+    P and R); an ``impossible`` finding is reported for a row where a printed value matches no reading
     within rounding. One finding per printed row; the implication gives the closest reading and
     any single fold that reproduces the value. For ``fold: mean`` claims of a metric that is
     also printed per fold, only the per-fold claims are checked here (their mean is
@@ -477,7 +556,8 @@ def confusion_matrix_recompute(recs) -> list[dict]:
             if bad:
                 out.append(_finding("confusion_matrix_recompute", used + bad,
                     "No standard reading of the printed confusion matrix reproduces "
-                    + "; ".join(notes) + ".", "error",
+                    + "; ".join(notes) + ".", "impossible",
+                    "a confusion matrix that reproduces none of the printed rates",
                     "; ".join(_show(r) for r in bad) + "; matrix " +
                     ", ".join(f"{c.value}" for c in used)))
     return out
@@ -488,7 +568,7 @@ def confusion_matrix_total(recs) -> list[dict]:
     """A confusion matrix must sum to the size of the test set it is said to describe.
 
     Matrices with ``setting.total_ref`` (the id of a count claim) are summed and compared with
-    that count. A mismatch is an **error**, or a **warning** when the matrix was printed with
+    that count. A mismatch is ``impossible``, or ``implausible`` when the matrix was printed with
     limited significant digits (``setting.rounded_display``) or may have been computed on a
     different (e.g. augmented) copy of the set.
     """
@@ -507,7 +587,8 @@ def confusion_matrix_total(recs) -> list[dict]:
                 f"The matrix sums to {_fmt(total)} images, the stated test set has {ref.printed}"
                 + (" (the matrix was printed with two significant digits, so the cells may be off)"
                    if rounded else "") + ".",
-                "warning" if rounded else "error",
+                *(("implausible", "a confusion matrix rounded for print, a few images off its test set")
+                  if rounded else ("impossible", "a confusion matrix that does not sum to its test set")),
                 f"matrix {c.value} (sum {_fmt(total)}); test images {ref.printed} ({ref.source})"))
     return out
 
@@ -518,8 +599,10 @@ def text_vs_table(recs) -> list[dict]:
 
     Claims are the same quantity when paper, model, dataset, setting, metric, class and
     averaging all agree. Two printings are incompatible when their rounding intervals do not
-    overlap (rates compared as fractions, so 0.91 and 91% agree). **Error**: at most one of
-    them can be right. One finding per quantity, listing all its printings.
+    overlap (rates compared as fractions, so 0.91 and 91% agree). At most one of them can be
+    right: kind ``disagrees``, or ``typo`` when every conflict is one printing against others
+    that it repeats with a digit left out (:func:`_slip`; the digit is lost, not invented, so the
+    longer printing is the intended one). One finding per quantity, listing all its printings.
     """
     out = []
     sel = [r for r in recs if r.metric != "confusion_matrix" and "bound" not in r.setting]
@@ -540,10 +623,31 @@ def text_vs_table(recs) -> list[dict]:
         if conflicts:
             pairs = ", ".join(f"{a.printed} vs {b.printed}" for a, b in conflicts[:4])
             r0 = rows[0]
-            out.append(_finding("text_vs_table", rows,
-                f"The same {_NAMES.get(r0.metric, r0.metric)} of {r0.model or r0.dataset} is printed "
-                f"with incompatible values ({pairs}); at most one can be right.", "error"))
+            text = (f"The same {_NAMES.get(r0.metric, r0.metric)} of {r0.model or r0.dataset} is printed "
+                    f"with incompatible values ({pairs}); at most one can be right.")
+            slip = _dropped_digit(conflicts)
+            if slip is not None:
+                short, long = slip
+                out.append(_finding("text_vs_table", rows,
+                    text[:-1] + f": {short.printed} ({_table_of(short.source)}) is evidently {long.printed} "
+                    f"with a digit left out (a typo).", "typo", "a number printed again with a digit left out"))
+                continue
+            tables = {"Table" in _table_of(r.source) for pair in conflicts for r in pair}
+            label = ("a table and the text printing different values for one number" if tables == {True, False}
+                     else "one number printed twice with two values")
+            out.append(_finding("text_vs_table", rows, text, "disagrees", label))
     return out
+
+
+def _dropped_digit(conflicts: list[tuple]) -> tuple | None:
+    """``(short, long)`` when one printing takes part in every conflicting pair and is each
+    partner's printing with a digit left out (:func:`_slip`), else None."""
+    for short in conflicts[0]:
+        partners = [b if a is short else a for a, b in conflicts if short is a or short is b]
+        if len(partners) == len(conflicts) and all(
+                _slip(short.printed, p.printed) == "a digit left out" for p in partners):
+            return short, partners[0]
+    return None
 
 
 def _table_of(source: str) -> str:
@@ -558,7 +662,7 @@ def fscore_equals_auc(recs) -> list[dict]:
     F1 (from thresholded predictions) and ROC AUC (from scores over all thresholds) are
     different quantities; equality to 0.01 percentage point in at least 75% of at least four
     rows of one table (claims grouped by their first source) suggests that one was copied or
-    derived from the other. **Warning** (not impossible, but not independent measurements).
+    derived from the other. ``implausible`` (not impossible, but not independent measurements).
     """
     out = []
     sel = [r for r in recs if r.plain and r.rate and r.metric in ("f1", "auc")]
@@ -578,7 +682,7 @@ def fscore_equals_auc(recs) -> list[dict]:
             out.append(_finding("fscore_equals_auc", ids,
                 f"F-score equals AUC within 0.01 pp in {equal} of {n_rows} rows of {table}: two "
                 f"different quantities that cannot be expected to coincide, so they were probably "
-                f"not computed independently.", "warning",
+                f"not computed independently.", "implausible", "F-scores equal to the AUCs in most rows of a table",
                 f"{equal}/{n_rows} rows of {table} with F = AUC, e.g. " +
                 "; ".join(_show(r, False) for r in ids[:2])))
     return out
@@ -599,12 +703,12 @@ def binary_accuracy_bounds(recs) -> list[dict]:
     """Binary task: accuracy is the prevalence-weighted mean of sensitivity and specificity.
 
     ``A = pi*Se + (1-pi)*Sp`` with ``pi`` the positive share of the test set, hence
-    ``min(Se, Sp) <= A <= max(Se, Sp)``: outside is an **error**. Sensitivity and specificity
+    ``min(Se, Sp) <= A <= max(Se, Sp)``: outside is ``impossible``. Sensitivity and specificity
     come from class-free claims, or from per-class recalls (recall of the negative class is the
     specificity). Inside, ``pi = (A - Sp)/(Se - Sp)`` is determined; when the paper prints the
     class counts of the pool the evaluation was drawn from (count claims with ``eval_pool``),
     an implied ``pi`` incompatible with that composition (allowing
-    :data:`COMPOSITION_SLACK`) is a **warning** (the test set's exact composition is not
+    :data:`COMPOSITION_SLACK`) is ``implausible`` (the test set's exact composition is not
     printed). With the positive class unstated both orientations are tried.
     """
     out = []
@@ -631,7 +735,8 @@ def binary_accuracy_bounds(recs) -> list[dict]:
             if _hi(a) < lo - EPS or _lo(a) > hi + EPS:
                 out.append(_finding("binary_accuracy_bounds", [a, se, sp],
                     f"Accuracy {a.printed} lies outside [specificity, sensitivity]; for two classes "
-                    f"accuracy = pi*Se + (1-pi)*Sp cannot.", "error", show))
+                    f"accuracy = pi*Se + (1-pi)*Sp cannot.", "impossible",
+                    "an accuracy outside the range of its sensitivity and specificity", show))
                 continue
             pool = pools.get((a.paper, a.dataset))
             iv = _prevalence_interval(a, se, sp)
@@ -647,8 +752,12 @@ def binary_accuracy_bounds(recs) -> list[dict]:
                 cls_txt = ", ".join(f"{c} {s:.2f}" for c, s in shares.items())
                 out.append(_finding("binary_accuracy_bounds", [a, se, sp],
                     f"These values need the positive class to make up {iv[0]:.2f}-{iv[1]:.2f} of the "
-                    f"test set, but the data it was drawn from has {cls_txt}.", "warning", show))
+                    f"test set, but the data it was drawn from has {cls_txt}.", "implausible",
+                    "a sensitivity, specificity and accuracy that need a class balance unlike the data's", show))
     return out
+
+
+_SPEC_LABEL = "a specificity too low for its accuracy and the printed class composition"
 
 
 @rule("multiclass_specificity_bound")
@@ -665,7 +774,7 @@ def multiclass_specificity_bound(recs) -> list[dict]:
     The class shares are those the paper prints for the data the evaluation was drawn from
     (count claims with ``eval_pool``), with :data:`COMPOSITION_SLACK` added to ``pi_max``. A
     printed specificity below the single-class bound, or below all three averaged bounds, is a
-    **warning**: impossible for a test set with (about) the printed class composition; the
+    ``implausible``: impossible for a test set with (about) the printed class composition; the
     implication states how large the largest class would have to be.
     """
     out = []
@@ -694,12 +803,12 @@ def multiclass_specificity_bound(recs) -> list[dict]:
                     f"With accuracy {a.printed} even a single class's specificity is at least "
                     f"{single:.4f} unless one class makes up {need:.0%} or more of the test set "
                     f"(largest class in the printed data: {max(pool.values()) / total:.0%}).",
-                    "warning", show))
+                    "implausible", _SPEC_LABEL, show))
             elif s_hi < averaged - EPS:
                 out.append(_finding("multiclass_specificity_bound", [a, s],
                     f"With accuracy {a.printed} and the printed class composition, a macro-, "
                     f"weighted- or micro-averaged specificity is at least {averaged:.4f}; "
-                    f"{s.printed} fits only a single class's specificity.", "warning", show))
+                    f"{s.printed} fits only a single class's specificity.", "implausible", _SPEC_LABEL, show))
     return out
 
 
@@ -715,7 +824,8 @@ def per_class_consistency(recs) -> list[dict]:
     it must lie within the range of either, and of ``1 - error`` when the paper prints
     per-class error rates (defined as 1 - recall or 1 - precision); (3) claims with statistic
     ``min_over_classes`` / ``max_over_classes`` must equal the min / max of the per-class
-    values. Violations are **errors**.
+    values. Violations are ``impossible``; a min / max that is a slip (:func:`_slip`) of the
+    per-class value it should be is a ``typo``.
     """
     out = []
     sel = [r for r in recs if r.rate and "bound" not in r.setting]
@@ -743,10 +853,17 @@ def per_class_consistency(recs) -> list[dict]:
                 target = min(vals) if stat.startswith("min") else max(vals)
                 tol = r.h01 + max(i.h01 for i in items)
                 if abs(r.v01 - target) > tol + EPS:
+                    which = stat.split('_')[0]
+                    hit = next(i for i in items if i.v01 == target)
+                    how = _slip(r.printed, hit.printed)
+                    kind, label, slip = (("typo", f"a {which}imum over classes printed with {how}",
+                                          f" {r.printed} is evidently {hit.printed} with {how} (a typo).")
+                                         if how else ("impossible", f"a {which}imum over classes that is no "
+                                                      f"class's value", ""))
                     out.append(_finding("per_class_consistency", [r] + items,
-                        f"The printed {stat.split('_')[0]} over classes {r.printed} differs from the "
-                        f"{stat.split('_')[0]} of the per-class values ({_fmt(target * 100, 2)}%).",
-                        "error", f"{_show(r)}; per class " +
+                        f"The printed {which} over classes {r.printed} differs from the "
+                        f"{which} of the per-class values ({_fmt(target * 100, 2)}%).{slip}",
+                        kind, label, f"{_show(r)}; per class " +
                         ", ".join(f"{i.cls} {i.printed}" for i in items)))
                 continue
             if not r.plain:
@@ -756,14 +873,16 @@ def per_class_consistency(recs) -> list[dict]:
                 if _hi(r) < lo - EPS or _lo(r) > hi + EPS:
                     out.append(_finding("per_class_consistency", [r] + items,
                         f"The averaged {_NAMES.get(r.metric, r.metric)} {r.printed} lies outside the "
-                        f"range of its per-class values, which no average can.", "error"))
+                        f"range of its per-class values, which no average can.", "impossible",
+                        "an average outside the range of its per-class values"))
                 elif r.averaging == "macro":
                     mlo = sum(_lo(i) for i in items) / len(items)
                     mhi = sum(_hi(i) for i in items) / len(items)
                     if _hi(r) < mlo - EPS or _lo(r) > mhi + EPS:
                         out.append(_finding("per_class_consistency", [r] + items,
                             f"The macro average {r.printed} is not the mean of its per-class values "
-                            f"({_fmt((mlo + mhi) / 2, 4)}).", "error"))
+                            f"({_fmt((mlo + mhi) / 2, 4)}).", "impossible",
+                            "a macro average that is not the mean of its per-class values"))
             if r.metric == "accuracy" and r.averaging is None:
                 for metric, flip in (("sensitivity", False), ("precision", False), ("error_rate", True)):
                     items = [i for i in per.get(metric, []) if _share(r, i)]
@@ -776,7 +895,7 @@ def per_class_consistency(recs) -> list[dict]:
                         out.append(_finding("per_class_consistency", [r] + items,
                             f"Accuracy {r.printed} lies outside the range of {what} "
                             f"[{_fmt(lo * 100, 3)}%, {_fmt(hi * 100, 3)}%], of which it is a weighted "
-                            f"mean.", "error"))
+                            f"mean.", "impossible", "an accuracy outside the range of the per-class values it averages"))
     return out
 
 
@@ -785,7 +904,9 @@ def fold_mean(recs) -> list[dict]:
     """A printed mean over folds must equal the mean of the printed per-fold values.
 
     Claims with ``fold: mean`` are compared with the claims of the same row and metric for
-    integer folds (at least two), within the rounding of all of them. **Error**.
+    integer folds (at least two), within the rounding of all of them. Kind ``impossible``, or
+    ``typo`` when the printed mean is a slip (:func:`_slip`) of the folds' mean written with as
+    many decimals as the folds.
     """
     out = []
     sel = [r for r in recs if r.plain and r.metric not in ("confusion_matrix",)]
@@ -811,9 +932,14 @@ def fold_mean(recs) -> list[dict]:
             else:
                 continue
             if diff > tol + EPS:
+                scale = 100.0 if m.unit == "percent" and m.rate else 1.0
+                intended = mean * scale if m.rate else mean
+                kind, slip = _recomputed_kind(m.printed, intended, max(_decimals(f.printed) for f in folds))
                 out.append(_finding("fold_mean", [m] + folds,
                     f"The printed mean {m.printed} is not the mean of the per-fold values "
-                    f"({shown}).", "error"))
+                    f"({shown}).{slip}", kind,
+                    "a mean printed with a slip of a digit" if kind == "typo"
+                    else "a mean that is not the mean of its folds"))
     return out
 
 
@@ -821,9 +947,10 @@ def fold_mean(recs) -> list[dict]:
 def sum_check(recs) -> list[dict]:
     """A total must equal the sum of its printed parts (``setting.sum_of``).
 
-    Counts and parameter counts must match exactly (**error**). Other quantities (times)
-    within rounding: a total smaller than one of its own parts is an **error**, any other
-    mismatch a **warning** (the paper may not define the total as the sum).
+    Counts and parameter counts must match exactly (kind ``impossible``, or ``typo`` when the
+    printed total is a slip of the sum, :func:`_slip`). Other quantities (times) within
+    rounding: a total smaller than one of its own parts is ``impossible``, any other mismatch
+    ``implausible`` (the paper may not define the total as the sum).
     """
     out = []
     by_id = {(r.paper, r.id): r for r in recs}
@@ -837,9 +964,11 @@ def sum_check(recs) -> list[dict]:
         total = sum(float(p.value) for p in parts)
         if r.unit in ("count", "params"):
             if float(r.value) != total:
+                kind, slip = _recomputed_kind(r.printed, total, 0)
                 out.append(_finding("sum_check", [r] + parts,
-                    f"The total {r.printed} differs from the sum of its parts ({_fmt(total)}).",
-                    "error"))
+                    f"The total {r.printed} differs from the sum of its parts ({_fmt(total)}).{slip}",
+                    kind, "a total printed with a slip of a digit" if kind == "typo"
+                    else "a total that is not the sum of its parts"))
             continue
         tol = r.half + sum(p.half for p in parts)
         biggest = max(parts, key=lambda p: float(p.value))
@@ -847,11 +976,49 @@ def sum_check(recs) -> list[dict]:
             out.append(_finding("sum_check", [r] + parts,
                 f"The total {r.printed} is smaller than one of its own parts ({biggest.printed}, "
                 f"{biggest.setting.get('stage', biggest.id)}); the parts sum to {_fmt(total)}.",
-                "error"))
+                "impossible", "a total smaller than one of its own parts"))
         elif abs(float(r.value) - total) > tol + EPS:
             out.append(_finding("sum_check", [r] + parts,
                 f"The total {r.printed} differs from the sum of its parts ({_fmt(total)}).",
-                "warning"))
+                "implausible", "a total time other than the sum of its stages"))
+    return out
+
+
+@rule("split_exceeds_dataset")
+def split_exceeds_dataset(recs) -> list[dict]:
+    """The parts of a split cannot hold more images than the data they were drawn from.
+
+    A count claim with ``setting.drawn_from`` (the id, or a list of ids, of the count claims in
+    which the paper states the size of the data the split was taken from) is one part of a
+    split; the parts are the claims with the same ``drawn_from`` and the same setting apart
+    from ``split`` (so the folds of a cross-validation stay apart, while a fold's train and test
+    parts add up), one per split (the smallest printing, should a part be printed twice). Their
+    sum is compared with the largest of the named counts, the most generous reading: more is
+    ``impossible`` (a part may be smaller than its share, never larger than the whole).
+    """
+    out = []
+    by_id = {(r.paper, r.id): r for r in recs}
+    parts = [r for r in recs if r.metric == "count" and r.setting.get("drawn_from")]
+    for (paper, pool_ids, _), rows in _group(parts, lambda r: (
+            r.paper, _freeze(r.setting["drawn_from"]), _skey(r.setting, ("split",)))).items():
+        pools = [by_id.get((paper, i)) for i in ([pool_ids] if isinstance(pool_ids, str) else pool_ids)]
+        if not pools or any(p is None for p in pools):
+            continue
+        pool = max(pools, key=lambda p: float(p.value))
+        smallest = {}
+        for r in rows:
+            split = r.setting.get("split")
+            if split not in smallest or float(r.value) < float(smallest[split].value):
+                smallest[split] = r
+        split_parts = list(smallest.values())
+        total = sum(float(r.value) for r in split_parts)
+        if total > float(pool.value):
+            terms = " + ".join(f"{r.setting.get('split', r.id)} {r.printed}" for r in split_parts)
+            where = "; ".join(sorted({_table_of(r.source) for r in split_parts}))
+            out.append(_finding("split_exceeds_dataset", split_parts + [pool],
+                f"The split of {where} ({terms} = {_fmt(total)} images) holds more images than the "
+                f"{pool.printed} the paper says the data it was drawn from has ({_table_of(pool.source)}).",
+                "impossible", "a split with more images than the data it was drawn from"))
     return out
 
 
@@ -860,7 +1027,8 @@ def difference_recompute(recs) -> list[dict]:
     """A printed difference must equal the difference of the printed values it names.
 
     Claims with ``setting.difference_of: [a, b]`` are compared with ``a - b`` within the
-    rounding of all three. **Error**.
+    rounding of all three. Kind ``impossible``, or ``typo`` when the printed difference is a
+    slip (:func:`_slip`) of ``a - b`` written with as many decimals as ``a`` and ``b``.
     """
     out = []
     by_id = {(r.paper, r.id): r for r in recs}
@@ -874,9 +1042,12 @@ def difference_recompute(recs) -> list[dict]:
         expected = float(a.value) - float(b.value)
         tol = r.half + a.half + b.half
         if abs(float(r.value) - expected) > tol + EPS:
+            kind, slip = _recomputed_kind(r.printed, expected, max(_decimals(a.printed), _decimals(b.printed)))
             out.append(_finding("difference_recompute", [r, a, b],
                 f"The printed difference {r.printed} does not equal {a.printed} - {b.printed} = "
-                f"{_fmt(expected, 2)}.", "error"))
+                f"{_fmt(expected, 2)}.{slip}", kind,
+                "a difference printed with a slip of a digit" if kind == "typo"
+                else "a difference that is not the difference of the numbers it names"))
     return out
 
 
@@ -885,8 +1056,8 @@ def error_vs_accuracy(recs) -> list[dict]:
     """An 'error' column next to an accuracy column should equal 1 - accuracy.
 
     Error-rate and accuracy claims of the same row, class and averaging are compared within
-    rounding. **Warning**: papers rarely define 'error' (it may be a loss), but a value other
-    than 1 - accuracy is then not the classification error.
+    rounding. Kind ``implausible`` (a warning): papers rarely define 'error' (it may be a loss),
+    but a value other than 1 - accuracy is then not the classification error.
     """
     out = []
     sel = [r for r in recs if r.plain and r.rate and r.metric in ("error_rate", "accuracy")]
@@ -902,20 +1073,20 @@ def error_vs_accuracy(recs) -> list[dict]:
             out.append(_finding("error_vs_accuracy", bad,
                 "The 'error' values are not 1 - accuracy (e.g. "
                 f"{bad[0].printed} vs 1 - {bad[1].printed}); the column is not the classification "
-                "error.", "warning"))
+                "error.", "implausible", "an 'error' column that is not 1 - accuracy"))
     return out
 
 
 # --------------------------------------------------------------------------- entry point
 
-def audit_claims(claims_df=None, rules: list[str] | None = None):
-    """Run the audit rules over a claims table and return the findings as a DataFrame.
+def check_claims(claims_df=None, rules: list[str] | None = None):
+    """Run the consistency rules over a claims table and return the findings as a DataFrame.
 
     ``claims_df``: a DataFrame in the format of :func:`leukcore.evaluation.claims.load_claims` (the columns
     ``printed``, ``resolution`` and ``value01`` are derived when absent); default: the whole
     ledger. ``rules``: names from :data:`RULES` (default: all; unknown names raise
     ``ValueError`` listing the valid ones). Columns: :data:`FINDING_COLUMNS`, one row per
-    finding, errors first.
+    finding, by paper, then in the order of :data:`KINDS` (errors first), then by rule.
     """
     import pandas as pd
 
@@ -924,7 +1095,7 @@ def audit_claims(claims_df=None, rules: list[str] | None = None):
     names = list(RULES) if rules is None else list(rules)
     unknown = [n for n in names if n not in RULES]
     if unknown:
-        raise ValueError(f"unknown audit rule(s) {unknown}; valid: {', '.join(RULES)}")
+        raise ValueError(f"unknown consistency rule(s) {unknown}; valid: {', '.join(RULES)}")
     recs = _records(claims_df)
     named_right = [r for r in recs if r.actual_metric is None]  # mislabelled numbers: their own rule only
     findings = []
@@ -932,14 +1103,51 @@ def audit_claims(claims_df=None, rules: list[str] | None = None):
         findings.extend(RULES[n](recs if n == "mislabelled" else named_right))
     df = pd.DataFrame(findings, columns=list(FINDING_COLUMNS))
     if len(df):
-        order = {"error": 0, "warning": 1}
-        df = (df.assign(_s=df["severity"].map(order))
-                .sort_values(["paper", "_s", "rule"], kind="stable")
-                .drop(columns="_s").reset_index(drop=True))
+        order = {k: i for i, k in enumerate(KINDS)}
+        df = (df.assign(_k=df["kind"].map(order))
+                .sort_values(["paper", "_k", "rule"], kind="stable")
+                .drop(columns="_k").reset_index(drop=True))
     return df
 
 
-CONSISTENCY_COLUMNS = ("rule", "paper", "claims", "printed", "implication", "severity")
+CONSISTENCY_COLUMNS = ("rule", "paper", "claims", "printed", "implication", "severity", "kind", "label")
+
+
+@lru_cache(maxsize=1)
+def _ledger_findings():
+    """The findings over the whole ledger, computed once per process (the ledger is package data)."""
+    return check_claims()
+
+
+def _select(kind: str | None, severity: str | None, paper: str | None, rule_name: str | None):
+    """The ledger's findings with these values (None: any); unknown values raise ValueError."""
+    for name, value, valid in (("kind", kind, KINDS), ("severity", severity, SEVERITIES),
+                               ("paper", paper, list_papers()), ("rule", rule_name, RULES)):
+        if value is not None and value not in valid:
+            raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    f = _ledger_findings()
+    for col, value in (("kind", kind), ("severity", severity), ("paper", paper), ("rule", rule_name)):
+        if value is not None:
+            f = f[f[col] == value]
+    return f
+
+
+def consistency_counts(kind: str | None = None, severity: str | None = None, paper: str | None = None,
+                       rule: str | None = None) -> int:
+    """How many of the ledger's consistency findings have this kind (:data:`KINDS`), severity,
+    paper and rule (None: any). ``consistency_counts("impossible")`` is the number of places
+    where the printed numbers cannot all be true; unknown names raise ``ValueError``."""
+    return int(len(_select(kind, severity, paper, rule)))
+
+
+def consistency_examples(kind: str, n: int = 3, paper: str | None = None) -> list[str]:
+    """Up to ``n`` different labels (short noun phrases, e.g. "an F1 above what its precision and
+    recall allow") of the ledger's findings of this kind, the most frequent first (ties: in the
+    order of :func:`check_claims`), so that a headline's examples are real findings."""
+    labels = _select(kind, None, paper, None)["label"]
+    counts = labels.value_counts(sort=False)
+    first = {lab: i for i, lab in reversed(list(enumerate(labels)))}
+    return sorted(counts.index, key=lambda lab: (-counts[lab], first[lab]))[:n]
 
 
 def consistency_findings(paper: str | None = None):
@@ -948,7 +1156,7 @@ def consistency_findings(paper: str | None = None):
 
     What ``leukcore claims --consistency`` prints; unknown paper ids raise ValueError.
     """
-    df = audit_claims(load_claims(paper))
+    df = check_claims(load_claims(paper))
     df = df.rename(columns={"claim_ids": "claims"})
     df["claims"] = [", ".join(ids) for ids in df["claims"]]
     return df[list(CONSISTENCY_COLUMNS)].reset_index(drop=True)

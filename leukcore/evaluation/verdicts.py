@@ -39,24 +39,29 @@ FAILED = "failed to train"
 NOT_COMPARABLE = "not comparable"
 NOT_RUN = "not run"
 FIRM: tuple[str, ...] = (REPRODUCED, LOWER, HIGHER)
+#: the verdicts a reason can force, strongest first: a row takes the strongest of its reasons
+PRECEDENCE: tuple[str, ...] = (NOT_RUN, NOT_COMPARABLE, FAILED, INDICATIVE)
 
 #: Verdicts and their meaning, in display order (the methods page prints this).
 VERDICTS: dict[str, str] = {
+    NOT_RUN: "no measurement of this claim (its reasons say why)",
+    NOT_COMPARABLE: "our number is a different quantity from the paper's: another dataset stands in, ImageNet "
+                    "weights the protocol needs are absent, a detector is measured as its backbone, or the count "
+                    "is of another split, head or convention; both numbers are shown, no difference is computed",
+    FAILED: "a run that otherwise follows the paper's protocol on the paper's data (paper profile, no stronger "
+            "reason) did not learn: one predicted class for nearly every test image, or a balanced accuracy "
+            "whose interval includes chance; its numbers are shown and it never counts as lower",
+    INDICATIVE: "a measurement of the paper's quantity that cannot yet confirm or contradict the claim: a reduced "
+                "profile, fewer than 3 runs, or averagings that disagree; shown for orientation",
     REPRODUCED: "the claimed value lies inside our 95 % interval (pooled over at least 3 runs of the paper's "
-                "protocol on the paper's dataset), or an exact count equals ours",
+                "protocol on the paper's dataset), or an exact count, counted as the paper counted, equals ours",
     LOWER: "our whole 95 % interval lies below the claimed value (at least 3 runs, paper protocol and data)",
     HIGHER: "our whole 95 % interval lies above the claimed value (at least 3 runs, paper protocol and data)",
-    DIFFERS: "an exact count (parameters, images) that is not the one we count; both numbers are shown",
-    INDICATIVE: "a measurement that cannot confirm or contradict the claim (the reason says why); "
-                "shown for orientation",
-    FAILED: "the model did not learn: one predicted class for nearly every test image, or a balanced accuracy "
-            "whose interval includes chance; its numbers are shown, no difference is computed and it never "
-            "counts as lower",
-    NOT_COMPARABLE: "a material deviation makes our number a different quantity from the paper's",
-    NOT_RUN: "no measurement of this claim (the reason says why)",
+    DIFFERS: "an exact count (parameters, images), counted as the paper counted it, that is not the one we count; "
+             "both numbers are shown",
 }
 
-# reasons, in a reader's words
+# reasons, in a reader's words (grouped by the verdict they force; REASONS below fixes their order)
 R_NO_DATA = "dataset not available here"
 R_SYNTHETIC = "only a synthetic stand-in ran"
 R_NOT_YET = "not run yet"
@@ -64,73 +69,124 @@ R_NO_EXPERIMENT = "no experiment produces this number"
 R_NOT_MEASURED = "our runs do not measure this quantity"
 R_NOT_ON_DISK = "the dataset on disk does not record it"
 R_EPOCH = "our run has no record of that epoch"
-R_REDUCED = "reduced profile: no paper-profile run yet"
-R_FEW_RUNS = "fewer than 3 runs"
-R_AVERAGING = "averaging not stated: macro and weighted disagree"
-R_IMAGENET = "needs ImageNet weights"
-R_SUBSTITUTE = "substitute dataset"
+R_SUBSTITUTE = "another dataset stands in"
+R_IMAGENET = "ImageNet weights absent"
 R_DETECTOR = "a detector measured as its backbone classifier"
+R_OUR_SPLIT = "a split we chose, not the paper's"
+R_OTHER_MODEL = "the paper counted another model"
 R_TIMINGS = "timings on other hardware"
+R_CM = "confusion-matrix counts depend on the test split"
 R_COLLAPSED = "predictions collapsed to one class"
 R_CHANCE = "balanced accuracy no better than chance"
-R_DIFFERS = "checked exactly: the numbers differ"
+R_REDUCED = "reduced profile"
+R_FEW_RUNS = "fewer than 3 runs"
+R_AVERAGING = "averaging not stated: macro and weighted disagree"
+R_NO_INTERVAL = "no interval"
 R_LOSS = "a loss value: shown, not compared"
-R_CM = "confusion-matrix counts depend on the test split"
 
-#: Every reason a row may carry, with when it applies (the methods page prints this).
-REASONS: dict[str, str] = {
-    R_NO_DATA: "the paper's dataset is not on this machine",
-    R_SYNTHETIC: "the pipeline ran only on generated images standing in for the absent dataset",
-    R_NOT_YET: "the dataset is here but the experiment has no recorded run",
-    R_NO_EXPERIMENT: "no experiment of the protocol produces the number (e.g. a figure of another method)",
-    R_NOT_MEASURED: "our runs do not record the quantity (confusion-matrix counts, losses, subject counts ...)",
-    R_NOT_ON_DISK: "the dataset on disk does not record what the claim counts (e.g. subjects)",
-    R_EPOCH: "the claim is about a training epoch our run's history or predictions do not hold",
-    R_REDUCED: "measured at a reduced profile (smoke / cpu: fewer epochs, images or folds)",
-    R_FEW_RUNS: "a firm verdict needs at least 3 runs (seeds, or folds of a cross-validated protocol)",
-    R_AVERAGING: "the paper does not say how it averaged over classes, and macro and weighted averages lead to "
-                 "different verdicts",
-    R_IMAGENET: "the paper fine-tuned ImageNet weights; none are available here, so the model trained from scratch",
-    R_SUBSTITUTE: "the run used another dataset standing in for the paper's",
-    R_DETECTOR: "the paper's model is an object detector; we measure its backbone as a classifier",
-    R_TIMINGS: "times depend on the hardware; ours ran on other machines",
-    R_COLLAPSED: "at least one pooled run predicts one class for 95 % or more of its test images",
-    R_CHANCE: "the interval of the balanced accuracy includes chance (1 / number of classes)",
-    R_DIFFERS: "an exact count compared exactly; both numbers are shown",
-    R_LOSS: "a training or validation loss from our history, shown beside the paper's; it has no interval and "
-            "depends on how the loss is implemented",
-    R_CM: "a confusion matrix counts images of one test split; ours has another size",
+#: Every reason a row may carry, in the fixed order rows list them, with the verdict it forces and
+#: when it applies (the methods page prints this).
+REASONS: dict[str, tuple[str, str]] = {
+    R_NO_DATA: (NOT_RUN, "the paper's dataset is not on this machine"),
+    R_SYNTHETIC: (NOT_RUN, "the pipeline ran only on generated images standing in for the absent dataset; a "
+                           "synthetic number is never shown as a measurement"),
+    R_NOT_YET: (NOT_RUN, "the dataset is here but the experiment has no recorded run"),
+    R_NO_EXPERIMENT: (NOT_RUN, "no experiment of the protocol produces the number (e.g. a figure of another method)"),
+    R_NOT_MEASURED: (NOT_RUN, "our runs do not record the quantity (losses, subject counts ...)"),
+    R_NOT_ON_DISK: (NOT_RUN, "the dataset on disk does not record what the claim counts (e.g. subjects)"),
+    R_EPOCH: (NOT_RUN, "the claim is about a training epoch our run's history or predictions do not hold"),
+    R_SUBSTITUTE: (NOT_COMPARABLE, "the runs used another dataset standing in for the paper's (column `dataset` "
+                                   "beside `paper_dataset`)"),
+    R_IMAGENET: (NOT_COMPARABLE, "the protocol starts this model from ImageNet weights (stated by the paper or "
+                                 "chosen by us: see the protocol's sources); none are available offline, so it ran "
+                                 "without them (its deviations say how: from scratch, or frozen random backbones)"),
+    R_DETECTOR: (NOT_COMPARABLE, "the paper's model is an object detector; we measure its backbone as a classifier"),
+    R_OUR_SPLIT: (NOT_COMPARABLE, "an image count of a split we chose where the paper's own is unclear; it "
+                                  "measures our protocol, not the paper (its contradictions are consistency "
+                                  "findings)"),
+    R_OTHER_MODEL: (NOT_COMPARABLE, "counted as the paper counted (its head, its framework's convention), our "
+                                    "model still differs from the one it counted (the `note` gives both numbers)"),
+    R_TIMINGS: (NOT_COMPARABLE, "times depend on the hardware; ours ran on other machines"),
+    R_CM: (NOT_COMPARABLE, "a confusion matrix counts images of one test split; ours has another size"),
+    R_COLLAPSED: (FAILED, "at least one pooled paper-profile run predicts one class for 95 % or more of its test "
+                          "images (at a reduced profile this is only counted in `collapsed`)"),
+    R_CHANCE: (FAILED, "the interval of the balanced accuracy includes chance (1 / number of classes), at the "
+                       "paper profile"),
+    R_REDUCED: (INDICATIVE, "measured at a reduced profile (smoke / cpu: fewer epochs, images, folds, smaller input)"),
+    R_FEW_RUNS: (INDICATIVE, "a firm verdict needs at least 3 runs (seeds, or folds of a cross-validated protocol)"),
+    R_AVERAGING: (INDICATIVE, "the paper does not say how it averaged over classes, and macro and weighted "
+                              "averages lead to different verdicts"),
+    R_NO_INTERVAL: (INDICATIVE, "the measurement has no interval to compare with"),
+    R_LOSS: (INDICATIVE, "a training or validation loss from our history, shown beside the paper's; it has no "
+                         "interval and depends on how the loss is implemented"),
 }
+REASON_ORDER: tuple[str, ...] = tuple(REASONS)
 
 MIN_RUNS = 3  #: runs behind a firm verdict (project standard)
-COLLAPSE_SHARE = 0.95  #: one predicted class for at least this share of a run's test images: failed to train
+COLLAPSE_SHARE = 0.95  #: one predicted class for at least this share of a run's test images: collapsed
 N_BOOT = 1000
 #: error rates are left out: XIncept's Table 5.3 calls its "Error" a training error, not 1 - accuracy
 PREDICTION_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
 HISTORY_METRICS = ("train_accuracy", "val_accuracy")
 LOSS_METRICS = ("train_loss", "val_loss")
-COLUMNS = ("paper", "claim", "model", "experiment", "metric", "averaging", "class", "epoch", "claimed", "measured",
-           "low", "high", "runs", "profile", "dataset", "verdict", "reason", "unit", "printed", "source",
-           "difference", "measured_weighted", "low_weighted", "high_weighted", "records", "printed_metric")
+EXACT_METRICS = ("params", "count")
+
+#: The claims table's columns and what each holds (``leukcore claims --help`` and the summary page print this).
+COLUMN_DICTIONARY: dict[str, str] = {
+    "paper": "paper id",
+    "claim": "claim id in the paper's ledger (leukcore/ledger/<paper>.yaml)",
+    "model": "the model the claim is about",
+    "experiment": "the protocol experiment that measures it (blank: none does)",
+    "metric": "the quantity compared (what the number is)",
+    "printed_metric": "what the paper calls the number; differs from `metric` only for a mislabelled number "
+                      "(the `note` says so)",
+    "averaging": "how a multi-class rate is averaged: overall (accuracy), macro (one-vs-rest AUC), macro / weighted "
+                 "/ binary as the paper states, one-vs-rest (a per-class claim), 'unstated: macro (weighted in "
+                 "measured_weighted)', or exact (a count)",
+    "class": "the class of a per-class claim",
+    "epoch": "the training epoch a claim is about",
+    "unit": "the unit of claimed, measured, low, high and difference: fraction (0-1; percentages divided by "
+            "100), count, params, seconds or unitless",
+    "claimed": "the paper's number, in `unit`",
+    "measured": "our number: the mean over the pooled runs, in `unit` (an exact count for counts)",
+    "low": "lower end of our 95 % interval (two-level bootstrap over runs and test images); blank for exact counts",
+    "high": "upper end of that interval",
+    "difference": "measured - claimed, only for a firm verdict",
+    "measured_weighted": "where the averaging is unstated: the weighted average (measured holds the macro one)",
+    "low_weighted": "its interval",
+    "high_weighted": "its interval",
+    "runs": "independent runs pooled (seeds x folds)",
+    "collapsed": "pooled runs whose predictions collapsed to one class, 'k of n' (a fact about those runs)",
+    "same_as": "another experiment whose records predict exactly the same classes: one measurement shown again",
+    "profile": "the profile of the pooled runs: paper (the paper's protocol) or a reduced one (cpu, smoke)",
+    "dataset": "the dataset the runs used",
+    "paper_dataset": "the dataset the paper used",
+    "verdict": "the strongest of the reasons' verdicts (not run > not comparable > failed to train > indicative), "
+               "else reproduced / lower / higher (differs / reproduced for exact counts)",
+    "reasons": "every reason that limits the row, '; '-separated, in a fixed order; the first decides the verdict",
+    "printed": "the paper's number exactly as printed, with its unit",
+    "source": "where the paper prints it",
+    "note": "what a reader needs to read the row (a mislabelled number, both counts of a model counted "
+            "another way, the ledger's note)",
+    "records": "the run records pooled, ';'-separated",
+}
+COLUMNS: tuple[str, ...] = tuple(COLUMN_DICTIONARY)
 
 
 # ------------------------------------------------------------------------ the verdict
 @dataclass
 class Evidence:
-    """What is known about one claim; :func:`decide` turns it into a verdict and a reason."""
+    """What is known about one claim; :func:`decide` turns it into a verdict and its reasons."""
 
     claimed: float | None = None  #: as a fraction (percent / fraction units) or the exact count
     measured: float | None = None
     low: float | None = None
     high: float | None = None
     runs: int = 0
-    not_run: str | None = None  #: the reason there is no measurement
     exact: bool = False  #: an exact count: compared exactly
-    not_comparable: str | None = None  #: the reason our number is another quantity
-    failed: str | None = None  #: the reason the run counts as not trained
     profile: str | None = None
     second: tuple[float, float] | None = None  #: the weighted interval where averaging is unstated
-    extra: dict = field(default_factory=dict)
+    reasons: set = field(default_factory=set)  #: limits found while gathering (any of :data:`REASONS`)
 
 
 def _firm(claimed: float, low: float, high: float) -> str:
@@ -141,30 +197,42 @@ def _firm(claimed: float, low: float, high: float) -> str:
     return REPRODUCED
 
 
-def decide(ev: Evidence) -> tuple[str, str]:
-    """(verdict, reason) of one claim. Precedence: not run -> exact -> failed to train -> not
-    comparable -> indicative (reduced profile, fewer than 3 runs, averagings disagree) -> firm by whether
-    the claimed value lies in ``[low, high]``. Firm verdicts carry an empty reason."""
-    if ev.not_run is not None or ev.measured is None and not ev.exact:
-        return NOT_RUN, ev.not_run or R_NOT_MEASURED
-    if ev.exact:
-        if ev.measured is None or ev.claimed is None:
-            return NOT_RUN, ev.not_run or R_NOT_MEASURED
-        return (REPRODUCED, "") if float(ev.measured) == float(ev.claimed) else (DIFFERS, R_DIFFERS)
-    if ev.failed:
-        return FAILED, ev.failed
-    if ev.not_comparable:
-        return NOT_COMPARABLE, ev.not_comparable
-    if ev.claimed is None or not _finite(ev.low) or not _finite(ev.high):
-        return INDICATIVE, R_NOT_MEASURED
+def decide(ev: Evidence) -> tuple[str, list[str]]:
+    """(verdict, reasons) of one claim.
+
+    Reasons: those gathered (``ev.reasons``), plus what the measurement itself says (no measurement,
+    no interval, a reduced profile, fewer than :data:`MIN_RUNS` runs, averagings that disagree);
+    a collapse or chance counts only at the paper profile. They are listed in the order of
+    :data:`REASONS`; the verdict is the one the first forces (:data:`PRECEDENCE`), else firm:
+    reproduced / lower / higher by whether the claimed value lies in ``[low, high]``, or, for an
+    exact count, reproduced / differs.
+    """
+    reasons = set(ev.reasons)
+    unknown = reasons - set(REASONS)
+    if unknown:
+        raise ValueError(f"unknown reason(s) {sorted(unknown)}; valid: {', '.join(REASONS)}")
     if ev.profile != "paper":
-        return INDICATIVE, R_REDUCED
-    if ev.runs < MIN_RUNS:
-        return INDICATIVE, R_FEW_RUNS
-    v = _firm(float(ev.claimed), float(ev.low), float(ev.high))
-    if ev.second is not None and _firm(float(ev.claimed), *ev.second) != v:
-        return INDICATIVE, R_AVERAGING
-    return v, ""
+        reasons -= {R_COLLAPSED, R_CHANCE}
+    explained = any(REASONS[r][0] in (NOT_RUN, NOT_COMPARABLE) for r in reasons)
+    if ev.measured is None or (ev.exact and ev.claimed is None):
+        if not explained:  # no number and nothing says why
+            reasons.add(R_NOT_MEASURED)
+    elif not ev.exact:
+        if (ev.claimed is None or not _finite(ev.low) or not _finite(ev.high)) and R_LOSS not in reasons:
+            reasons.add(R_NO_INTERVAL)
+        if ev.profile != "paper":
+            reasons.add(R_REDUCED)
+        if ev.runs < MIN_RUNS:
+            reasons.add(R_FEW_RUNS)
+        if ev.second is not None and ev.claimed is not None and _finite(ev.low) and _finite(ev.high) \
+                and _firm(float(ev.claimed), float(ev.low), float(ev.high)) != _firm(float(ev.claimed), *ev.second):
+            reasons.add(R_AVERAGING)
+    ordered = [r for r in REASON_ORDER if r in reasons]
+    if ordered:
+        return REASONS[ordered[0]][0], ordered
+    if ev.exact:
+        return (REPRODUCED if float(ev.measured) == float(ev.claimed) else DIFFERS), []
+    return _firm(float(ev.claimed), float(ev.low), float(ev.high)), []
 
 
 def _finite(v: Any) -> bool:
@@ -225,8 +293,10 @@ def pooled_records(records: list[dict], paper: str, experiment: str) -> list[dic
 
 def _components(records: list[dict], rec: dict) -> list[dict]:
     """The records an aggregate record pools (``spec.of``), at its profile; [] for other records."""
+    from ..runs.routes import get_route
+
     spec = rec.get("spec") or {}
-    if spec.get("route") != "aggregate":
+    if get_route(spec.get("route")).trains:
         return []
     out = []
     for e in spec.get("of") or []:
@@ -318,7 +388,7 @@ class _Pool:
         self._cache: dict[str, dict] = {}
 
     def ci(self, path: str) -> dict:
-        from .metrics import bootstrap_runs_ci
+        from ..metrics import bootstrap_runs_ci
 
         if path not in self._cache:
             self._cache[path] = bootstrap_runs_ci([(t, p) for _, t, p in self.runs], path, n=N_BOOT, seed=0,
@@ -326,21 +396,31 @@ class _Pool:
                                                   shared_items=self.shared)
         return self._cache[path]
 
-    def failed(self) -> str | None:
-        if any(_collapsed(p) for _, _, p in self.runs):
-            return R_COLLAPSED
+    def collapsed(self) -> int:
+        """How many pooled runs predict one class for :data:`COLLAPSE_SHARE` of their test images."""
+        return sum(1 for _, _, p in self.runs if _collapsed(p))
+
+    def failed(self) -> set[str]:
+        """The reasons the runs did not learn (a collapse, a balanced accuracy no better than chance)."""
+        out = {R_COLLAPSED} if self.collapsed() else set()
         ba = self.ci("sensitivity.macro")  # balanced accuracy = macro recall
         chance = 1.0 / len(self.names)
         if _finite(ba["low"]) and ba["low"] <= chance <= ba["high"]:
-            return R_CHANCE
-        return None
+            out.add(R_CHANCE)
+        return out
+
+    def signature(self) -> tuple:
+        """The predicted class of every test image in every run (to tell repeated measurements apart)."""
+        return tuple((tuple(i), tuple(p.argmax(axis=1))) for i, _, p in self.runs)
 
 
-def _not_comparable(rec: dict, proto: dict, metric: str) -> str | None:
-    from ..runs.experiments import get_experiment
+def _not_comparable(rec: dict, proto: dict, metric: str) -> set[str]:
+    """Every reason the record's number is another quantity than the paper's (empty: none)."""
+    from ..runs.protocols import get_experiment
 
+    out = set()
     if metric == "time_s":
-        return R_TIMINGS
+        out.add(R_TIMINGS)
     try:
         exp = get_experiment(rec["paper"], rec["experiment"])
         models = {m for m in (exp.model, exp.backbone, exp.classifier) if m}
@@ -349,22 +429,22 @@ def _not_comparable(rec: dict, proto: dict, metric: str) -> str | None:
         models = {spec.get(k) for k in ("model", "backbone", "classifier") if spec.get(k)}
     comp = proto.get("comparability") or {}
     if any(m in comp for m in models):
-        return R_DETECTOR
+        out.add(R_DETECTOR)
     ds = rec.get("dataset", {})
     if not ds.get("is_papers") and ds.get("stands_in_for"):
-        return R_SUBSTITUTE
+        out.add(R_SUBSTITUTE)
     wanted = proto.get("pretrained") or {}
     if rec.get("settings", {}).get("pretrained") and any(wanted.get(m) for m in models):
         devs = " ".join(rec.get("deviations", []))
         if "ImageNet weights unavailable" in devs or "ImageNet weights are unavailable" in devs \
                 or "no ImageNet weights" in devs:
-            return R_IMAGENET
-    return None
+            out.add(R_IMAGENET)
+    return out
 
 
 def _history_value(recs: list[dict], metric: str, epoch: int | None) -> tuple[list[float], list[tuple], str | None]:
     """Per run (fold of a record), the history's value at ``epoch`` (last when None) and its Wilson interval."""
-    from .metrics import wilson_interval
+    from ..metrics import wilson_interval
 
     part = "val" if metric == "val_accuracy" else "train"
     vals, ivs = [], []
@@ -386,14 +466,39 @@ def _history_value(recs: list[dict], metric: str, epoch: int | None) -> tuple[li
 
 
 # ------------------------------------------------------------------------ exact claims
-def _exact(c: pd.Series, records: list[dict]) -> tuple[float | None, str | None, dict]:
-    """(our exact count, reason when there is none, extras) for a parameter or image-count claim.
+#: how a paper counted parameters (ledger ``setting.convention``)
+CONVENTIONS: dict[str, str] = {
+    "trainable": "trainable parameters (PyTorch's count; Keras' 'trainable params')",
+    "keras": "Keras applications' total: every weight, batch-norm moving statistics included, with convolutions "
+             "built with biases as keras.applications builds them",
+}
 
-    Parameters: the registry's model with the paper's class count at the protocol's image size
-    (per layer, Keras-style). Images: the dataset on disk (per class, total, or per class when all
-    classes are equal). Split sizes: our paper-profile split (training = train + validation
-    images, which the paper's training part also holds)."""
-    from ..runs.experiments import load_protocol
+
+def count_params(net, convention: str = "trainable") -> int:
+    """Parameters of ``net`` counted by one of :data:`CONVENTIONS`."""
+    import torch.nn as nn
+
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; valid: {', '.join(CONVENTIONS)}")
+    n = sum(p.numel() for p in net.parameters())
+    if convention == "keras":
+        for mod in net.modules():
+            n += sum(b.numel() for name, b in mod.named_buffers(recurse=False) if name.startswith("running_"))
+            if isinstance(mod, nn.Conv2d) and mod.bias is None:
+                n += mod.out_channels
+    return int(n)
+
+
+def _exact(c: pd.Series, records: list[dict]) -> tuple[float | None, set, dict]:
+    """(our exact count, the reasons that limit it, extras) for a parameter or image-count claim.
+
+    Parameters: the registry's model at the protocol's image size, with the head and the counting
+    convention the claim's ``setting`` names (``num_classes``, ``convention``; default: the paper's
+    class count, trainable parameters, per layer Keras-style). A count that still differs when
+    counted the paper's way is of another model: not comparable, both numbers in ``note``.
+    Images: the dataset on disk (per class, total, or per class when all classes are equal). Split
+    sizes: our paper-profile split (training = train + validation images), a split we chose."""
+    from ..runs.protocols import load_protocol
 
     s = c.get("setting") or {}
     s = s if isinstance(s, dict) else {}
@@ -403,47 +508,56 @@ def _exact(c: pd.Series, records: list[dict]) -> tuple[float | None, str | None,
 
         model = c.get("model")
         if not isinstance(model, str) or model not in list_models():
-            return None, R_NO_EXPERIMENT, {}
+            return None, {R_NO_EXPERIMENT}, {}
         proto = load_protocol(c["paper"])
         ds = (proto.get("dataset") or {}).get("id")
         n_classes = len(dataset_info(ds).classes) if ds else 2
         size = int(proto.get("image_size") or 224)
         kw = {"input_size": size} if model == "alnet" else {}
-        net = create_model(model, n_classes, **kw)
         layer = s.get("layer")
-        if not layer:
-            return float(sum(p.numel() for p in net.parameters())), None, {"size": size}
-        return _layer_params(net, str(layer)), None, {"size": size}
+        if layer:
+            return _layer_params(create_model(model, n_classes, **kw), str(layer)), set(), {}
+        head = int(s.get("num_classes") or n_classes)
+        conv = str(s.get("convention") or "trainable")
+        ours = float(count_params(create_model(model, head, **kw), conv))
+        if head == n_classes and conv == "trainable":
+            return ours, set(), {}
+        trained = count_params(create_model(model, n_classes, **kw), "trainable")
+        note = (f"counted as the paper did ({head} classes, {CONVENTIONS[conv].split(':')[0]}): {ours:,.0f}; "
+                f"our {n_classes}-class model as trained: {trained:,} trainable")
+        reasons = set() if ours == float(c["value"]) else {R_OTHER_MODEL}
+        return ours, reasons, {"note": note}
     ds = c.get("dataset")
     q = s.get("quantity")
     if not isinstance(ds, str) or not ds:
-        return None, R_NO_EXPERIMENT, {}
+        return None, {R_NO_EXPERIMENT}, {}
     if not _dataset_here(ds):
-        return None, R_NO_DATA, {}
+        return None, {R_NO_DATA}, {}
     if q not in ("images", "images_per_class") or s.get("augmented"):
-        return None, (R_NOT_ON_DISK if q == "subjects" else R_NOT_MEASURED), {}
+        return None, {R_NOT_ON_DISK if q == "subjects" else R_NOT_MEASURED}, {}
     split = s.get("split", "all")
     if split in ("train", "test") and s.get("fold") is None:
         recs = [r for r in records if r["paper"] == c["paper"] and _real(r) and r["profile"] == "paper"
                 and r["dataset"].get("id") == ds and (r.get("seed") or 0) == 0 and r.get("split", {}).get("folds")]
         if not recs:
-            return None, R_NOT_YET, {}
+            return None, {R_NOT_YET}, {}
         f = recs[0]["split"]["folds"][0]
         n = int(f.get("test") or 0) if split == "test" else int(f.get("train") or 0) + int(f.get("val") or 0)
-        return float(n), None, {"record": recs[0]}
+        return float(n), {R_OUR_SPLIT}, {"record": recs[0], "note": f"our {split} part of the paper-profile split "
+                                                                     f"(see the protocol's split source)"}
     if split != "all":
-        return None, R_NOT_MEASURED, {}
+        return None, {R_NOT_MEASURED}, {}
     variants = ["original", "segmented"] if s.get("variant") == "original+segmented" else ["original"]
     tables = [_dataset_table(ds, v) for v in variants]
     cls = c.get("class")
     counts = pd.concat([t["class_name"] for t in tables]).str.lower().value_counts()
     if q == "images_per_class":
         if counts.nunique() == 1:
-            return float(counts.iloc[0]), None, {}
-        return float("nan"), None, {"low": float(counts.min()), "high": float(counts.max())}
+            return float(counts.iloc[0]), set(), {}
+        return None, set(), {"per_class": {k: int(v) for k, v in counts.items()}}
     if isinstance(cls, str) and cls:
-        return float(counts.get(cls.lower(), 0)), None, {}
-    return float(counts.sum()), None, {}
+        return float(counts.get(cls.lower(), 0)), set(), {}
+    return float(counts.sum()), set(), {}
 
 
 def _layer_params(net, layer: str) -> float | None:
@@ -473,49 +587,87 @@ def _rel(path: str) -> str:
         return path
 
 
+def averaging_text(metric: str, paths: list[str] | None, stated: Any = None) -> str:
+    """How the row's number is averaged, in words (never blank)."""
+    if metric in EXACT_METRICS:
+        return "exact"
+    if metric in HISTORY_METRICS:
+        return "overall"
+    if metric in LOSS_METRICS or metric in ("time_s", "confusion_matrix"):
+        return "none"
+    if paths:
+        if len(paths) == 2:
+            return "unstated: macro (weighted in measured_weighted)"
+        p = paths[0]
+        if ".per_class." in p:
+            return "one-vs-rest"
+        if p in ("accuracy",):
+            return "overall"
+        if p == "auc":
+            return "macro (one-vs-rest)"
+        return p.rsplit(".", 1)[-1]
+    if isinstance(stated, str) and stated:
+        return stated
+    return "overall" if metric in ("accuracy", "error_rate") else "macro (one-vs-rest)" if metric == "auc" \
+        else "unstated"
+
+
+def _printed_text(printed: Any, unit: str) -> str:
+    return f"{printed} %" if unit == "percent" else str(printed)
+
+
 def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> dict:
-    from ..runs.experiments import load_protocol
+    from ..runs.protocols import load_protocol
 
     unit = c["unit"]
     actual = c.get("actual_metric")
     # a number the paper names wrongly is compared with the quantity it is (ledger `actual_metric`)
     metric = actual if isinstance(actual, str) and actual else c["metric"]
     printed_metric = c["metric"]
+    notes = []
     if metric != printed_metric:
         c = c.copy()
         c["metric"] = metric
+        notes.append(f"the paper calls this number {printed_metric}; it is its {metric}, and is compared as such")
+    if isinstance(c.get("note"), str) and c["note"]:
+        notes.append(c["note"])
     frac = unit in ("percent", "fraction")
     claimed = round(float(c["value01"]), 12) if frac and _finite(c["value01"]) else c["value"]
     epoch = _claim_epoch(c)
-    row = {"paper": c["paper"], "claim": c["id"], "model": c["model"], "experiment": c["experiment"],
-           "metric": metric, "averaging": c.get("averaging"), "class": c.get("class"), "epoch": epoch,
-           "claimed": claimed, "measured": None, "low": None, "high": None, "runs": 0, "profile": None,
-           "dataset": c["dataset"], "verdict": NOT_RUN, "reason": "", "unit": unit, "printed": c["printed"],
-           "source": c["source"], "difference": None, "measured_weighted": None, "low_weighted": None,
-           "high_weighted": None, "records": "", "printed_metric": printed_metric}
+    row = {k: None for k in COLUMNS}
+    row.update({"paper": c["paper"], "claim": c["id"], "model": c["model"], "experiment": c["experiment"],
+                "metric": metric, "printed_metric": printed_metric, "class": c.get("class"), "epoch": epoch,
+                "unit": "fraction" if frac else unit, "claimed": claimed, "runs": 0, "collapsed": "", "same_as": "",
+                "paper_dataset": c["dataset"], "dataset": "", "printed": _printed_text(c["printed"], unit),
+                "source": c["source"], "records": ""})
     ev = Evidence(claimed=float(claimed) if _finite(claimed) else None)
+    paths = None
     exp = c["experiment"] if isinstance(c["experiment"], str) and c["experiment"] else None
-    if metric in ("params", "count"):
+    if metric in EXACT_METRICS:
         ev.exact = True
-        v, why, extra = _exact(c, records)
-        ev.measured, ev.not_run = (v if _finite(v) else None), why
-        if why is None and not _finite(v):  # per-class counts that are not all equal: show the range
-            ev.measured = None
-            row["low"], row["high"] = extra.get("low"), extra.get("high")
-            ev.not_run = None
-            verdict, reason = DIFFERS, R_DIFFERS
-        else:
-            verdict, reason = decide(ev)
+        v, reasons, extra = _exact(c, records)
+        ev.measured, ev.reasons = (v if _finite(v) else None), set(reasons)
+        if "per_class" in extra:  # "N per class" where the classes on disk hold different counts
+            notes.append("per class on disk: " + ", ".join(f"{k} {n:,}" for k, n in extra["per_class"].items()))
+            same = all(n == float(c["value"]) for n in extra["per_class"].values())
+            row.update(verdict=REPRODUCED if same else DIFFERS, reasons="", averaging=averaging_text(metric, None),
+                       dataset=c["dataset"], note=" | ".join(notes))
+            return row
+        if "note" in extra:
+            notes.append(extra["note"])
         if "record" in extra:
             row["records"] = _rel(extra["record"]["_path"])
             row["profile"] = extra["record"]["profile"]
-        row.update(measured=ev.measured, verdict=verdict, reason=reason,
-                   difference=(ev.measured - float(claimed)) if verdict in FIRM else None)
-        if ev.measured is not None and verdict != NOT_RUN:
-            row["low"] = row["high"] = ev.measured
+            ev.profile = extra["record"]["profile"]
+        if ev.measured is not None and metric == "count":
+            row["dataset"] = extra["record"]["dataset"]["id"] if "record" in extra else c["dataset"]
+        verdict, reasons = decide(ev)
+        row.update(measured=ev.measured, verdict=verdict, reasons="; ".join(reasons),
+                   difference=(ev.measured - float(claimed)) if verdict in FIRM else None,
+                   averaging=averaging_text(metric, None), note=" | ".join(notes) or None)
         return row
     if exp is None:
-        ev.not_run = R_NO_EXPERIMENT
+        ev.reasons.add(R_NO_EXPERIMENT)
     else:
         recs_all = [r for r in records if r["paper"] == c["paper"] and r["experiment"] == exp
                     and r.get("status") == "complete"]
@@ -523,20 +675,24 @@ def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> 
         ds = c["dataset"] if isinstance(c["dataset"], str) and c["dataset"] else None
         if not recs:
             if ds and not _dataset_here(ds):
-                ev.not_run = R_SYNTHETIC if recs_all else R_NO_DATA
+                ev.reasons.add(R_NO_DATA)
+                if recs_all:
+                    ev.reasons.add(R_SYNTHETIC)
+                    row["dataset"] = "synthetic"
             else:
-                ev.not_run = R_NOT_YET
+                ev.reasons.add(R_NOT_YET)
         else:
             rec0 = recs[0]
             parts = _components(records, rec0)
             if parts:  # an aggregate (ALNet's 3-fold mean): its runs are the fold experiments' records
                 recs = parts
             row["profile"] = rec0["profile"]
+            row["dataset"] = rec0["dataset"]["id"]
             row["records"] = ";".join(_rel(r["_path"]) for r in recs)
             ev.profile = rec0["profile"]
             proto = protos.setdefault(c["paper"], load_protocol(c["paper"]))
+            key = (c["paper"], exp)
             if metric in PREDICTION_METRICS:
-                key = (c["paper"], exp)
                 if key not in pools:
                     pools[key] = _Pool(recs)
                 pool = pools[key]
@@ -545,7 +701,7 @@ def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> 
                 if epoch is not None and last != {epoch}:
                     why = R_EPOCH  # the predictions are of another epoch
                 if why:
-                    ev.not_run = why
+                    ev.reasons.add(why)
                 else:
                     cis = [pool.ci(p) for p in paths]
                     if metric == "error_rate":  # 1 - accuracy (overall or one-vs-rest)
@@ -556,58 +712,72 @@ def _claim_row(c: pd.Series, records: list[dict], pools: dict, protos: dict) -> 
                         ev.second = (cis[1]["low"], cis[1]["high"])
                         row.update(measured_weighted=cis[1]["point"], low_weighted=cis[1]["low"],
                                    high_weighted=cis[1]["high"])
-                    ev.not_comparable = _not_comparable(rec0, proto, metric)
-                    ev.failed = pool.failed()
+                    ev.reasons |= _not_comparable(rec0, proto, metric) | pool.failed()
+                    row["collapsed"] = f"{pool.collapsed()} of {len(pool.runs)}"
             elif metric in HISTORY_METRICS:
                 vals, ivs, why = _history_value(recs, metric, epoch)
                 if why:
-                    ev.not_run = why
+                    ev.reasons.add(why)
                 else:
                     ev.measured = float(np.mean(vals))
                     ev.low, ev.high = min(i[0] for i in ivs), max(i[1] for i in ivs)
                     ev.runs = len(vals)
-                    ev.not_comparable = _not_comparable(rec0, proto, metric)
-                    key = (c["paper"], exp)
+                    ev.reasons |= _not_comparable(rec0, proto, metric)
                     if rec0.get("predictions"):
                         if key not in pools:
                             pools[key] = _Pool(recs)
-                        ev.failed = pools[key].failed()
+                        ev.reasons |= pools[key].failed()
+                        row["collapsed"] = f"{pools[key].collapsed()} of {len(pools[key].runs)}"
             elif metric in LOSS_METRICS:
                 vals = [float(h[-1][metric]) if epoch is None else next(
                     (float(e[metric]) for e in h if e.get("epoch") == epoch and e.get(metric) is not None), math.nan)
                         for r in recs for h in (r.get("history") or []) if h and h[-1].get(metric) is not None]
                 vals = [v for v in vals if math.isfinite(v)]
                 if not vals:
-                    ev.not_run = R_EPOCH if epoch is not None else R_NOT_MEASURED
+                    ev.reasons.add(R_EPOCH if epoch is not None else R_NOT_MEASURED)
                 else:
-                    row.update(measured=float(np.mean(vals)), runs=len(vals), verdict=INDICATIVE, reason=R_LOSS)
-                    return row
+                    ev.measured, ev.runs = float(np.mean(vals)), len(vals)
+                    ev.reasons |= _not_comparable(rec0, proto, metric) | {R_LOSS}
             elif metric == "confusion_matrix":
-                row.update(verdict=NOT_COMPARABLE, reason=R_CM)
-                return row
+                ev.reasons |= {R_CM} | _not_comparable(rec0, proto, metric)
+                ev.measured = None
             elif metric == "time_s":
-                ev.not_comparable = R_TIMINGS
-                ev.measured = float("nan")
-                ev.not_run = None
-                row.update(verdict=NOT_COMPARABLE, reason=R_TIMINGS)
-                return row
+                ev.reasons |= _not_comparable(rec0, proto, metric)
             else:
-                ev.not_run = R_NOT_MEASURED
+                ev.reasons.add(R_NOT_MEASURED)
     if ev.runs:
         row["runs"] = ev.runs
-    verdict, reason = decide(ev)
-    row.update(measured=ev.measured, low=ev.low, high=ev.high, verdict=verdict, reason=reason)
+    verdict, reasons = decide(ev)
+    row.update(measured=ev.measured, low=ev.low, high=ev.high, verdict=verdict, reasons="; ".join(reasons),
+               averaging=averaging_text(metric, paths, c.get("averaging")), note=" | ".join(notes) or None)
     if verdict in FIRM and frac and ev.measured is not None:
         row["difference"] = ev.measured - float(claimed)
     return row
 
 
+def _mark_repeated_measurements(df: pd.DataFrame, pools: dict) -> None:
+    """``same_as``: a row whose experiment's runs predict exactly the classes another experiment's
+    runs predict (Kaur's three losses) names the first such experiment: one measurement, shown again."""
+    first: dict[tuple, str] = {}
+    same: dict[tuple, str] = {}
+    for (paper, exp), pool in pools.items():
+        sig = (paper, pool.signature())
+        if sig in first and first[sig] != exp:
+            same[(paper, exp)] = first[sig]
+        else:
+            first.setdefault(sig, exp)
+    for i, r in df.iterrows():
+        key = (r["paper"], r["experiment"])
+        if key in same and r["runs"]:
+            df.at[i, "same_as"] = same[key]
+
+
 def claims_table(paper: str | None = "all", *, records: list[dict] | None = None,
                  root: str | os.PathLike | None = None, claim_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per ledger claim (of ``paper``, or all): the claim, our measurement pooled over its
-    runs, the interval, the number of runs, the verdict and, for every row that is not firm, the
-    reason (columns :data:`COLUMNS`). ``records`` defaults to every record under ``root``
-    (the project's ``results/``); ``claim_ids`` keeps only those claims."""
+    runs, the interval, the number of runs, the verdict and every reason that limits it
+    (columns :data:`COLUMNS`, explained in :data:`COLUMN_DICTIONARY`). ``records`` defaults to
+    every record under ``root`` (the project's ``results/``); ``claim_ids`` keeps only those claims."""
     from .claims import load_claims
     from ..runs.records import load_records
 
@@ -624,15 +794,45 @@ def claims_table(paper: str | None = "all", *, records: list[dict] | None = None
     for col in ("measured", "low", "high", "difference", "measured_weighted", "low_weighted", "high_weighted"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df["runs"] = df["runs"].astype(int)
+    _mark_repeated_measurements(df, pools)
     return df
 
 
+def pooled_measure(records: list[dict], paper: str, experiment: str, path: str = "accuracy") -> dict:
+    """One quantity of an experiment pooled as the claims table pools it: the mean over its runs at
+    the best profile (:func:`pooled_records`), the two-level bootstrap interval, the runs, the
+    profile and the records. Empty when the experiment has no real-data record."""
+    recs = pooled_records(records, paper, experiment)
+    if not recs:
+        return {}
+    parts = _components(records, recs[0])
+    pool = _Pool(parts or recs)
+    ci = pool.ci(path)
+    return {"point": ci["point"], "low": ci["low"], "high": ci["high"], "runs": len(pool.runs),
+            "profile": recs[0]["profile"], "records": [_rel(r["_path"]) for r in pool.recs]}
+
+
+def reasons_of(row: Any) -> list[str]:
+    """A row's reasons as a list (the ``reasons`` column is '; '-separated)."""
+    text = row["reasons"] if not isinstance(row, str) else row
+    return [r for r in str(text or "").split("; ") if r]
+
+
 def vocabulary_markdown() -> str:
-    """The verdicts and reasons as the methods page states them (a generated include)."""
-    lines = ["One function, `leukcore.evaluation.verdicts.decide`, gives every verdict in this book, in this order of "
-             "precedence: not run, exact counts, failed to train, not comparable, indicative, then firm.\n"]
+    """The verdicts, the precedence and the reasons as the methods page states them (a generated include)."""
+    lines = ["Each row of the claims table lists every reason that limits it, in a fixed order, and its verdict is "
+             "the strongest of them: " + " > ".join(PRECEDENCE) + " > a firm verdict (reproduced, lower or higher; "
+             "reproduced or differs for an exact count). One function, `leukcore.evaluation.verdicts.decide`, "
+             "applies this rule to every row. A collapse of a run at a reduced profile is a fact about that run "
+             "(the `collapsed` column), never the row's verdict; `failed to train` is kept for runs that otherwise "
+             "follow the paper's protocol on the paper's data.\n"]
     lines += [f"- **{k}**: {v}" for k, v in VERDICTS.items()]
-    lines += ["", f"A firm verdict needs at least {MIN_RUNS} runs. Every row that is not firm says why, "
-                  "with one of these reasons:", ""]
-    lines += [f"- *{k}*: {v}" for k, v in REASONS.items()]
+    lines += ["", f"A firm verdict needs at least {MIN_RUNS} runs at the paper's profile on its dataset. The "
+                  "reasons, in the order rows list them, with the verdict each forces:", ""]
+    lines += [f"- *{k}* ({v[0]}): {v[1]}" for k, v in REASONS.items()]
     return "\n".join(lines) + "\n"
+
+
+def columns_markdown() -> str:
+    """The claims table's column dictionary (the summary page and ``leukcore claims --help``)."""
+    return "\n".join(f"- `{k}`: {v}" for k, v in COLUMN_DICTIONARY.items()) + "\n"

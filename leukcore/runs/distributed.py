@@ -455,21 +455,9 @@ def load_bench_record(path=None) -> dict | None:
         return None
 
 
-def _trainings(proto: dict, exp, prof) -> int:
-    """Trainings one experiment runs at a profile (aggregates pool other records: none)."""
-    if exp.route == "aggregate":
-        return 0
-    split = proto["split"]
-    cv = split.get("cv")  # a held-out test part and k-fold CV over the rest (Haque's CNNs)
-    if split["kind"] == "kfold" or (cv and exp.route in cv.get("routes", ["cnn"])):
-        k = int(split["k"] if split["kind"] == "kfold" else cv["k"])
-        return min(k, prof.max_folds) if prof.max_folds else k
-    return 1
-
-
 def _sizes(proto: dict, exp) -> tuple[float, float, float]:
     """(train, val, test) images of one training at the paper profile (published dataset sizes)."""
-    from .experiments import task_spec
+    from .protocols import protocol_folds, task_spec
 
     ds = task_spec(proto, exp)["dataset"]["id"]
     n = DATASET_IMAGES.get(ds, 0)
@@ -482,9 +470,9 @@ def _sizes(proto: dict, exp) -> tuple[float, float, float]:
         fr = split["within_fold"]
     else:
         fr = split["fractions"]
-        cv = split.get("cv")
-        if cv and exp.route in cv.get("routes", ["cnn"]):
-            k, dev = int(cv["k"]), n * (1 - fr.get("test", 0))
+        k = protocol_folds(split, exp)
+        if k is not None:
+            dev = n * (1 - fr.get("test", 0))
             return dev * (k - 1) / k, dev / k, n * fr.get("test", 0)
     return n * fr.get("train", 0), n * fr.get("val", 0), n * fr.get("test", 0)
 
@@ -497,18 +485,19 @@ def experiment_gpu_seconds(paper: str, exp, bench: dict | None = None) -> tuple[
     ``r = r_s * (s / size)^2``.  The feature route trains its backbone (from scratch: its ImageNet
     weights are not used there) and the fusion route its heads, both counted as a training.
     """
-    from .experiments import read_protocol, experiment_settings
     from .profiles import get_profile
+    from .protocols import experiment_settings, read_protocol, trainings
+    from .routes import get_route
 
     prof = get_profile("paper")
     proto = read_protocol(paper)
-    n_tr = _trainings(proto, exp, prof)
+    n_tr = trainings(paper, exp, prof)
     if n_tr == 0:
         return 0.0, "none"
     settings = experiment_settings(paper, exp, prof)
     size = settings["image_size"]
     epochs = int(settings["train"].get("epochs", 1))
-    model = exp.backbone if exp.route == "features" else exp.model
+    model = get_route(exp.route).network(exp)
     measured, _ = _bench_rates(bench)
     if model in measured:
         rate, at = measured[model]
@@ -533,18 +522,17 @@ def planning_table(bench_record=None) -> "pd.DataFrame":
     """
     import pandas as pd
 
-    from .experiments import read_protocol, list_experiments, list_papers
     from .profiles import get_profile, list_profiles
+    from .protocols import list_experiments, list_papers, trainings
 
     bench = bench_record if isinstance(bench_record, dict) else load_bench_record(bench_record)
     _, bench_device = _bench_rates(bench)
     rows = []
     for paper in list_papers():
         exps = list_experiments(paper, "paper")
-        proto = read_protocol(paper)
         row: dict[str, Any] = {"paper": paper, "experiments": len(exps)}
         for prof in list_profiles():
-            row[f"trainings_{prof}"] = sum(_trainings(proto, e, get_profile(prof)) for e in exps)
+            row[f"trainings_{prof}"] = sum(trainings(paper, e, get_profile(prof)) for e in exps)
         secs, sources = [], set()
         for e in exps:
             s, src = experiment_gpu_seconds(paper, e, bench)

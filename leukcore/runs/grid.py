@@ -11,11 +11,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from .experiments import find_record, get_experiment, get_or_run, list_experiments, run_experiment
 from .distributed import run_on_ray
+from .experiments import find_record, get_or_run, run_experiment
+from .protocols import get_experiment, list_experiments
 from .records import run_name
-
-
+from .routes import get_route
 
 
 @dataclass
@@ -53,7 +53,7 @@ def run_grid(papers: list[str], profile: str = "smoke", *, executor: str = "loca
 
     ``executor="local"`` runs them one at a time in this process.  ``executor="ray"`` submits each
     as a Ray task (see :mod:`leukcore.runs.distributed`); the driver writes the returned records.
-    Aggregates run last, locally, from the records of their parts.
+    Experiments that train nothing (aggregates) run last, locally, from the records of their parts.
     """
     from tqdm.auto import tqdm
 
@@ -70,7 +70,7 @@ def run_grid(papers: list[str], profile: str = "smoke", *, executor: str = "loca
         return merged
     t0 = time.perf_counter()
     todo = pending(papers, profile, results_dir=results_dir, seed=seed, data_root=data_root, force=force)
-    agg = [(p, e) for p, e in todo if get_experiment(p, e).route == "aggregate"]
+    agg = [(p, e) for p, e in todo if not get_route(get_experiment(p, e).route).trains]
     todo = [t for t in todo if t not in agg]
     result = GridResult()
     kw = dict(data_root=data_root, device=device, seed=seed, results_dir=results_dir)

@@ -65,9 +65,16 @@ PROFILES: dict[str, Profile] = {
         synthetic_per_class=200, device="cuda"),
 }
 
-#: Profile order used to decide whether a run may replace another (higher wins). ``audit`` sits
-#: between ``cpu`` and ``paper``: only the audits run at it, and a paper's runs never do.
-PROFILE_RANK = {"smoke": 0, "cpu": 1, "audit": 1.5, "paper": 2}
+#: The one profile order, lowest first, as :data:`PROFILES` lists them: a run or page of a higher
+#: profile may replace one of a lower, and the book cites the highest it has. ``audit`` sits between
+#: ``cpu`` and ``paper``: only the audits run at it, and a paper's runs never do.
+PROFILE_RANK = {name: rank for rank, name in enumerate(PROFILES)}
+
+
+def best_profile(names) -> str | None:
+    """The highest of the profile names in ``names`` (unknown names ignored; None when none is known)."""
+    known = [n for n in names if n in PROFILE_RANK]
+    return max(known, key=PROFILE_RANK.__getitem__) if known else None
 
 
 def get_profile(name: str) -> Profile:

@@ -14,6 +14,12 @@ files), read before training; see :func:`code_state` and :func:`check_code`.
 Writes are atomic (temporary file, fsync, ``os.replace``): the new predictions file gets a new
 name, then the record is replaced, then the previous predictions file is removed, so a crash at
 any point leaves either the old record with its own predictions or the new record with its own.
+
+Reading: a record that does not parse, has no ``status``, or whose stored metrics contradict its
+own confusion matrix is never taken for an absent one: every reader stops with a
+:class:`RecordError` naming the file and the fix (as for a missing predictions file). A run still
+going on is told apart by its ``status`` (anything but ``"complete"``). ``leukcore records verify``
+(:mod:`leukcore.verify`) checks the rest: predictions, intervals, hashes, data and commits.
 """
 from __future__ import annotations
 
@@ -21,7 +27,9 @@ import contextlib
 import contextvars
 import datetime as _dt
 import hashlib
+import io
 import json
+import math
 import os
 import platform
 import re
@@ -36,6 +44,55 @@ from ..files import PROJECT_ROOT, atomic_write_text
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 RECORD_VERSION = 1
+#: The results folder of the audits (``<results>/audits/<profile>/...``): the "paper" of their records.
+AUDITS_PAPER = "audits"
+
+
+class RecordError(ValueError):
+    """A record, or a file it names, that cannot be read as written or contradicts itself. The
+    message names the file and what to do; readers stop on it instead of treating the record as absent."""
+
+
+def rerun_hint(path: str | os.PathLike, restore: str | os.PathLike | None = None) -> str:
+    """What to do about a damaged record at ``path`` (or a damaged file ``restore`` that it names):
+    restore the committed file, or delete the record and rerun what writes it (an experiment, or an
+    audit: its arms and summary), read from where the record lies."""
+    path = Path(path)
+    parts = path.parts
+    if len(parts) >= 4 and parts[-4] == AUDITS_PAPER:  # <results>/audits/<profile>/<audit>/<arm>.seed<k>.json
+        profile, audit = parts[-3], parts[-2]
+    elif len(parts) >= 3 and parts[-3] == AUDITS_PAPER:  # <results>/audits/<profile>/<audit>.json
+        profile, audit = parts[-2], path.name.split(".")[0]
+    else:
+        audit = None
+    if audit is not None:
+        again = f"rerun the audit (leukcore audits run --audit {audit} --profile {profile})"
+    else:
+        folder = path.parent.parent if path.parent.name == "folds" else path.parent
+        again = f"rerun the experiment (leukcore reproduce --paper {folder.parent.name} --profile {folder.name})"
+    record = "it" if restore is None else shown_path(path)
+    return f"restore the committed file (git checkout -- {shown_path(restore or path)}) or delete {record} and {again}"
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a reader types it: relative to the project when it lies inside it, else as given."""
+    full = Path(path).resolve()
+    return os.path.relpath(full, PROJECT_ROOT) if full.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+#: Every record and predictions file this process has read: resolved path -> SHA-256 of the bytes
+#: read. A book build names them in its manifest (:func:`files_read`).
+_READS: dict[str, str] = {}
+
+
+def _note_read(path: Path, raw: bytes) -> None:
+    _READS[str(path.resolve())] = hashlib.sha256(raw).hexdigest()
+
+
+def files_read() -> dict[str, str]:
+    """The records and predictions files read so far in this process, ``{absolute path: SHA-256 of
+    the bytes read}`` (a reader caching records read them once: they stay listed)."""
+    return dict(_READS)
 
 
 def results_dir(path: str | os.PathLike | None = None) -> Path:
@@ -217,14 +274,40 @@ def device_description(device: str) -> str:
 
 
 def nvidia_driver() -> str | None:
-    """The NVIDIA driver version (``nvidia-smi``), or None where it cannot be read."""
+    """The NVIDIA driver version (``nvidia-smi``, else NVML), or None where it cannot be read."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=20)
         line = out.stdout.strip().splitlines()
-        return line[0].strip() if out.returncode == 0 and line else None
+        if out.returncode == 0 and line:
+            return line[0].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        v = pynvml.nvmlSystemGetDriverVersion()
+        return v.decode() if isinstance(v, bytes) else str(v)
+    except Exception:  # noqa: BLE001 - optional
+        return None
+
+
+def tree_changes(cwd: Path = PROJECT_ROOT) -> str | None:
+    """``git status --porcelain`` of the checkout ("" when clean), or None outside git."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def machine_environment(device: str) -> dict:
+    """What ran a batch of runs (a GPU lease): commit, tree state, device (GPU, driver), library
+    versions, CPU count."""
+    return {"commit": git_commit(), "tree_changes": tree_changes(), "device": device_description(device),
+            "driver": nvidia_driver() if device.startswith("cuda") else None,
+            "versions": library_versions(), "cpu_count": os.cpu_count()}
 
 
 def cpu_model() -> str:
@@ -309,72 +392,180 @@ def write_record(rec: dict, *, predictions: pd.DataFrame | None = None, root: st
 
 
 def read_diff(rec: dict) -> str | None:
-    """The diff a record's code carried (None for a clean commit); ValueError if missing or altered."""
+    """The diff a record's code carried (None for a clean commit); :class:`RecordError` if missing or altered."""
     name = (rec.get("code") or {}).get("diff")
     if not name:
         return None
     path = Path(rec["_path"]).with_name(name)
     if not path.is_file():
-        raise ValueError(f"{path}: the code diff of {rec['_path']} is missing")
+        raise RecordError(f"{path}: the code diff of {rec['_path']} is missing; {rerun_hint(rec['_path'], path)}")
     raw = path.read_bytes()
-    text = raw.decode("utf-8")
     if hashlib.sha256(raw).hexdigest() != rec["code"].get("diff_sha256"):
-        raise ValueError(f"{path}: does not match its record {rec['_path']} (SHA-256 differs)")
-    return text
+        raise RecordError(f"{path}: does not match its record {rec['_path']} (SHA-256 differs); "
+                          f"{rerun_hint(rec['_path'], path)}")
+    return raw.decode("utf-8")
 
 
 def read_record(path: str | os.PathLike) -> dict:
-    """Read one record; raises ValueError naming the file if it is not valid JSON."""
+    """Read one record; raises :class:`RecordError` naming the file and the fix when it is not a JSON
+    object with a ``status`` (a damaged record: writes are atomic, so never one still being written)."""
     path = Path(path)
+    raw = path.read_bytes()
     try:
-        rec = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not a valid run record ({e})") from None
+        rec = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RecordError(f"{path}: not a valid run record ({e}); {rerun_hint(path)}") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("status"), str):
+        what = "has no status" if isinstance(rec, dict) else "is not a JSON object"
+        raise RecordError(f"{path}: not a valid run record (it {what}); {rerun_hint(path)}")
+    _note_read(path, raw)
     rec["_path"] = str(path)
     return rec
 
 
+def agrees(stored, value, slack: float = 0.0) -> bool:
+    """A stored number equals ``value`` up to float rounding (1e-9 relative, at least 1e-9) and ``slack``;
+    a stored None (how a record stores NaN) equals None or NaN only."""
+    nan = value is None or (isinstance(value, float) and math.isnan(value))
+    if stored is None or nan:
+        return stored is None and nan
+    return abs(float(stored) - float(value)) <= slack + 1e-9 * max(1.0, abs(float(value)))
+
+
+def _point(v):
+    """A stored value: a number, or the point of an interval."""
+    return v.get("point") if isinstance(v, dict) else v
+
+
+def dicts_in(o: Any, keep, where: str = ""):
+    """``(dotted path, dict)`` of every dict inside ``o`` (a record: its ``_path`` left out) for which
+    ``keep(dict)`` holds, e.g. ``("results.eval", {...})``; lists are entered when they hold containers."""
+    if isinstance(o, dict):
+        if keep(o):
+            yield where, o
+        for k, v in o.items():
+            if k != "_path":
+                yield from dicts_in(v, keep, f"{where}.{k}" if where else str(k))
+    elif isinstance(o, list) and o and isinstance(o[0], (dict, list)):
+        for i, v in enumerate(o):
+            yield from dicts_in(v, keep, f"{where}[{i}]")
+
+
+def _per_class_disagrees(stored: dict, derived: dict, names_known: bool) -> bool:
+    """Per-class values by class name when the record names its classes, else as a multiset."""
+    if names_known:
+        return set(stored) != set(derived) or any(not agrees(stored[k], derived[k]) for k in derived)
+    a, b = sorted(v for v in stored.values() if v is not None), sorted(derived.values())
+    return len(a) != len(b) or any(not agrees(x, y) for x, y in zip(a, b))
+
+
+def record_disagreements(rec: dict) -> list[str]:
+    """Where a record contradicts itself: every stored metric that its own confusion matrix fixes
+    (accuracy, counts, per-class and averaged sensitivity / specificity / precision / F1, support),
+    recomputed with :func:`leukcore.metrics.confusion_metrics`, and every accuracy against
+    its per-image correctness. One line per disagreement, e.g. ``metrics.accuracy: stored 0.999, its
+    confusion matrix gives 0.94``; [] when it agrees (or stores neither)."""
+    from ..metrics import AVERAGED_METRICS, confusion_metrics
+
+    out = []
+
+    def differ(where: str, key: str, stored, derived, source: str) -> None:
+        out.append(f"{where + '.' if where else ''}{key}: stored {stored!r}, its {source} gives {derived!r}")
+
+    for where, b in dicts_in(rec, lambda d: "confusion_matrix" in d or isinstance(d.get("correct"), str)):
+        cm = b.get("confusion_matrix")
+        if cm:
+            names = b.get("class_names") or rec.get("class_names")
+            try:
+                d = confusion_metrics(cm, names, b.get("positive") if len(cm) == 2 else None)
+            except ValueError as e:
+                out.append(f"{where}.confusion_matrix: {e}")
+                continue
+            src = "confusion matrix"
+            trace = int(np.trace(np.asarray(cm)))
+            for key, want in (("n", d["n"]), ("accuracy", d["accuracy"]), ("f1_macro", d["f1"]["macro"])):
+                if key in b and not agrees(_point(b[key]), want):
+                    differ(where, key, _point(b[key]), want, src)
+            acc = b.get("accuracy")
+            if isinstance(acc, dict):
+                for key, want in (("k", trace), ("n", d["n"])):
+                    if key in acc and acc[key] != want:
+                        differ(where, f"accuracy.{key}", acc[key], want, src)
+            for name in AVERAGED_METRICS:
+                if isinstance(b.get(name), dict):
+                    for avg, want in d[name].items():
+                        got = b[name].get(avg)
+                        bad = (_per_class_disagrees(got or {}, want, bool(names)) if avg == "per_class"
+                               else avg in b[name] and not agrees(got, want))
+                        if bad:
+                            differ(where, f"{name}.{avg}", got, want, src)
+            for key, want in (("support", d["support"]), ("recall_per_class", d["sensitivity"]["per_class"])):
+                if isinstance(b.get(key), dict) and _per_class_disagrees(b[key], want, bool(names)):
+                    differ(where, key, b[key], want, src)
+        bits = b.get("correct")
+        if isinstance(bits, str) and bits:
+            k, n = bits.count("1"), len(bits)
+            if "accuracy" in b and not agrees(_point(b["accuracy"]), k / n):
+                differ(where, "accuracy", _point(b["accuracy"]), k / n, "per-image correctness")
+            if "n" in b and b["n"] != n:
+                differ(where, "n", b["n"], n, "per-image correctness")
+    return out
+
+
+def check_record(rec: dict) -> dict:
+    """``rec`` when it agrees with itself (:func:`record_disagreements`), else :class:`RecordError`
+    naming the file, the first disagreement and the fix. Cheap (the record alone): every reader runs it."""
+    bad = record_disagreements(rec)
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise RecordError(f"{rec.get('_path', 'a record')}: contradicts itself: {bad[0]}{more}; "
+                          f"{rerun_hint(rec.get('_path', ''))}")
+    return rec
+
+
 def read_complete(path: str | os.PathLike, seed: int) -> dict | None:
-    """The record at ``path`` if it exists, parses, is complete and used ``seed``; else None."""
+    """The record at ``path`` if it exists, is complete and used ``seed``; else None (a run still
+    going on is not complete). A damaged record raises :class:`RecordError`: it is not absent."""
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        rec = read_record(path)
-    except ValueError:
-        return None
-    return rec if rec.get("status") == "complete" and rec.get("seed") == seed else None
+    rec = read_record(path)
+    return check_record(rec) if rec.get("status") == "complete" and rec.get("seed") == seed else None
 
 
 def read_predictions(rec: dict) -> pd.DataFrame:
     """The predictions table of a record (columns id, y_true, p_0 ...).
 
-    Raises ValueError naming the file when it is missing or its SHA-256 differs from the one the
-    record stores (a file edited or replaced by hand: rerun the experiment).
+    Raises :class:`RecordError` naming the file when it is missing or its SHA-256 differs from the
+    one the record stores (a file edited or replaced by hand: rerun the experiment).
     """
     path = Path(rec["_path"]).with_name(rec["predictions"])
     if not path.is_file():
-        raise ValueError(f"{path}: predictions of {rec['_path']} are missing; rerun the experiment")
-    if rec.get("predictions_sha256"):
-        raw = path.read_bytes()
-        if hashlib.sha256(raw).hexdigest() != rec["predictions_sha256"]:
-            raise ValueError(f"{path}: predictions do not match their record {rec['_path']} (SHA-256 differs); "
-                             f"rerun the experiment")
-    return pd.read_csv(path)
+        raise RecordError(f"{path}: predictions of {rec['_path']} are missing; {rerun_hint(rec['_path'], path)}")
+    raw = path.read_bytes()
+    if rec.get("predictions_sha256") and hashlib.sha256(raw).hexdigest() != rec["predictions_sha256"]:
+        raise RecordError(f"{path}: predictions do not match their record {rec['_path']} (SHA-256 differs); "
+                          f"{rerun_hint(rec['_path'], path)}")
+    _note_read(path, raw)
+    return pd.read_csv(io.BytesIO(raw))
 
 
 def load_records(paper: str | None = None, profile: str | None = None, *, root: str | os.PathLike | None = None,
                  complete_only: bool = True) -> list[dict]:
-    """All records under the results folder, optionally for one paper / profile."""
+    """All records under the results folder, optionally for one paper / profile.
+
+    A damaged record (:func:`read_record`) or a complete one that contradicts itself
+    (:func:`check_record`) raises :class:`RecordError`; ``complete_only`` leaves out the records
+    whose ``status`` is not ``"complete"`` (runs still going on, audits not run).
+    """
     base = results_dir(root)
     pattern = f"{paper or '*'}/{profile or '*'}/*.json"
     out = []
     for p in sorted(base.glob(pattern)):
-        try:
-            rec = read_record(p)
-        except ValueError:
-            continue
-        if complete_only and rec.get("status") != "complete":
+        rec = read_record(p)
+        if rec["status"] == "complete":
+            check_record(rec)
+        elif complete_only:
             continue
         out.append(rec)
     return out

@@ -10,7 +10,7 @@ import pytest
 
 from leukcore import audits as A
 from leukcore.book import findings as F
-from leukcore.runs.profiles import PROFILE_RANK, get_profile, list_profiles
+from leukcore.runs.profiles import PROFILE_RANK, best_profile, get_profile, list_profiles
 
 
 def test_the_audit_profile():
@@ -19,8 +19,7 @@ def test_the_audit_profile():
     assert "audit" in p.description
     assert list_profiles() == ["smoke", "cpu", "audit", "paper"]
     assert PROFILE_RANK["smoke"] < PROFILE_RANK["cpu"] < PROFILE_RANK["audit"] < PROFILE_RANK["paper"]
-    assert (PROFILE_RANK["smoke"], PROFILE_RANK["cpu"], PROFILE_RANK["paper"]) == (0, 1, 2)  # unchanged
-    assert F.PROFILE_ORDER.index("audit") < F.PROFILE_ORDER.index("cpu")
+    assert best_profile(["cpu", "audit", "smoke"]) == "audit" and best_profile(["nope"]) is None
     assert A.audit_profile("audit").epochs == 12 and A.audit_settings("segmented", "audit")["profile"]["name"] == "audit"
 
 

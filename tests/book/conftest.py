@@ -1,12 +1,15 @@
 """Browser suite of the built book: the machinery (server, browser, page walk, screenshots).
 
-The book is served over http from ``_build/html`` (override with env ``LEUKCORE_BOOK_HTML``) and
-opened in Debian's ``chromium`` driven by Playwright for Python (never ``playwright install``: no
-browser can be downloaded on these machines).  Each page is visited once per viewport (desktop
-1280x900, phone 390x844, one browser context each, one browser for the session); the desktop
-visit records what a reader's browser met into a :class:`PageReport` (console errors, failed
-requests, links, images, figures, text, tables); both visits write a full-page screenshot to
-``_build/screenshots/`` (override with ``LEUKCORE_BOOK_SCREENSHOTS``).
+The book is opened both ways a reader opens it: served over http from ``_build/html`` (override
+with env ``LEUKCORE_BOOK_HTML``), and from disk (``file://``, as the README says: open
+``_build/html/index.html``), in Debian's ``chromium`` driven by Playwright for Python (never
+``playwright install``: no browser can be downloaded on these machines).  Over http each page is
+visited once per viewport (desktop 1280x900, phone 390x844, one browser context each, one browser
+for the session); the desktop visit records what a reader's browser met into a
+:class:`PageReport` (console errors, failed requests, links, images, figures, text, tables); both
+visits write a full-page screenshot to ``_build/screenshots/`` (override with
+``LEUKCORE_BOOK_SCREENSHOTS``).  From disk each page is visited once more at the desktop size
+(:class:`BookOnDisk`, no screenshots), its console errors and failed requests counted apart.
 
 The checks are plain functions in ``test_book.py`` that turn a report into a list of problems,
 so the same functions run on the real build and on a deliberately broken copy.
@@ -56,8 +59,10 @@ CHROMIUM_ARGS = [
 NAV_TIMEOUT_MS = 30_000
 
 # Summary of the walk, printed at the end of the session and written to SCREENSHOTS/summary.json.
-STATS: dict = {"pages": [], "requests": 0, "failed_requests": 0, "screenshots": 0,
-               "walk_seconds": 0.0, "page_seconds": {}, "overflow": {}, "problems": {}}
+STATS: dict = {"pages": [], "requests": 0, "failed_requests": 0, "console_errors": 0, "screenshots": 0,
+               "walk_seconds": 0.0, "page_seconds": {}, "overflow": {}, "problems": {},
+               "from_disk": {"pages": [], "requests": 0, "failed_requests": 0, "console_errors": 0,
+                             "walk_seconds": 0.0, "page_seconds": {}}}
 
 _REFRESH = re.compile(
     r"""<meta\s+http-equiv=["']refresh["']\s+content=["']\s*\d+\s*;\s*url=([^"'>]+)["']""",
@@ -146,6 +151,16 @@ class BookServer:
         self.httpd.server_close()
 
 
+class BookOnDisk:
+    """The built book opened from disk: what :class:`BookServer` offers a :class:`Walker` (a root,
+    the URL pages are opened under, the server's error answers: none, there is no server)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.base_url = self.root.resolve().as_uri() + "/"
+        self.errors: list[tuple[int, str]] = []
+
+
 @contextlib.contextmanager
 def serve(root: Path) -> Iterator[BookServer]:
     server = BookServer(root)
@@ -162,6 +177,7 @@ class PageReport:
 
     page: str                    # path relative to the book root, e.g. "book/intro.html"
     url: str
+    base_url: str = ""           # the book root's URL (http://127.0.0.1:PORT/ or file:///.../html/)
     final_url: str = ""
     redirect_to: str | None = None   # target of a <meta http-equiv="refresh">
     console_errors: list[str] = field(default_factory=list)
@@ -290,13 +306,13 @@ class _Tab:
 class Walker:
     """Visits pages of one served book with one browser; caches a report per page."""
 
-    def __init__(self, browser, server: BookServer, screenshots: Path | None = None,
-                 viewports: dict | None = None, record_stats: bool = True):
+    def __init__(self, browser, server: BookServer | BookOnDisk, screenshots: Path | None = None,
+                 viewports: dict | None = None, stats: dict | None = STATS):
         self.browser = browser
         self.server = server
         self.screenshots = screenshots
         self.viewports = viewports or VIEWPORTS
-        self.record_stats = record_stats
+        self.stats = stats  # where the walk's counts go (None: not counted)
         self._contexts: dict = {}
         self._tabs: dict[str, _Tab] = {}
         self._reports: dict[str, PageReport] = {}
@@ -320,8 +336,8 @@ class Walker:
 
     def count_requests(self, n: int) -> None:
         """Add requests made outside the page walk (the search test) to the summary."""
-        if self.record_stats:
-            STATS["requests"] += n
+        if self.stats is not None:
+            self.stats["requests"] += n
 
     def close(self) -> None:
         for ctx in self._contexts.values():
@@ -339,16 +355,17 @@ class Walker:
                 for viewport in self.viewports:
                     if viewport != "desktop":
                         self._screenshot_visit(page, rep, viewport)
-            if self.record_stats:
+            if self.stats is not None:
                 seconds = time.perf_counter() - t0
-                STATS["pages"].append(page)
-                STATS["requests"] += rep.requests
-                STATS["failed_requests"] += len(rep.failed_requests)
-                STATS["walk_seconds"] += seconds
-                STATS["page_seconds"][page] = round(seconds, 2)
+                self.stats["pages"].append(page)
+                self.stats["requests"] += rep.requests
+                self.stats["failed_requests"] += len(rep.failed_requests)
+                self.stats["console_errors"] += len(rep.console_errors)
+                self.stats["walk_seconds"] += seconds
+                self.stats["page_seconds"][page] = round(seconds, 2)
                 for viewport, width in rep.widths.items():
-                    if width > self.viewports[viewport]["width"]:
-                        STATS["overflow"][f"{page} ({viewport})"] = width
+                    if "overflow" in self.stats and width > self.viewports[viewport]["width"]:
+                        self.stats["overflow"][f"{page} ({viewport})"] = width
             self._reports[page] = rep
         return self._reports[page]
 
@@ -366,7 +383,7 @@ class Walker:
         path = self.server.root / page
         raw = path.read_text(encoding="utf-8", errors="replace")
         m = _REFRESH.search(raw)
-        rep = PageReport(page=page, url=self.server.base_url + page, raw_html=raw,
+        rep = PageReport(page=page, url=self.server.base_url + page, base_url=self.server.base_url, raw_html=raw,
                          redirect_to=m.group(1).strip() if m else None)
         mark = len(self.server.errors)
         tab = self.tab("desktop")
@@ -414,8 +431,8 @@ class Walker:
         self.screenshots.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(self.shot_path(page, viewport)),
                       full_page=True, animations="disabled")
-        if self.record_stats:
-            STATS["screenshots"] += 1
+        if self.stats is not None:
+            self.stats["screenshots"] += 1
 
 
 def _join(base: str, href: str) -> str:
@@ -501,6 +518,16 @@ def walker(browser, book_server):
 
 
 @pytest.fixture(scope="session")
+def disk_walker(browser, book_html):
+    """Page walk of the real build opened from disk (``file://``), desktop only, no screenshots;
+    counted apart in the summary (``from_disk``)."""
+    w = Walker(browser, BookOnDisk(book_html), screenshots=None, viewports={"desktop": VIEWPORTS["desktop"]},
+               stats=STATS["from_disk"])
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="session")
 def walk_copy(browser):
     """``walk_copy(root)``: a context manager serving another built book (e.g. a broken copy)
     and yielding a :class:`Walker` on it (no screenshots, not counted in the summary)."""
@@ -508,7 +535,7 @@ def walk_copy(browser):
     @contextlib.contextmanager
     def _walk(root: Path):
         with serve(root) as server:
-            w = Walker(browser, server, screenshots=None, record_stats=False)
+            w = Walker(browser, server, screenshots=None, stats=None)
             try:
                 yield w
             finally:
@@ -545,7 +572,13 @@ def pytest_terminal_summary(terminalreporter):
     tr.write_line(f"built book: {BOOK_HTML}")
     tr.write_line(f"pages checked: {len(STATS['pages'])} ({', '.join(STATS['pages'])})")
     tr.write_line(f"requests made by the browser: {STATS['requests']} "
-                  f"(failed: {STATS['failed_requests']}), walk time {STATS['walk_seconds']:.1f} s")
+                  f"(failed: {STATS['failed_requests']}), console errors: {STATS['console_errors']}, "
+                  f"walk time {STATS['walk_seconds']:.1f} s")
+    disk = STATS["from_disk"]
+    if disk["pages"]:
+        tr.write_line(f"opened from disk (file://): {len(disk['pages'])} pages, {disk['requests']} requests "
+                      f"(failed: {disk['failed_requests']}), console errors: {disk['console_errors']}, "
+                      f"walk time {disk['walk_seconds']:.1f} s")
     tr.write_line(f"screenshots: {STATS['screenshots']} in {SCREENSHOTS}")
     slow = sorted(STATS["page_seconds"].items(), key=lambda kv: -kv[1])[:3]
     tr.write_line("slowest pages: " + ", ".join(f"{p} {t:.1f} s" for p, t in slow))

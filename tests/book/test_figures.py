@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from leukcore.book import figures as F
-from leukcore.evaluation.metrics import compute_metrics
+from leukcore.metrics import compute_metrics
 
 
 def _claims_frame() -> pd.DataFrame:
@@ -191,19 +191,6 @@ def test_claims_html_escapes_and_puts_the_verdict_first():
     assert by.loc["b", "measured [95 % interval]"] == "97.00 [96.00, 98.00] %"
 
 
-def test_datatables_bundle_is_itables_offline_bundle():
-    """The DataTables copy shipped in book/_static is itables' offline bundle (no CDN)."""
-    itables = pytest.importorskip("itables")
-    from pathlib import Path
-
-    from leukcore.book.tables import STATIC_DATATABLES
-
-    src = Path(itables.__file__).parent / "html"
-    for name in ("dt_bundle.js", "dt_bundle.css"):
-        assert (STATIC_DATATABLES / name).read_bytes() == (src / name).read_bytes(), (
-            f"book/_static/datatables/{name} differs from itables {itables.__version__}: copy it again")
-
-
 def test_injected_parameters_cell_is_folded():
     from leukcore.book.runner import fold_injected_parameters
 
@@ -225,7 +212,8 @@ def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
     import torch
 
     from leukcore.files import PROJECT_ROOT
-    from leukcore.runs.experiments import new_model, final_weights_path, get_experiment
+    from leukcore.runs.protocols import get_experiment
+    from leukcore.runs.routes import final_weights_path, new_model
     from leukcore.runs.records import read_record
 
     src = PROJECT_ROOT / "results" / "dscnet_vijayalakshmi" / "paper" / "dscnet.json"
@@ -255,3 +243,16 @@ def test_gradcam_png_from_a_records_weights(tmp_path, shared_data):
 
     with Image.open(out) as im:
         assert im.mode == "P" and im.size[0] > 200
+
+
+def test_forest_never_plots_a_collapsed_reduced_run():
+    import pandas as pd
+
+    base = {"paper": "p", "model": "m", "unit": "fraction", "claimed": 0.9, "measured": 0.3, "low": 0.28,
+            "high": 0.32, "verdict": "indicative", "runs": 1}
+    df = pd.DataFrame([{**base, "claim": "cpu-collapsed", "profile": "cpu", "collapsed": "1 of 1"},
+                       {**base, "claim": "cpu-fine", "profile": "cpu", "collapsed": "0 of 1"},
+                       {**base, "claim": "paper-collapsed", "profile": "paper", "collapsed": "1 of 3",
+                        "verdict": "failed to train"}])
+    kept = set(F.forest_data(df)["claim"])
+    assert kept == {"cpu-fine", "paper-collapsed"}

@@ -50,10 +50,15 @@ def test_filters_format_hand_computed_values():
 
 def test_references_read_the_records_and_the_ledger():
     rec = _json("results/dscnet_vijayalakshmi/paper/darknet53.json")
-    assert F.m("dscnet_vijayalakshmi", "darknet53", "accuracy") == rec["metrics"]["accuracy"]
-    iv = rec["intervals"]["accuracy"]
-    assert F.ci("dscnet_vijayalakshmi", "darknet53", "accuracy") == (iv["low"], iv["high"])
+    assert F.m("dscnet_vijayalakshmi", "darknet53", "accuracy") == pytest.approx(rec["metrics"]["accuracy"])
     assert F.prof("dscnet_vijayalakshmi", "darknet53") == "paper"  # paper beats cpu and smoke
+    # m, ci and runs are the pooled numbers of the claims table: "N runs" always goes with the pooled value
+    row = F.claim_row("dscnet_vijayalakshmi", "dscnet-accuracy")
+    assert F.m("dscnet_vijayalakshmi", "dscnet", "accuracy") == pytest.approx(row["measured"])
+    assert F.ci("dscnet_vijayalakshmi", "dscnet", "accuracy") == pytest.approx((row["low"], row["high"]))
+    assert F.runs("dscnet_vijayalakshmi", "dscnet") == row["runs"] >= 2
+    seed0 = _json("results/dscnet_vijayalakshmi/paper/dscnet.json")["metrics"]["accuracy"]
+    assert F.m_seed("dscnet_vijayalakshmi", "dscnet", 0) == seed0
     # the claim exactly as printed in the ledger, with its unit
     assert F.claim("dscnet_vijayalakshmi", "dscnet-accuracy") == "99.85\u00a0%"
     assert F.claim("xincept_khan2024", "xincept-xgboost-accuracy") == "0.990"
@@ -67,14 +72,14 @@ def test_references_read_the_records_and_the_ledger():
     assert F.audit_profile("external_pbc") == "audit"
 
 
-def test_audit_counts_match_audit_claims():
-    from leukcore.evaluation.consistency import audit_claims
+def test_consistency_counts_match_check_claims():
+    from leukcore.evaluation.consistency import check_claims
 
-    f = audit_claims()
-    assert F.audit_errors() == int((f["severity"] == "error").sum())
-    assert F.audit_errors("logmh_haque2024", "f1_outside_pr") == int(
+    f = check_claims()
+    assert F.consistency_errors() == int((f["severity"] == "error").sum())
+    assert F.consistency_errors("logmh_haque2024", "f1_outside_pr") == int(
         ((f["paper"] == "logmh_haque2024") & (f["rule"] == "f1_outside_pr") & (f["severity"] == "error")).sum())
-    assert F.audit_papers() == f[f["severity"] == "error"]["paper"].nunique()
+    assert F.consistency_error_papers() == f[f["severity"] == "error"]["paper"].nunique()
 
 
 @pytest.mark.parametrize("ref, name", [
@@ -148,13 +153,21 @@ def test_cards_carry_the_claims_table_values():
             assert F.measurement_text(row) in card
 
 
-def test_verdict_sentence_says_what_would_make_it_firmer():
-    base = {"paper": "dscnet_vijayalakshmi", "dataset": "taleqani-all", "runs": 1, "profile": "paper"}
-    assert "--seed" in F.verdict_sentence({**base, "verdict": "indicative", "reason": "fewer than 3 runs"})
-    assert "ImageNet" in F.verdict_sentence({**base, "verdict": "indicative", "reason": "needs ImageNet weights"})
-    s = F.verdict_sentence({**base, "dataset": "cnmc-2019", "verdict": "not run",
-                            "reason": "dataset not available here"})
+def test_verdict_sentence_gives_every_reason_and_what_would_make_it_firmer():
+    from leukcore.evaluation import verdicts as V
+
+    base = {"paper": "dscnet_vijayalakshmi", "dataset": "taleqani-all", "paper_dataset": "taleqani-all", "runs": 1,
+            "profile": "paper", "metric": "accuracy"}
+    s = F.verdict_sentence({**base, "verdict": "indicative", "reasons": V.R_FEW_RUNS})
+    assert s.startswith("Indicative: fewer than 3 runs.") and "--seeds 0,1,2" in s
+    s = F.verdict_sentence({**base, "verdict": "not comparable",
+                            "reasons": "; ".join([V.R_IMAGENET, V.R_DETECTOR, V.R_FEW_RUNS])})
+    assert V.R_IMAGENET in s and V.R_DETECTOR in s and V.R_FEW_RUNS in s and "ImageNet weights the protocol" in s
+    s = F.verdict_sentence({**base, "paper_dataset": "cnmc-2019", "dataset": "", "verdict": "not run",
+                            "reasons": V.R_NO_DATA})
     assert "cnmc-2019" in s and "--data-root" in s
+    s = F.verdict_sentence({**base, "verdict": "not comparable", "reasons": V.R_OUR_SPLIT, "metric": "count"})
+    assert "No run here can make it comparable" in s
 
 
 # ------------------------------------------------------------------------------ the pages
@@ -175,7 +188,7 @@ def test_landing_page_states_the_five_findings_with_their_numbers():
     assert len(findings) == 5
     colour = _json("results/audits/audit/shortcut_colour.json")["results"]["hist"]["accuracy"]["point"]
     assert F.pct(colour) in text
-    assert f"{F.audit_errors()} places" in text
+    assert f"find {F.consistency(kind='impossible')} places" in text
     benign = F.audit("external_pbc", "models.original.benign_fraction.mean")
     assert f"{F.pct(benign)} on average" in text  # finding 3, a declared test over the external_pbc seeds
     assert text.count("{doc}`") >= 5  # each finding links to the section that shows it
@@ -236,7 +249,22 @@ def test_the_check_catches_a_planted_literal(tmp_path):
     tmpl.write_text(tmpl.read_text().replace("## Five things this study found\n",
                                              "## Five things this study found\n\nColour classifies 97.6 %.\n", 1))
     nb = tmp_path / "notebooks" / "dscnet_kaur2023.py"
-    nb.write_text(nb.read_text().replace("# ## The evidence\n", "# ## The evidence\n#\n# DSCNet gains 9.0 pp.\n", 1))
+    nb.write_text(nb.read_text().replace("# ## What we found\n", "# ## What we found\n#\n# DSCNet gains 9.0 pp.\n", 1))
     assert F.check_prose(tmp_path) == {"book/intro.md": ["99.5 %"],
                                        "book/findings/landing.md.j2": ["97.6 %"],
                                        "notebooks/dscnet_kaur2023.py": ["9.0 pp"]}
+
+
+# ------------------------------------------------------------------------------ "N runs" means the pool of N
+def test_a_number_beside_n_runs_must_be_the_pool_of_those_runs():
+    row = F.claim_row("dscnet_vijayalakshmi", "dscnet-accuracy")
+    good = F.measurement_text(row).replace("`", "")
+    assert F.pooled_runs_problems(f"our DSCNet scores {good}.") == []
+    # seed 0's number beside the pool's run count (the mistake the check exists for)
+    seed0 = F.m_seed("dscnet_vijayalakshmi", "dscnet", 0)
+    n = int(row["runs"])
+    bad = f"our DSCNet scores {F.pct(seed0)} [{F.pct(seed0 - 0.01)}, {F.pct(seed0 + 0.01)}] from {n} runs"
+    assert n >= 2 and len(F.pooled_runs_problems(bad)) == 1
+    # the pooled numbers with the wrong count fail too
+    wrong = good.replace(f"{n} runs", f"{n + 1} runs")
+    assert len(F.pooled_runs_problems(wrong)) == 1

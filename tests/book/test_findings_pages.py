@@ -61,7 +61,7 @@ def test_landing_page_lists_five_findings_with_links():
     text = _text(_landing())
     assert "Five things this study found" in text
     assert F.pct(F.audit("shortcut_colour", "hist.accuracy.point")) in text
-    assert f"{F.audit_errors()} places" in text
+    assert f"find {F.consistency(kind='impossible')} places" in text
     assert F.pct(F.audit("external_pbc", "ranges.benign_fraction.min")) in text  # finding 3, from the audit records
 
 

@@ -1,15 +1,15 @@
-"""leukcore.book.pages: claims matched to records, verdicts, generated pages."""
+"""leukcore.book.pages: the generated pages the book includes."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from leukcore.book import pages as report
 from leukcore.evaluation.claims import load_claims
+from leukcore.evaluation.verdicts import claims_table
 
 
 def test_every_claim_gets_a_row_and_only_exact_claims_are_judged_without_runs():
-    df = report.claims_vs_measured(records=[])
+    df = claims_table("all", records=[])
     assert len(df) == len(load_claims())
     judged = df[df["verdict"] != "not run"]
     # with no run, only exact counts (model registry, dataset on disk) and timings get a verdict
@@ -17,42 +17,12 @@ def test_every_claim_gets_a_row_and_only_exact_claims_are_judged_without_runs():
     assert set(judged["verdict"]) <= {"reproduced", "differs", "not comparable"}
 
 
-def test_claims_vs_measured_is_the_verdicts_table():
-    from leukcore.evaluation.verdicts import claims_table
-
-    a = report.claims_vs_measured("alnet_jawahar2022", records=[])
-    b = claims_table("alnet_jawahar2022", records=[])
-    pd.testing.assert_frame_equal(a, b)
-
-
-def test_claims_table_html_has_a_badge_per_row():
-    df = report.claims_vs_measured("alnet_jawahar2022", records=[])
-    html = report.claims_table_html(df)
-    assert html.startswith('<div class="claims-table">')
-    assert html.count('class="verdict verdict-') == len(df)
-
-
-def test_claims_table_html_escapes_and_hides_non_firm_differences():
-    row = {"paper": "p", "claim": "c<1>", "model": "m&n", "experiment": "e", "metric": "accuracy",
-           "averaging": None, "class": None, "epoch": None, "claimed": 0.9, "measured": 0.3, "low": 0.28,
-           "high": 0.32, "runs": 1, "profile": "paper", "dataset": "d", "verdict": "failed to train",
-           "reason": "predictions collapsed to one class", "unit": "percent", "printed": "90", "source": "T1",
-           "difference": -0.6, "measured_weighted": None, "low_weighted": None, "high_weighted": None,
-           "records": ""}
-    html = report.claims_table_html(pd.DataFrame([row]))
-    assert "c&lt;1&gt;" in html and "m&amp;n" in html and "c<1>" not in html
-    assert "pp" not in html  # no difference for a verdict that is not firm
-    assert "predictions collapsed to one class" in html and "30.00 [28.00, 32.00]" in html
-    html = report.claims_table_html(pd.DataFrame([{**row, "verdict": "lower", "reason": "", "runs": 3}]))
-    assert "-60.00 pp" in html
-
-
 def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "load_records", lambda *a, **k: [])
     written = {p.name for p in report.build_pages(tmp_path)}
     for name in ("verdict_legend.md", "verdict_rule.md", "profiles.md", "datasets.md", "summary_table.md",
-                 "summary_counts.md", "claims_vs_measured.png", "audit.md", "evidence.md",
-                 "rerun_dscnet_kaur2023.md", "claims.csv"):
+                 "summary_counts.md", "claims_vs_measured.png", "consistency.md", "consistency_kinds.md", "evidence.md",
+                 "rerun_dscnet_kaur2023.md", "claims.csv", "records_manifest.md", "claims.manifest.sha256"):
         assert name in written
     assert len(pd.read_csv(tmp_path / "claims.csv")) == len(load_claims())
     rule = (tmp_path / "verdict_rule.md").read_text()
@@ -63,14 +33,31 @@ def test_build_pages_writes_every_fragment(tmp_path, monkeypatch):
     assert "leukcore reproduce --paper dscnet_kaur2023 --profile paper" in (tmp_path / "rerun_dscnet_kaur2023.md").read_text()
 
 
+def test_consistency_fragments_show_the_kind(tmp_path, monkeypatch):
+    """The consistency page's tables carry the kind; the kinds list gives each kind's count."""
+    from leukcore.evaluation.consistency import KINDS, check_claims
+
+    findings = check_claims()
+    shown = report.findings_shown(findings)
+    assert list(shown.columns)[:2] == ["kind", "severity"] and len(shown) == len(findings)
+    assert shown.claim_ids.iloc[0] == ", ".join(findings.claim_ids.iloc[0])
+    kinds = report.kinds_markdown().splitlines()
+    assert [line.split("**")[1] for line in kinds] == list(KINDS)
+    n = {k: int((findings.kind == k).sum()) for k in KINDS}
+    assert kinds[0] == f"- **impossible** (error, {n['impossible']} findings): no reading makes the printed numbers all true."
+    assert "(warning," in kinds[-1]
+    html = report.consistency_html("dscnet_vijayalakshmi")
+    assert "split with more" not in html and "holds more images than the 6512" in html and ">impossible<" in html
+
+
 def test_grad_cam_says_why_when_the_weights_are_elsewhere(tmp_path, capsys):
-    from leukcore.book import pages as report
+    from leukcore.book import figures as F
 
     rec = {"paper": "dscnet_vijayalakshmi", "experiment": "dscnet", "_path": str(tmp_path / "dscnet.json"),
-           "metrics": {"accuracy": 0.9}, "profile": "paper", "dataset": {"id": "taleqani-all"},
-           "device": "NVIDIA H200 (CUDA 13.0)"}
-    other = dict(rec, experiment="vgg16", metrics={"accuracy": 0.3})
-    assert report.best_cnn_record([other, rec]) is rec  # no weights anywhere: the most accurate CNN
-    assert report.plot_grad_cam(rec) is None
+           "metrics": {"accuracy": 0.9, "confusion_matrix": [[3, 1], [1, 3]]}, "profile": "paper",
+           "dataset": {"id": "taleqani-all"}, "device": "NVIDIA H200 (CUDA 13.0)"}
+    other = dict(rec, experiment="vgg16", metrics={**rec["metrics"], "accuracy": 0.3})
+    assert F.gradcam_record([other, rec]) is rec  # no weights anywhere: the most accurate CNN
+    assert F.plot_grad_cam(rec) is None
     out = capsys.readouterr().out
     assert "Grad-CAM of dscnet (paper · taleqani-all) is not shown" in out and "NVIDIA H200" in out

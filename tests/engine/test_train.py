@@ -487,8 +487,9 @@ def test_intra_op_threads_sets_and_restores_torch_and_opencv():
 def test_protocol_train_block_is_the_training_configuration(tmp_path, monkeypatch):
     """One configuration path: every key of a protocol's train block reaches TrainConfig; a misspelt key
     is an error naming it and the valid ones."""
-    from leukcore.runs import experiments as X
     from leukcore.engine import TrainConfig
+    from leukcore.runs import protocols as X
+    from leukcore.runs.routes.training import train_config
 
     cfg = TrainConfig.from_protocol({"optimizer": "rmsprop", "lr": "1e-4", "epochs": 140, "weight_decay": 0.05,
                                      "scheduler": "cosine", "augment": None}, seed=3, device="cpu", progress=False)
@@ -503,7 +504,7 @@ def test_protocol_train_block_is_the_training_configuration(tmp_path, monkeypatc
     exp = X.get_experiment("dscnet_vijayalakshmi", "dscnet")
     prof = __import__("leukcore.runs.profiles", fromlist=["get_profile"]).get_profile("smoke")
     s = X.experiment_settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_decay": 0.01}})
-    assert X._train_config(s, seed=0, device="cpu", progress=False).weight_decay == 0.01
+    assert train_config(s, seed=0, device="cpu", progress=False).weight_decay == 0.01
     with pytest.raises(ValueError, match="'weight_dacay'"):
         X.experiment_settings("dscnet_vijayalakshmi", exp, prof, {"train": {"weight_dacay": 0.01}})
     # a protocol file with a misspelt key fails when it is read, naming the key and the file

@@ -46,7 +46,7 @@ VOLATILE = {"wall_time_s", "written_at", "_path", "commit", "code", "history"}
 BOGUS = "no-such-experiment"
 RAY_DRIVER = textwrap.dedent("""
     import json, sys, time
-    import leukcore.runs.experiments as X
+    import leukcore.runs.protocols as X
     import leukcore.runs.grid as G
     from leukcore.runs.grid import run_grid
     real_pending, real_get = G.pending, X.get_experiment
@@ -237,7 +237,7 @@ def test_local_num_cpus(monkeypatch):
 
 
 def test_planning_table_counts():
-    from leukcore.runs.experiments import list_experiments, list_papers
+    from leukcore.runs.protocols import list_experiments, list_papers
 
     df = dist.planning_table({}).set_index("paper")
     for p in list_papers():
@@ -260,7 +260,7 @@ def test_planning_table_counts():
 
 def test_planning_estimate_formula():
     """One hand-computed experiment: dscnet_vijayalakshmi/vgg16, 3256 images 45/5/50, 20 epochs, 224 px."""
-    from leukcore.runs.experiments import get_experiment
+    from leukcore.runs.protocols import get_experiment
 
     exp = get_experiment(PAPER, "vgg16")
     rate = dist.H100_TRAIN_IMAGES_PER_S_224["vgg16"]

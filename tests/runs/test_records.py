@@ -10,7 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leukcore.runs import experiments as X
+from leukcore.runs import experiments
+from leukcore.runs.deviations import record_deviations
+from leukcore.runs.experiments import run_experiment
+from leukcore.runs.protocols import experiment_settings, get_experiment, list_papers
+from leukcore.runs.routes import get_route
 from leukcore.runs import records as R
 from leukcore.runs.profiles import get_profile
 
@@ -118,25 +122,25 @@ def test_paper_profile_refuses_a_dirty_tree(monkeypatch):
 
 def test_run_experiment_refuses_before_loading_anything(monkeypatch, tmp_path):
     monkeypatch.delenv(R.ALLOW_DIRTY_ENV, raising=False)
-    monkeypatch.setattr(X, "code_state", lambda: {"commit": "b" * 40, "dirty": True, "source_sha256": "0" * 64,
+    monkeypatch.setattr(experiments, "code_state", lambda: {"commit": "b" * 40, "dirty": True, "source_sha256": "0" * 64,
                                                   "diff": "diff --git a/leukcore/x.py b/leukcore/x.py\n"})
 
     def no_data(*a, **k):
         raise AssertionError("data loaded before the dirty-tree check")
 
-    monkeypatch.setattr(X, "experiment_data", no_data)
+    monkeypatch.setattr(experiments, "experiment_data", no_data)
     with pytest.raises(R.DirtyTreeError):
-        X.run_experiment("dscnet_vijayalakshmi", "dscnet", "paper", results_dir=tmp_path, data_root=str(tmp_path))
+        run_experiment("dscnet_vijayalakshmi", "dscnet", "paper", results_dir=tmp_path, data_root=str(tmp_path))
     with pytest.raises(R.DirtyTreeError):
-        X.run_experiment("alnet_jawahar2022", "alnet-cv", "paper", results_dir=tmp_path, data_root=str(tmp_path))
+        run_experiment("alnet_jawahar2022", "alnet-cv", "paper", results_dir=tmp_path, data_root=str(tmp_path))
 
 
 def test_smoke_run_on_a_dirty_tree_records_its_diff(monkeypatch, tmp_path):
     diff = "diff --git a/leukcore/x.py b/leukcore/x.py\n+changed\n"
-    monkeypatch.setattr(X, "code_state", lambda: {"commit": "c" * 40, "dirty": True, "source_sha256": "f" * 64,
+    monkeypatch.setattr(experiments, "code_state", lambda: {"commit": "c" * 40, "dirty": True, "source_sha256": "f" * 64,
                                                   "diff": diff})
     (tmp_path / "nodata").mkdir()
-    rec = X.run_experiment("alnet_jawahar2022", "alnet-fold0", "smoke", results_dir=tmp_path / "res",
+    rec = run_experiment("alnet_jawahar2022", "alnet-fold0", "smoke", results_dir=tmp_path / "res",
                            data_root=str(tmp_path / "nodata"), device="cpu")
     assert rec["commit"] == "c" * 40 + "+dirty"
     assert rec["code"]["source_sha256"] == "f" * 64 and rec["code"]["dirty"] is True
@@ -164,7 +168,7 @@ def test_library_versions_always_name_leukcore_and_xgboost(monkeypatch):
 
 
 def _committed_records():
-    return [r for p in X.list_papers() for r in R.load_records(p, root=ROOT / "results", complete_only=False)]
+    return [r for p in list_papers() for r in R.load_records(p, root=ROOT / "results", complete_only=False)]
 
 
 def test_committed_records_keep_their_settings_hash():
@@ -175,12 +179,14 @@ def test_committed_records_keep_their_settings_hash():
     by_key = {(r["paper"], r["profile"], r["experiment"], r.get("seed") or 0): r for r in recs}
     for r in recs:
         assert R.settings_hash(r["settings"]) == r["settings_hash"], r["_path"]
-        exp = X.get_experiment(r["paper"], r["experiment"])
-        if exp.route == "aggregate":
-            parts = {e: by_key[(r["paper"], r["profile"], e, r.get("seed") or 0)]["settings_hash"] for e in exp.of}
+        exp = get_experiment(r["paper"], r["experiment"])
+        route = get_route(exp.route)
+        if not route.trains:
+            parts = {e: by_key[(r["paper"], r["profile"], e, r.get("seed") or 0)]["settings_hash"]
+                     for e in route.parts(exp)}
             assert r["settings"]["aggregate_of"] == parts, r["_path"]
             continue
-        now = X.experiment_settings(r["paper"], exp, get_profile(r["profile"]))
+        now = experiment_settings(r["paper"], exp, get_profile(r["profile"]))
         assert R.settings_hash(now) == r["settings_hash"], r["_path"]
 
 
@@ -207,7 +213,7 @@ def test_old_records_deviations_regenerate_from_their_settings():
     path = ROOT / "results" / "dscnet_vijayalakshmi" / "paper" / "dscnet.json"
     rec = R.read_record(path)
     assert rec["settings"]["model_kw"]["dropout"] == [0.1, 0.1]
-    lines = X.record_deviations(rec)
+    lines = record_deviations(rec)
     assert not any("0.3 / 0.2" in d for d in lines)
     assert any("dropout 0.1 / 0.1" in d for d in lines)
     assert any(d.startswith("interpretation: conv blocks") for d in lines)  # the model's other lines stay

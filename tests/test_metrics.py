@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from leukcore.evaluation.metrics import bootstrap_ci, compute_metrics, mcnemar, metric_at
+from leukcore.metrics import bootstrap_ci, compute_metrics, mcnemar, metric_at
 
 
 def _random_case(seed: int, c: int, n: int = 300):
@@ -246,7 +246,7 @@ def test_mcnemar_exact_and_chi2():
 def test_wilson_interval_matches_scipy_and_validates():
     from scipy.stats import binomtest
 
-    from leukcore.evaluation.metrics import wilson_interval
+    from leukcore.metrics import wilson_interval
 
     for k, n in [(90, 100), (0, 20), (20, 20), (1465, 1500), (3, 7)]:
         ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
