@@ -51,20 +51,19 @@ AUDIT_EPOCHS = 30
 #: profile's value (``None`` = no cap) -- the audits ask questions about the whole of
 #: ``taleqani-all`` (its 40 duplicate pairs, its 3,256 originals), so at ``cpu`` they use every
 #: image at 64 px whatever the per-paper ``cpu`` profile caps. Other keys: ``aug_per_class``: N of
-#: ``leakage_augment`` (the paper's 5,000 at ``paper``); ``leq_images`` / ``leq_epochs``: the
+#: ``leakage_augment`` (the paper's 5,000 at ``paper``); ``choices_epochs``: the epochs of each ``choices``
+#: rerun (the paper's 50 at ``paper``); ``leq_images`` / ``leq_epochs``: the
 #: training slice of ``loss_equivalence``; ``seeds``: the seeds ``leukcore audits run`` uses by default.
 AUDIT_BUDGET: dict[str, dict[str, Any]] = {
-    "smoke": {"aug_per_class": 24, "leq_images": 32, "leq_epochs": 1, "seeds": (0,)},
+    "smoke": {"aug_per_class": 24, "leq_images": 32, "leq_epochs": 1, "choices_epochs": 1, "seeds": (0,)},
     "cpu": {"image_size": 64, "max_per_class": None, "epochs": 3,
-            "aug_per_class": 1000, "leq_images": 320, "leq_epochs": 2, "seeds": (0,)},
+            "aug_per_class": 1000, "leq_images": 320, "leq_epochs": 2, "choices_epochs": 2, "seeds": (0,)},
     "audit": {"image_size": 64, "max_per_class": None, "epochs": 12,
-              "aug_per_class": 1000, "leq_images": 320, "leq_epochs": 2, "seeds": (0, 1, 2)},
-    "paper": {"aug_per_class": PAPER_AUGMENTED_PER_CLASS, "leq_images": 1024, "leq_epochs": 2, "seeds": (0, 1, 2)},
+              "aug_per_class": 1000, "leq_images": 320, "leq_epochs": 2, "choices_epochs": 3, "seeds": (0, 1, 2)},
+    "paper": {"aug_per_class": PAPER_AUGMENTED_PER_CLASS, "leq_images": 1024, "leq_epochs": 2, "choices_epochs": 50,
+              "seeds": (0, 1, 2)},
 }
 
-
-#: ``choices``: the epochs of each rerun of Kaur's models per profile (the paper's 50 at ``paper``).
-CHOICES_EPOCHS = {"smoke": 1, "cpu": 2, "audit": 3, "paper": 50}
 
 
 PROFILE_OVERRIDES = ("image_size", "max_per_class", "epochs")
@@ -347,7 +346,7 @@ def audit_settings(audit_id: str, profile: str = "smoke") -> dict:
     if audit_id == "choices":
         from ..models import min_input_size
 
-        epochs = int(CHOICES_EPOCHS[prof.name])
+        epochs = int(budget["choices_epochs"])
         side = max([common["image_size"]] + [min_input_size(m) for m in CHOICES_MODELS])
         return {**common, "image_size": side, "arms": list(ARMS[audit_id]), "models": list(CHOICES_MODELS), "split": cnn["split"],
                 "readings": LAMBDA_READINGS, "lambda": KAUR_LAMBDA,

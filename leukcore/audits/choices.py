@@ -16,7 +16,7 @@ from .arms import (
     taleqani_context,
     training_block,
 )
-from .base import CHOICES_EPOCHS, CHOICES_MODELS, LAMBDA_READINGS
+from .base import AUDIT_BUDGET, CHOICES_MODELS, LAMBDA_READINGS
 from .training import predict_on, trained_model
 
 
@@ -76,7 +76,7 @@ def _arm_choices(arm: str, prof, st, data_root, seed, device, progress) -> tuple
 def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
     arms = by_seed[seeds[0]]
     st = arms[next(iter(arms))]["settings"]
-    return {"side": st["image_size"], "epochs": st["train"]["epochs"], "paper_epochs": CHOICES_EPOCHS["paper"],
+    return {"side": st["image_size"], "epochs": st["train"]["epochs"], "paper_epochs": AUDIT_BUDGET["paper"]["choices_epochs"],
             "lambda": st["lambda"], "collapse_share": st["collapse_share"],
             "collapsed": {a: [bool(by_seed[s][a]["results"]["collapsed"]) for s in seeds] for a in arms},
             "majority_share": {a: [by_seed[s][a]["results"]["majority_share"] for s in seeds] for a in arms},

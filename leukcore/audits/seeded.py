@@ -27,7 +27,7 @@ from ..runs.records import results_dir as results_root
 from .base import (
     ARMS,
     AUDIT_MODEL,
-    CHOICES_EPOCHS,
+    AUDIT_BUDGET,
     AUDITS,
     MIN_ORIGINAL_ACCURACY,
     PAPER,
@@ -206,7 +206,7 @@ def summary_deviations(audit_id: str, st: dict) -> list[str]:
     if audit_id == "choices":
         first = (f"interpretation: Kaur's models rerun at {st['image_size']} px, from scratch, Adam lr {t['lr']}, "
                  f"batch {t['batch_size']}, {t['loss']} loss, no augmentation, {t['epochs']} epochs, the last epoch's "
-                 f"weights; the paper's 224 px and {CHOICES_EPOCHS['paper']} epochs are left to a GPU")
+                 f"weights; the paper's 224 px and {AUDIT_BUDGET['paper']['choices_epochs']} epochs are left to a GPU")
     elif "patience" in t:
         first = (f"interpretation: audit CNN = {AUDIT_MODEL} (leukcore.models), {st['image_size']} px, Adam lr "
                  f"{t['lr']} with cosine decay, crop and flips only (no colour jitter: colour is what the audits "
