@@ -148,7 +148,9 @@ def _arm_attribution(arm: str, prof, st, data_root, seed, device, progress) -> t
 def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
     cnn = {s: by_seed[s]["audit_cnn"]["results"] for s in seeds}
     papers = {s: by_seed[s]["paper_cnns"]["results"] for s in seeds}
-    return {"uniform_share": {"audit_cnn": cnn[seeds[0]]["shares"]["uniform_share"]},
+    uniform = {"audit_cnn": cnn[seeds[0]]["shares"]["uniform_share"]}
+    uniform.update({m["record"]: m["shares"]["uniform_share"] for r in papers.values() for m in r["models"]})
+    return {"uniform_share": uniform,
             "side": cnn[seeds[0]]["shares"]["side"],
             "audit_cnn_accuracy": {int(s): r["accuracy"] for s, r in cnn.items()},
             "agrees_with_shortcut_cnn": {int(s): r["agrees_with_shortcut_cnn"] for s, r in cnn.items()},
