@@ -497,8 +497,8 @@ def _collapse_decl(model: str, name: str) -> None:
                             "{{ (v.reference + e.mean) | pct }} of the test images one class on average.",
                  INCONCLUSIVE: f"Whether {name} collapses under our reading is not settled (on average it calls "
                                "{{ (v.reference + e.mean) | pct }} of the test images one class).",
-                 NOT_SUPPORTED: f"Under our reading {name} does not collapse: on average it calls no more than "
-                                "{{ (v.reference + e.mean) | pct }} of the test images one class."})
+                 NOT_SUPPORTED: f"Under our reading {name} does not collapse: on average its most frequent call "
+                                "takes {{ (v.reference + e.mean) | pct }} of the test images."})
     def _gather() -> Evidence:
         from ..audits.base import COLLAPSE_SHARE
 
@@ -521,7 +521,8 @@ for _model, _name in (("alexnet", "AlexNet"), ("resnet50", "ResNet-50"), ("dscne
                         f"{margin_text(4 * NO_CHANGE)} in every seed: our choice of filter does not decide its number.",
              INCONCLUSIVE: f"DSCNet with and without the sharpening filter differ by {EFFECT}: whether the filter we "
                            "chose matters is not settled at this scale.",
-             NOT_SUPPORTED: f"The sharpening filter changes DSCNet's accuracy ({EFFECT}): our choice of filter matters."})
+             NOT_SUPPORTED: f"The sharpening filter changes DSCNet's accuracy (with minus without, {EFFECT}): our "
+                            "choice of filter matters."})
 def _filter() -> Evidence:
     return contrast("choices", "dscnet_none", "dscnet_nofilter_none", ("with filter", "without filter"))
 
