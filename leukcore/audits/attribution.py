@@ -68,7 +68,7 @@ def share_measures(prefix: str, shares: dict) -> dict:
 def paper_cnn_records(seed: int, results_dir=None) -> list[dict]:
     """The complete paper-profile CNN records of ``seed`` on real data (every paper)."""
     from ..evaluation.claims import list_papers
-    from ..runs.experiments import get_experiment
+    from ..runs.protocols import get_experiment
     from ..runs.records import load_records
 
     out = []
@@ -88,7 +88,9 @@ def paper_model_shares(rec: dict, st: dict, data_root=None) -> dict:
     import torch
 
     from .. import data as D
-    from ..runs.experiments import experiment_data, get_experiment, new_model
+    from ..runs.inputs import experiment_data
+    from ..runs.protocols import get_experiment
+    from ..runs.routes import new_model
     from ..runs.profiles import get_profile
     from ..runs.records import read_predictions
 
@@ -104,7 +106,7 @@ def paper_model_shares(rec: dict, st: dict, data_root=None) -> dict:
 
 
 def weights_of(rec: dict):
-    from ..runs.experiments import final_weights_path
+    from ..runs.routes import final_weights_path
 
     return final_weights_path(rec)
 
