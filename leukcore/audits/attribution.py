@@ -157,13 +157,17 @@ def _summary(by_seed: dict, seeds: list, results: dict) -> dict:
             "audit_cnn_accuracy": {int(s): r["accuracy"] for s, r in cnn.items()},
             "agrees_with_shortcut_cnn": {int(s): r["agrees_with_shortcut_cnn"] for s, r in cnn.items()},
             "paper_models": sorted({m["record"] for r in papers.values() for m in r["models"]}),
+            "paper_model_seeds": {name: [int(s) for s, r in papers.items() if any(m["record"] == name for m in r["models"])]
+                                  for name in sorted({m["record"] for r in papers.values() for m in r["models"]})},
             "paper_models_without_weights": sorted({m["record"] for r in papers.values() for m in r["without_weights"]})}
 
 
 @register_headline("attribution")
 def _headline(res: dict) -> str:
     a, e = res["arms"], res["effects"]
-    kept = (f"{len(res['paper_models'])} paper-profile models with kept weights" if res["paper_models"] else
+    kept = ("paper-profile models with kept weights: " + ", ".join(
+                f"{m} (seed {', '.join(map(str, res['paper_model_seeds'][m]))})" for m in res["paper_models"])
+            if res["paper_models"] else
             f"no paper-profile weights on this machine ({len(res['paper_models_without_weights'])} records checked)")
     return (f"The audit CNN puts {pc_text(a['audit_cnn@bar'])} of its Grad-CAM mass in the scale-bar corner and "
             f"{pc_text(a['audit_cnn@control'])} in the control corner ({pp_text(e['audit_cnn'])}; a uniform map: "
