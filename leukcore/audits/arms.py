@@ -217,9 +217,17 @@ def register_headline(audit_id: str):
 
 
 def seeds_text(results: dict) -> str:
-    """``3 seeds`` (``1 seed``) for a headline."""
-    k = len(results["seeds"])
-    return f"{k} seed{'s' if k != 1 else ''}"
+    """``3 seeds`` (``1 seed``) for a headline; ``3 seeds; 2 for a, b`` when some measures have fewer."""
+    per = {name: len(a.get("seeds") or results["seeds"]) for name, a in results.get("arms", {}).items()}
+    k = max(per.values(), default=len(results["seeds"]))
+    fewer: dict[int, list[str]] = {}
+    for name, n in per.items():
+        if n < k:
+            fewer.setdefault(n, []).append(name)
+    text = f"{k} seed{'s' if k != 1 else ''}"
+    if fewer:
+        text += "".join(f"; {n} for {', '.join(names)}" for n, names in sorted(fewer.items()))
+    return text
 
 
 def pp_text(d: dict) -> str:

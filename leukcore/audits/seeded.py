@@ -228,11 +228,12 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
     """Pool the arm records of ``audit_id`` at ``profile`` into its summary record (``None`` when no seed
     has every arm).
 
-    ``results``: ``seeds`` (those with every arm); ``arms``: per measure, the accuracy's mean over
-    seeds with a t-interval (:func:`leukcore.audits.stats.t_interval`); ``effects``: per contrast of
-    :data:`EFFECTS`, the paired differences a - b per seed with a t-interval over seeds, the seeds'
-    McNemar tests on the test images both share, and what the contrast isolates; plus each audit's
-    own numbers. ``wall_time_s`` is the sum over the arm records.
+    ``results``: ``seeds`` (those with every arm); ``arms``: per measure, its mean over every seed whose
+    arm record holds it (``seeds``; a grid cut short still counts where it ran) with a t-interval
+    (:func:`leukcore.audits.stats.t_interval`); ``effects``: per contrast of :data:`EFFECTS`, the paired
+    differences a - b on the seeds both measures have, with a t-interval over them, the seeds' McNemar
+    tests on the test images both share, and what the contrast isolates; plus each audit's own numbers
+    (over the seeds with every arm). ``wall_time_s`` is the sum over the arm records.
     """
     from .stats import paired_differences, t_interval
 
@@ -245,30 +246,34 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
     seeds = sorted(s for s, arms in by_seed.items() if set(ARMS[audit_id]) <= set(arms))
     if not seeds:
         return None
-    for s in seeds:  # the arms of one seed must have seen the same data (seeds may differ: capped profiles)
-        fps = {by_seed[s][a]["dataset"].get("fingerprint") for a in ARMS[audit_id]}
+    for s in by_seed:  # the arms of one seed must have seen the same data (seeds may differ: capped profiles)
+        fps = {r["dataset"].get("fingerprint") for r in by_seed[s].values()}
         if len(fps) > 1:
             raise ValueError(f"{audit_id}: the arm records of seed {s} at {profile} come from different data "
                              f"({sorted(map(str, fps))}); rerun the stale ones")
+    # each measure over every seed that has its arm (a seed without every arm still counts for the arms it has);
+    # each effect over the seeds both its measures have
     measures: dict[str, dict[int, dict]] = {}
-    for s in seeds:
+    for s in sorted(by_seed):
         for a in ARMS[audit_id]:
-            for name, m in by_seed[s][a]["results"]["measures"].items():
+            for name, m in (by_seed[s][a]["results"]["measures"].items() if a in by_seed[s] else ()):
                 measures.setdefault(name, {})[s] = m
-    arms = {name: {**t_interval([measure_value(per[s]) for s in seeds if s in per], bounds=(0.0, 1.0)),
+    arms = {name: {**t_interval([measure_value(per[s]) for s in sorted(per)], bounds=(0.0, 1.0)),
+                   "seeds": sorted(int(s) for s in per),
                    "n_images": int(np.median([per[s]["n"] for s in per]))} for name, per in measures.items()}
     effects = {}
     for eff, a, b, what in effect_list(audit_id, measures):
         if a not in measures or b not in measures:
             continue
-        d = paired_differences({s: measure_value(measures[a][s]) for s in seeds if s in measures[a]},
-                               {s: measure_value(measures[b][s]) for s in seeds if s in measures[b]}, bounds=(-1.0, 1.0))
+        d = paired_differences({s: measure_value(v) for s, v in measures[a].items()},
+                               {s: measure_value(v) for s, v in measures[b].items()}, bounds=(-1.0, 1.0))
         mc = {int(s): mcnemar_common(measures[a][s], measures[b][s]) for s in d["seeds"]}
         effects[eff] = {**d, "a": a, "b": b, "isolates": what,
                         "mcnemar": {s: v for s, v in mc.items() if v is not None} or None}
     results: dict[str, Any] = {"seeds": seeds, "arms": arms, "effects": effects}
     first = by_seed[seeds[0]]
-    train_info = [r["results"].get("training") for s in seeds for r in by_seed[s].values() if r["results"].get("training")]
+    train_info = [r["results"].get("training") for s in sorted(by_seed) for r in by_seed[s].values()
+                  if r["results"].get("training")]
     fresh = [t for t in train_info if not t.get("from_cache")]
     results["training"] = {"models": len(train_info),
                            "epochs_run": [t["epochs_run"] for t in train_info],
@@ -354,7 +359,7 @@ def summarise_audit(audit_id: str, profile: str = "smoke", *, results_dir=None, 
             for k in ("benign_fraction", "ood_auroc", "taleqani_benign_recall"):
                 rows.append({"arm": a, "metric": k.replace("_", " "), "point": m[k]["mean"], "low": m[k]["low"],
                              "high": m[k]["high"], "n": len(seeds), "note": "t-interval over seeds"})
-    all_recs = [r for s in seeds for r in by_seed[s].values()]
+    all_recs = [r for s in sorted(by_seed) for r in by_seed[s].values()]
     commits = sorted({str(r.get("commit")) for r in all_recs})
     devs = summary_deviations(audit_id, st)
     rec = {"status": "complete", "paper": PAPER, "experiment": audit_id, "title": AUDITS[audit_id]["title"],
