@@ -473,8 +473,8 @@ def _fraction_suffices() -> Evidence:
 def _lambda_decl(model: str, name: str) -> None:
     @declare(f"choices-{model}-lambda", page="audits", kind="greater",
              claim=f"{name} trains better at the audit scale without the L2 term than with lambda as leukcore applies it",
-             test=f"accuracy of {name} without the L2 term minus with 0.01 sum(w^2) over its conv and FC weights, "
-                  "paired by seed (64 px, from scratch, a few epochs)",
+             test=f"accuracy of {name} without the L2 term minus with lambda * sum(w^2) over its conv and FC weights, "
+                  "paired by seed (the audit scale: from scratch, a few epochs)",
              sentences={
                  SUPPORTED: f"{name} does better without the L2 term than under our reading of lambda in every seed "
                             f"({EFFECT}): at this scale, our lambda reading is what holds it back.",
