@@ -314,7 +314,8 @@ if rec is not None:
 # images were, and the colour histogram) is read four ways: the classes it predicts for the PBC cells,
 # its mean confidence, an out-of-distribution score (the AUROC with which its maximum softmax probability
 # separates Taleqani's test images from the PBC images) and, beside them, its recall of Taleqani's own
-# Benign class, which is haematogones (benign B-cell precursors), not mature lymphocytes.
+# Benign class, which the dataset's description (Aria et al. 2021) calls haematogones: benign B-cell
+# precursors (McKenna et al. 2001), not mature lymphocytes.
 
 # %% tags=["hide-input"]
 rec = show("external_pbc")

@@ -682,6 +682,7 @@ def paper_card(paper: str) -> str:
              f" on `{r['paper_dataset']}`",
              "",
              f"**Ours**: {measurement_text(r)}" + (f" on `{r['dataset']}`" if r.get("dataset") and
+                                                    _finite(r.get("measured")) and
                                                     r["dataset"] != r["paper_dataset"] else ""),
              "",
              f"**Verdict**: {badge(r['verdict'])}",

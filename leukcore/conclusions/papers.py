@@ -40,25 +40,6 @@ def _leak(effect: str) -> Evidence:
     return Evidence(per_run=per_run, records=[path] + [str(p) for p in summ.get("arm_records", [])])
 
 
-@declare("kaur-leak-own-test", page=KAUR, kind="greater",
-         claim="Augmenting before splitting (the multicancer-all construction) reports a higher accuracy on its own "
-               "test set than splitting before augmenting reports on its own",
-         test="leakage_augment audit: accuracy on its own test set, augment-then-split minus split-then-augment, "
-              "paired by seed",
-         sentences={
-             SUPPORTED: "Built the paper's way, augmented first and split afterwards, the test set reports "
-                        "{{ e | effect }} more accuracy than a split made "
-                        "before augmenting, in every one of {{ e.runs[0] | plural('seed') }}.",
-             INCONCLUSIVE: "Whether building the test set the paper's way (augment first, split afterwards) reports "
-                           "more accuracy than splitting first is not settled over "
-                           "{{ e.runs[0] | plural('seed') }}.",
-             NOT_SUPPORTED: "Built the paper's way, augmented first and split afterwards, the test set reports no "
-                            "more accuracy than a split made before augmenting ({{ e.mean | pp }} over "
-                            "{{ e.runs[0] | plural('seed') }})."})
-def _kaur_leak_own_test() -> Evidence:
-    return _leak("leak_own_test")
-
-
 @declare("kaur-leak-inflates", page=KAUR, kind="greater",
          claim="The leak inflates the number the paper would print: a model trained on augment-then-split scores "
                "higher on its own (leaky) test set than on originals it never saw",
