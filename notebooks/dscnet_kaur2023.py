@@ -26,8 +26,14 @@ show("dscnet_kaur2023")
 
 # %% tags=["parameters", "hide-cell"]
 # papermill's parameters (what each means: leukcore.book.evidence.PARAMETERS), then this paper's own knobs
-profile, data_root, device, seed, seeds = "smoke", None, "auto", 0, None
-output_dir, force, train_missing = None, False, True
+profile = "smoke"  # smoke | cpu | audit | paper
+data_root = None  # folder holding the datasets (None: LEUKCORE_DATA, ./data, ../shared/data)
+device = "auto"  # auto | cpu | cuda
+seed = 0
+seeds = None  # e.g. [0, 1, 2]: one record per seed
+output_dir = None  # results folder (None: results/)
+force = False  # retrain even where a record with the same key exists
+train_missing = True  # False: render existing records only
 
 # %% tags=["hide-input"]
 # %matplotlib inline
