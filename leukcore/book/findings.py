@@ -377,23 +377,6 @@ def compute() -> dict:
     return out
 
 
-def identical_predictions(paper: str, *experiments: str) -> bool:
-    """Whether the cited records of these experiments predict the same class for every test image."""
-    import numpy as np
-
-    from ..runs.records import read_predictions
-
-    labels = []
-    for e in experiments:
-        pr = read_predictions(_record(paper, e)).sort_values("id")
-        probs = pr[[c for c in pr.columns if c.startswith("p_")]].to_numpy()
-        labels.append((tuple(pr["id"]), np.argmax(probs, axis=1)))
-    if len(labels) < 2:
-        raise _missing(f"identical_predictions({paper!r}, ...)", "needs two experiments or more")
-    ids0, y0 = labels[0]
-    return all(ids == ids0 and bool((y == y0).all()) for ids, y in labels[1:])
-
-
 def params(model: str, num_classes: int, input_size: int | None = None) -> int:
     """Trainable parameters of a leukcore model, counted when the page is built."""
     from ..models import model_summary
@@ -739,7 +722,7 @@ def environment(template_dir: Path | str = TEMPLATE_DIR):
                        consistency_error_papers=consistency_error_papers, count_claims=count_claims, n_firm=n_firm, n_exact=n_exact, headline_verdicts=headline_verdicts, mean=mean, compute=compute,
                        n_records=n_records, cards=cards, verdict_counts=verdict_counts, badge=badge,
                        paper_name=paper_name, headline_claim=headline_claim, measurement_text=measurement_text,
-                       verdict_sentence=verdict_sentence, badge_row=badge_row, identical_predictions=identical_predictions,
+                       verdict_sentence=verdict_sentence, badge_row=badge_row,
                        params=params, results_table=results_table, excludes_zero=excludes_zero, MIN_RUNS=MIN_RUNS, n_papers=len(PAPER_DOCS), abs=abs, min=min, max=max)
     env.filters.update(pct=pct, pp=pp, interval=interval, ppinterval=ppinterval, effect=effect, num=num, sci=sci, plural=plural, ppci=ppci, pctci=pctci)
     return env

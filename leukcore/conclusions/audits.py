@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .registry import Evidence, declare
 from .rule import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
-from .sources import against, arm_values, paired
+from .sources import against, arm_values, audit_summary, paired
 
 #: An accuracy change smaller than this (a difference of fractions) is "no change" in the ``within`` claims below:
 #: about three test images of the audits' 80/20 split of Taleqani (652 test images).
@@ -17,8 +17,7 @@ NO_SHARE_DIFFERENCE = 0.01
 HALF = 0.5
 
 #: The part of every sentence that shows an effect over seeds: ``+1.3 pp [+0.3 pp, +2.3 pp] over 3 seeds``.
-EFFECT = ("{{ e.mean | pp }}{% if e.low is not none %} {{ (e.low, e.high) | ppinterval }}{% endif %} over "
-          "{{ e.runs[0] | plural('seed') }}")
+EFFECT = "{{ e | effect }} over {{ e.runs[0] | plural('seed') }}"
 
 
 def margin_text(margin: float) -> str:
@@ -47,12 +46,7 @@ def above(audit: str, measure: str, reference: float, label: str, key: str = "ac
 
 def majority_rate() -> float:
     """The share of Taleqani's largest class (the colour baseline's record: it counts every image)."""
-    from ..audits.registry import load_summary
-
-    rec = load_summary("shortcut_colour", "audit")
-    if rec is None:
-        raise LookupError("no shortcut_colour record at the audit profile: run `leukcore audits run --audit shortcut_colour`")
-    return float(rec["results"]["majority_rate"])
+    return float(audit_summary("shortcut_colour")[0]["results"]["majority_rate"])
 
 
 def majority_of_test(audit: str, arm: str) -> dict:
@@ -290,13 +284,9 @@ def _copies_harder() -> Evidence:
          sentences={SUPPORTED: "The three curves coincide within the audit's tolerance: one objective.",
                     NOT_SUPPORTED: "The three curves differ beyond the audit's tolerance."})
 def _one_objective() -> Evidence:
-    from ..audits.registry import load_summary
-
-    rec = load_summary("loss_equivalence", "audit")
-    if rec is None:
-        raise LookupError("no loss_equivalence record at the audit profile")
+    rec, path = audit_summary("loss_equivalence")
     r = rec["results"]
-    return Evidence(holds=bool(r["max_abs_loss_diff"] < rec["settings"]["tolerance"]), records=[rec["_path"]])
+    return Evidence(holds=bool(r["max_abs_loss_diff"] < rec["settings"]["tolerance"]), records=[path])
 
 
 # ------------------------------------------------------------------------------------- external_pbc

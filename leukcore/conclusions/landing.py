@@ -42,26 +42,15 @@ def _consistency() -> Evidence:
 
 
 def _identical(paper: str, experiments: tuple[str, ...]) -> tuple[bool, list[str]]:
-    """Whether every run of these experiments at their best profile predicts the same class for
-    every test image (seed by seed), and the records compared."""
-    from ..evaluation.verdicts import pooled_records
-    from ..runs.records import load_records, read_predictions
+    """Whether the pooled runs of these experiments predict the same class for every test image, run by
+    run (:func:`leukcore.evaluation.verdicts.prediction_signature`), and the records compared."""
+    from ..evaluation.verdicts import pooled_records, prediction_signature
+    from ..runs.records import load_records
 
     records = load_records(paper)
-    runs: dict[str, dict[int, tuple]] = {}
-    paths = []
-    for e in experiments:
-        for r in pooled_records(records, paper, e):
-            pr = read_predictions(r).sort_values("id")
-            probs = pr[[c for c in pr.columns if c.startswith("p_")]].to_numpy()
-            runs.setdefault(e, {})[int(r.get("seed") or 0)] = (r["profile"], tuple(pr["id"]),
-                                                               tuple(probs.argmax(axis=1)))
-            paths.append(rel(r["_path"]))
-    if len(runs) < len(experiments):
-        return False, paths
-    first = runs[experiments[0]]
-    same = all(set(runs[e]) == set(first) and all(runs[e][s] == first[s] for s in first) for e in experiments[1:])
-    return same, paths
+    sigs = [prediction_signature(records, paper, e) for e in experiments]
+    paths = [rel(r["_path"]) for e in experiments for r in pooled_records(records, paper, e)]
+    return bool(sigs[0]) and all(s == sigs[0] for s in sigs[1:]), paths
 
 
 @declare("landing-losses", page="landing", kind="exact",

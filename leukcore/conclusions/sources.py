@@ -75,14 +75,15 @@ def against(a: Mapping, reference: float) -> dict:
 
 
 def audit_summary(audit_id: str, profile: str = "audit") -> tuple[dict, str]:
-    """``(summary record, its path)`` of one audit (``results/audits/<profile>/<audit>.json``)."""
-    from ..runs.records import read_record, results_dir
+    """``(summary record, its path)`` of one audit (:func:`leukcore.audits.registry.load_summary`); a
+    LookupError naming the command that writes it when there is none."""
+    from ..audits.registry import load_summary
 
-    path = results_dir() / "audits" / profile / f"{audit_id}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no summary of audit {audit_id!r} at {rel(path)}: run `leukcore audits run "
-                                f"--audit {audit_id} --profile {profile}`")
-    return read_record(path), rel(path)
+    rec = load_summary(audit_id, profile)
+    if rec is None:
+        raise LookupError(f"no summary of audit {audit_id!r} at the {profile} profile: run `leukcore audits run "
+                          f"--audit {audit_id} --profile {profile}`")
+    return rec, rel(rec["_path"])
 
 
 def printed_claim(paper: str, claim_id: str) -> str:

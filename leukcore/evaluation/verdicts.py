@@ -812,6 +812,13 @@ def pooled_measure(records: list[dict], paper: str, experiment: str, path: str =
             "profile": recs[0]["profile"], "records": [_rel(r["_path"]) for r in pool.recs]}
 
 
+def prediction_signature(records: list[dict], paper: str, experiment: str) -> tuple:
+    """The class each pooled run of an experiment predicts for each test image, run by run (empty when it
+    has no real-data record): two experiments with one signature are one measurement."""
+    recs = pooled_records(records, paper, experiment)
+    return _Pool(recs).signature() if recs else ()
+
+
 def reasons_of(row: Any) -> list[str]:
     """A row's reasons as a list (the ``reasons`` column is '; '-separated)."""
     text = row["reasons"] if not isinstance(row, str) else row

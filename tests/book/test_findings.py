@@ -116,8 +116,10 @@ def test_compute_budget_sums_wall_time_by_device(monkeypatch):
 
 
 def test_identical_predictions_compares_predicted_classes():
-    assert F.identical_predictions("dscnet_kaur2023", "dscnet-kl-aug", "dscnet-mce-aug", "dscnet-sparse_ce-aug")
-    assert not F.identical_predictions("dscnet_vijayalakshmi", "dscnet", "darknet53")
+    from leukcore.conclusions.landing import _identical
+
+    assert _identical("dscnet_kaur2023", ("dscnet-kl-aug", "dscnet-mce-aug", "dscnet-sparse_ce-aug"))[0]
+    assert not _identical("dscnet_vijayalakshmi", ("dscnet", "darknet53"))[0]
 
 
 # ------------------------------------------------------------------------------ claims table
