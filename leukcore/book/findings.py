@@ -542,7 +542,6 @@ def findings_table(page: str | None = None) -> list[dict]:
     runs per side, the test, the effect and each run's value, the records read (``leukcore findings``)."""
     from ..conclusions import evaluate, list_conclusions
 
-    clear_cache()
     return [{**evaluate(c.id).as_dict(), "statement": statement(c.id)} for c in list_conclusions(page)]
 
 
